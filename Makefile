@@ -1,0 +1,58 @@
+# Switchboard: `make run` (fresh machine to a running app) and `make test` (the whole suite).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test bench lint format system-deps clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+## run: install, migrate, load demo data and serve on http://localhost:$(PORT) (SQLite, in-memory layer)
+run: $(VENV)/.installed
+	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
+	DJANGO_DEBUG=1 $(PY) manage.py seed_demo
+	@echo ""
+	@echo "  Switchboard is starting on http://localhost:$(PORT)"
+	@echo "  Log in as alice, bob or carol (admin for /admin/) with password: switchboard-demo"
+	@echo ""
+	DJANGO_DEBUG=1 $(PY) -m realtime.serve -b 127.0.0.1 -p $(PORT) config.asgi:application
+
+## system-deps: Debian packages the tests drive for real (redis-server, PostgreSQL, Chromium)
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
+
+## test: the whole suite: unit, consumer, multi-process (real Redis, Daphne, PostgreSQL) and browser
+test: $(VENV)/.installed system-deps
+	$(PY) -m pytest
+
+## bench: fan-out benchmark, Switchboard beside the Channels tutorial shape (writes bench/results/)
+bench: $(VENV)/.installed system-deps
+	$(PY) -m bench.fanout
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) db.sqlite3* staticfiles artifacts

@@ -1,0 +1,74 @@
+"""Reads and access checks for rooms and messages; they raise realtime.errors, never return None."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+
+from chat.models import Membership, Message, Room, RoomBan
+from realtime.errors import Forbidden, NotFound
+
+
+def room_queryset_for(*, user: AbstractBaseUser) -> QuerySet[Room]:
+    """Rooms annotated with what `user` needs to see: member count, own role and read mark."""
+    mine = Membership.objects.filter(room=OuterRef("pk"), user=user)
+    return (
+        Room.objects.select_related("created_by")
+        .annotate(
+            member_count=Count("memberships", distinct=True),
+            my_role=Subquery(mine.values("role")[:1]),
+            my_last_read=Subquery(mine.values("last_read_seq")[:1]),
+        )
+        .order_by("name")
+    )
+
+
+def room_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Room]:
+    """Public rooms and the private rooms `user` belongs to."""
+    return (
+        room_queryset_for(user=user)
+        .filter(Q(is_private=False) | Q(memberships__user=user))
+        .distinct()
+    )
+
+
+def room_get_for_user(*, slug: str, user: AbstractBaseUser) -> Room:
+    """A room `user` may see; a private room they are not in is NotFound, not Forbidden."""
+    room = room_queryset_for(user=user).filter(slug=slug).first()
+    if room is None or (room.is_private and room.my_role is None):
+        raise NotFound("No such room.")
+    return room
+
+
+def room_get_for_socket(*, slug: str, user: AbstractBaseUser) -> Room:
+    """A room `user` may open a socket to: visible and not banned from."""
+    room = room_get_for_user(slug=slug, user=user)
+    if user_is_banned(room=room, user=user):
+        raise Forbidden("You are banned from this room.")
+    return room
+
+
+def user_is_banned(*, room: Room, user: AbstractBaseUser) -> bool:
+    return RoomBan.objects.filter(room=room, user=user).exists()
+
+
+def membership_get(*, room: Room, user: AbstractBaseUser) -> Membership | None:
+    return Membership.objects.filter(room=room, user=user).first()
+
+
+def member_list(*, room: Room) -> QuerySet[Membership]:
+    return Membership.objects.filter(room=room).select_related("user").order_by("user__username")
+
+
+def message_list(
+    *,
+    room: Room,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    limit: int = 50,
+) -> list[Message]:
+    """A page of history, ascending by seq: after a seq, before one, or the latest."""
+    messages = Message.objects.filter(room=room).select_related("author", "room")
+    if after_seq is not None:
+        return list(messages.filter(seq__gt=after_seq).order_by("seq")[:limit])
+    if before_seq is not None:
+        messages = messages.filter(seq__lt=before_seq)
+    return sorted(messages.order_by("-seq")[:limit], key=lambda m: m.seq)

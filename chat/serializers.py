@@ -1,0 +1,106 @@
+"""Input validation and output shapes, shared by the REST API and the chat socket."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from chat.models import Message, Room
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
+class RoomSerializer(serializers.ModelSerializer):
+    """A room as one caller sees it; expects the annotations of selectors.room_queryset_for."""
+
+    created_by = UserRefSerializer()
+    member_count = serializers.IntegerField(read_only=True)
+    is_member = serializers.SerializerMethodField()
+    role = serializers.CharField(source="my_role", read_only=True, allow_null=True)
+    unread = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Room
+        fields = [
+            "slug", "name", "topic", "is_private", "created_by", "created_at",
+            "last_seq", "member_count", "is_member", "role", "unread",
+        ]  # fmt: skip
+
+    def get_is_member(self, room: Room) -> bool:
+        return room.my_role is not None
+
+    def get_unread(self, room: Room) -> int:
+        if room.my_role is None:
+            return 0
+        return max(room.last_seq - (room.my_last_read or 0), 0)
+
+
+class RoomCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    slug = serializers.SlugField(max_length=50, required=False)
+    topic = serializers.CharField(max_length=250, required=False, allow_blank=True, default="")
+    is_private = serializers.BooleanField(required=False, default=False)
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    room = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    author = UserRefSerializer()
+
+    class Meta:
+        model = Message
+        fields = [
+            "id", "seq", "room", "author", "body", "client_id",
+            "created_at", "edited_at", "deleted",
+        ]  # fmt: skip
+
+
+class BodyField(serializers.CharField):
+    """A message body: not blank, at most SWITCHBOARD_MAX_BODY_CHARS characters.
+
+    The error codes are the contract's (`empty_body`, `body_too_long`) so that the socket
+    can pass them straight on.
+    """
+
+    default_error_messages = {
+        "empty_body": "The message body is empty.",
+        "body_too_long": "The message body is longer than {max_length} characters.",
+    }
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(allow_blank=True, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data) -> str:
+        body = super().to_internal_value(data)
+        if not body.strip():
+            self.fail("empty_body")
+        limit = settings.SWITCHBOARD_MAX_BODY_CHARS
+        if len(body) > limit:
+            self.fail("body_too_long", max_length=limit)
+        return body
+
+
+class MessageSendSerializer(serializers.Serializer):
+    body = BodyField()
+    client_id = serializers.CharField(
+        max_length=64, required=False, allow_null=True, default=None, trim_whitespace=False
+    )
+
+
+class ResumeSerializer(serializers.Serializer):
+    after_seq = serializers.IntegerField(min_value=0)
+
+
+class HistoryQuerySerializer(serializers.Serializer):
+    after_seq = serializers.IntegerField(min_value=0, required=False)
+    before_seq = serializers.IntegerField(min_value=1, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+
+    def validate(self, attrs):
+        if "after_seq" in attrs and "before_seq" in attrs:
+            raise serializers.ValidationError("Give after_seq or before_seq, not both.")
+        return attrs
+
+
+class UsernameSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)

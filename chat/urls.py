@@ -1,0 +1,17 @@
+from django.urls import path
+
+from chat import apis, views
+
+api_urlpatterns = [
+    path("rooms/", apis.RoomListCreateApi.as_view(), name="room-list"),
+    path("rooms/<slug:slug>/", apis.RoomDetailApi.as_view(), name="room-detail"),
+    path("rooms/<slug:slug>/join/", apis.RoomJoinApi.as_view(), name="room-join"),
+    path("rooms/<slug:slug>/leave/", apis.RoomLeaveApi.as_view(), name="room-leave"),
+    path("rooms/<slug:slug>/members/", apis.RoomMembersApi.as_view(), name="room-members"),
+    path("rooms/<slug:slug>/messages/", apis.MessageListCreateApi.as_view(), name="room-messages"),
+]
+
+page_urlpatterns = [
+    path("", views.home, name="home"),
+    path("rooms/<slug:slug>/", views.room_page, name="room"),
+]

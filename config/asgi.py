@@ -1,0 +1,21 @@
+"""ASGI entry point: Django for HTTP, the socket auth stack for WebSockets."""
+
+from config.env import select_settings_module
+
+select_settings_module()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+# Django is set up before anything imports models.
+django_asgi_app = get_asgi_application()
+
+from chat.routing import websocket_urlpatterns as chat_ws  # noqa: E402
+from realtime.auth import SocketAuthStack  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": SocketAuthStack(URLRouter([*chat_ws])),
+    }
+)

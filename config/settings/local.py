@@ -1,0 +1,8 @@
+"""Development: DEBUG on, a dev-only secret key, SQLite and the in-memory layer unless set."""
+
+import os
+
+from .base import *  # noqa: F403
+
+DEBUG = True
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "django-insecure-dev-only-switchboard-key"

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from chat import views as chat_views
+from chat.urls import api_urlpatterns as chat_api
+from chat.urls import page_urlpatterns as chat_pages
+from realtime.views import healthz
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/signup/", chat_views.signup, name="signup"),
+    path("healthz", healthz, name="healthz"),
+    path("api/", include(chat_api)),
+    path("", include(chat_pages)),
+]

@@ -1,0 +1,21 @@
+"""What every DRF view of the project shares: domain errors as 4xx, and DRF's own auth."""
+
+from django.contrib.auth.decorators import login_not_required
+from django.utils.decorators import method_decorator
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from realtime.errors import DomainError
+
+
+def exception_handler(exc, context):
+    """Map a DomainError to its status, with the contract's code and a readable reason."""
+    if isinstance(exc, DomainError):
+        return Response({"code": exc.code, "detail": exc.detail}, status=exc.status)
+    return drf_exception_handler(exc, context)
+
+
+@method_decorator(login_not_required, name="dispatch")
+class Api(APIView):
+    """Base for API views: DRF authenticates and answers 403 itself, no login redirect."""
