@@ -1,0 +1,285 @@
+"""Real server processes for tests and benchmarks: redis-server, PostgreSQL and Daphne.
+
+Each starts on a free loopback port, is awaited by reading the line its program prints when it
+is ready (never by sleeping), and is stopped when its context exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float, what: str) -> None:
+    """Read the process's output until `needle` appears; fail with what it printed otherwise."""
+    seen: list[str] = []
+    found = threading.Event()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            seen.append(line)
+            if needle in line:
+                found.set()
+                break
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    if not found.wait(timeout):
+        proc.kill()
+        raise RuntimeError(f"{what} did not start:\n{''.join(seen)[-4000:]}")
+    # Keep draining so a chatty child never blocks on a full pipe.
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+
+
+class RedisServer:
+    """A private redis-server on a free port; `kill()` and `start()` for fault tests."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+            ],  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        _wait_for_line(self.proc, "Ready to accept connections", 20, "redis-server")
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.kill()
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster (Debian's binaries) on a free port, trust auth."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="switchboard-pg-"))
+        self.proc: subprocess.Popen | None = None
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        if not bins:
+            raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
+        self.bin = Path(bins[-1])
+
+    def _as_postgres(self, args: list[str]) -> list[str]:
+        # initdb and postgres refuse to run as root; CI runs as root.
+        return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+    def url(self, database: str = "switchboard") -> str:
+        return f"postgres://switchboard@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> PostgresServer:
+        data = self.dir / "data"
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+        subprocess.run(
+            self._as_postgres(
+                [str(self.bin / "initdb"), "-D", str(data), "-U", "switchboard", "-A", "trust"]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        self.proc = subprocess.Popen(
+            self._as_postgres(
+                [
+                    str(self.bin / "postgres"),
+                    "-D",
+                    str(data),
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(self.dir),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "max_connections=100",
+                ]  # fmt: skip
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        _wait_for_line(self.proc, "ready to accept connections", 60, "postgres")
+        subprocess.run(
+            self._as_postgres(
+                [
+                    str(self.bin / "createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "switchboard",
+                    "switchboard",
+                ]  # fmt: skip
+            ),
+            check=True,
+            capture_output=True,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> PostgresServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def app_env(*, database_url: str, redis_url: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment a Switchboard process runs with in tests (test settings, given services)."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url,
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """Run a manage.py command against the same database the servers use."""
+    done = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def create_users(env: dict[str, str], *usernames: str, password: str = "pw-Switchboard-1") -> None:
+    """Create users in one manage.py call (tests log in as them through the real login page)."""
+    code = (
+        "from django.contrib.auth import get_user_model\n"
+        "U = get_user_model()\n"
+        f"for name in {list(usernames)!r}:\n"
+        f"    U.objects.filter(username=name).exists() or U.objects.create_user(name, password={password!r})\n"
+    )
+    manage(env, "shell", "-c", code)
+
+
+class DaphneProcess:
+    """`python -m realtime.serve` (Daphne) on a free port with the given environment."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> DaphneProcess:
+        self.proc = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "realtime.serve",
+                "-v",
+                "1",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "config.asgi:application",
+            ],  # fmt: skip
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        _wait_for_line(self.proc, "Listening on TCP address", 60, "daphne")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def __enter__(self) -> DaphneProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def sqlite_database() -> Iterator[str]:
+    """A fresh SQLite file; yields its DATABASE_URL."""
+    with tempfile.TemporaryDirectory(prefix="switchboard-db-") as tmp:
+        yield f"sqlite:///{tmp}/db.sqlite3"
