@@ -55,7 +55,18 @@ class MessageSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class BodyField(serializers.CharField):
+class StrictCharField(serializers.CharField):
+    """A CharField that takes only JSON strings (DRF would turn 12 into "12")."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class BodyField(StrictCharField):
     """A message body: not blank, at most SWITCHBOARD_MAX_BODY_CHARS characters.
 
     The error codes are the contract's (`empty_body`, `body_too_long`) so that the socket
@@ -82,9 +93,10 @@ class BodyField(serializers.CharField):
 
 class MessageSendSerializer(serializers.Serializer):
     body = BodyField()
-    client_id = serializers.CharField(
-        max_length=64, required=False, allow_null=True, default=None, trim_whitespace=False
-    )
+    client_id = StrictCharField(
+        min_length=1, max_length=64, required=False, allow_null=True, default=None,
+        trim_whitespace=False,
+    )  # fmt: skip
 
 
 class ResumeSerializer(serializers.Serializer):

@@ -1,0 +1,299 @@
+"""The chat socket through the real ASGI stack (session cookie, origin rule, URL router)."""
+
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from chat import services
+from chat.models import Message, RoomBan
+from config.asgi import application
+from tests.factories import UserFactory, make_room
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+ORIGIN = b"http://localhost"
+
+
+@sync_to_async
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+async def open_socket(user=None, slug="lobby", *, origin=ORIGIN, extra_headers=()):
+    headers = list(extra_headers)
+    if origin is not None:
+        headers.append((b"origin", origin))
+    if user is not None:
+        headers.append((b"cookie", f"sessionid={await session_cookie(user)}".encode()))
+    socket = WebsocketCommunicator(application, f"/ws/rooms/{slug}/", headers=headers)
+    connected, _ = await socket.connect(timeout=5)
+    return socket, connected
+
+
+async def join(user, slug="lobby"):
+    """Connect and read the hello frame."""
+    socket, connected = await open_socket(user, slug)
+    assert connected
+    hello = await socket.receive_json_from(timeout=5)
+    assert hello["type"] == "hello"
+    return socket, hello
+
+
+async def send(socket, frame):
+    await socket.send_to(text_data=json.dumps(frame))
+
+
+async def next_frame(socket):
+    return await socket.receive_json_from(timeout=5)
+
+
+@pytest.fixture
+def room(user):
+    return make_room(creator=user, name="Lobby", slug="lobby", topic="Hi")
+
+
+async def test_hello_describes_room_user_and_last_seq(layer, user, room):
+    await sync_to_async(services.message_create)(room=room, author=user, body="before")
+    socket, hello = await join(user)
+    assert hello["user"] == {"id": user.pk, "username": "alice"}
+    assert hello["last_seq"] == 1
+    assert hello["room"]["slug"] == "lobby" and hello["room"]["role"] == "owner"
+    assert isinstance(hello["online"], list)
+    await socket.disconnect()
+
+
+async def test_message_reaches_sender_and_other_sockets(layer, user, other, room):
+    alice, _ = await join(user)
+    bob, _ = await join(other)
+    await send(alice, {"type": "message.send", "body": "hello <b>bob</b>", "client_id": "c-1"})
+    for socket in (alice, bob):
+        frame = await next_frame(socket)
+        assert frame["type"] == "message"
+        message = frame["message"]
+        assert (message["seq"], message["body"], message["client_id"]) == (
+            1,
+            "hello <b>bob</b>",
+            "c-1",
+        )
+        assert message["author"]["username"] == "alice"
+    assert await sync_to_async(Message.objects.count)() == 1
+    await alice.disconnect()
+    await bob.disconnect()
+
+
+async def test_repeated_client_id_answers_sender_only_with_original(layer, user, other, room):
+    alice, _ = await join(user)
+    bob, _ = await join(other)
+    await send(alice, {"type": "message.send", "body": "once", "client_id": "dup"})
+    original = await next_frame(alice)
+    await next_frame(bob)
+    await send(alice, {"type": "message.send", "body": "twice?", "client_id": "dup"})
+    assert await next_frame(alice) == original
+    assert await bob.receive_nothing(timeout=0.3)
+    assert await sync_to_async(Message.objects.count)() == 1
+    await alice.disconnect()
+    await bob.disconnect()
+
+
+async def test_rest_send_reaches_sockets(layer, user, other, room):
+    bob, _ = await join(other)
+
+    @sync_to_async
+    def post():
+        client = Client()
+        client.force_login(user)
+        return client.post(
+            "/api/rooms/lobby/messages/", {"body": "via rest"}, content_type="application/json"
+        )
+
+    assert (await post()).status_code == 201
+    frame = await next_frame(bob)
+    assert frame["message"]["body"] == "via rest"
+    await bob.disconnect()
+
+
+async def test_resume_replays_missed_messages_in_order_then_resumed(layer, user, other, room):
+    for i in range(1, 6):
+        await sync_to_async(services.message_create)(room=room, author=other, body=f"m{i}")
+    socket, hello = await join(user)
+    assert hello["last_seq"] == 5
+    await send(socket, {"type": "resume", "after_seq": 2})
+    replay = [await next_frame(socket) for _ in range(3)]
+    assert [f["message"]["seq"] for f in replay] == [3, 4, 5]
+    assert [f["message"]["body"] for f in replay] == ["m3", "m4", "m5"]
+    assert await next_frame(socket) == {"type": "resumed", "last_seq": 5}
+    await send(socket, {"type": "resume", "after_seq": 5})
+    assert await next_frame(socket) == {"type": "resumed", "last_seq": 5}
+    await socket.disconnect()
+
+
+async def test_resume_pages_through_long_histories(layer, user, other, room, settings):
+    settings.SWITCHBOARD_RESUME_BATCH = 3
+    for i in range(1, 9):
+        await sync_to_async(services.message_create)(room=room, author=other, body=f"m{i}")
+    socket, _ = await join(user)
+    await send(socket, {"type": "resume", "after_seq": 0})
+    seqs = [(await next_frame(socket))["message"]["seq"] for _ in range(8)]
+    assert seqs == list(range(1, 9))
+    assert (await next_frame(socket))["type"] == "resumed"
+    await socket.disconnect()
+
+
+async def test_a_dropped_broadcast_is_repaired_from_the_database(
+    layer, user, other, room, monkeypatch
+):
+    """The layer is best effort: a socket that sees seq 3 after 1 fetches 2 before sending 3."""
+    socket, _ = await join(user)
+    await sync_to_async(services.message_create)(room=room, author=other, body="m1")
+    assert (await next_frame(socket))["message"]["seq"] == 1
+
+    import realtime.broadcast as broadcast
+
+    real_send = broadcast._send
+    monkeypatch.setattr(broadcast, "_send", lambda group, event: None)
+    await sync_to_async(services.message_create)(room=room, author=other, body="lost by the layer")
+    monkeypatch.setattr(broadcast, "_send", real_send)
+    await sync_to_async(services.message_create)(room=room, author=other, body="m3")
+
+    frames = [await next_frame(socket), await next_frame(socket)]
+    assert [f["message"]["seq"] for f in frames] == [2, 3]
+    assert frames[0]["message"]["body"] == "lost by the layer"
+    assert await socket.receive_nothing(timeout=0.2)
+    await socket.disconnect()
+
+
+async def test_ping_pong(layer, user, room):
+    socket, _ = await join(user)
+    await send(socket, {"type": "ping"})
+    assert await next_frame(socket) == {"type": "pong"}
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "ref"),
+    [
+        ("not json", "invalid_json", None),
+        ("[1, 2]", "invalid_frame", None),
+        ('"text"', "invalid_frame", None),
+        ('{"body": "no type"}', "invalid_frame", None),
+        ('{"type": 7}', "invalid_frame", None),
+        ('{"type": "nope"}', "unknown_type", None),
+        ('{"type": "message.send", "body": "  \\n ", "client_id": "c"}', "empty_body", "c"),
+        ('{"type": "message.send", "client_id": "c"}', "invalid_frame", "c"),
+        ('{"type": "message.send", "body": ["x"]}', "invalid_frame", None),
+        ('{"type": "message.send", "body": "ok", "client_id": 12}', "invalid_frame", 12),
+        ('{"type": "message.send", "body": "ok", "client_id": "' + "k" * 65 + '"}', "invalid_frame",
+         "k" * 65),
+        ('{"type": "resume"}', "invalid_frame", None),
+        ('{"type": "resume", "after_seq": -1}', "invalid_frame", None),
+        ('{"type": "resume", "after_seq": "x"}', "invalid_frame", None),
+    ],
+)  # fmt: skip
+async def test_bad_frames_get_error_frames_and_socket_lives_on(layer, user, room, raw, code, ref):
+    socket, _ = await join(user)
+    await socket.send_to(text_data=raw)
+    error = await next_frame(socket)
+    assert error["type"] == "error" and error["code"] == code and error["ref"] == ref
+    assert error["detail"]
+    await send(socket, {"type": "message.send", "body": "still here"})
+    assert (await next_frame(socket))["message"]["body"] == "still here"
+    assert await sync_to_async(Message.objects.count)() == 1
+    await socket.disconnect()
+
+
+async def test_body_too_long(layer, user, room):
+    socket, _ = await join(user)
+    await send(socket, {"type": "message.send", "body": "x" * 4001, "client_id": "long"})
+    error = await next_frame(socket)
+    assert (error["code"], error["ref"]) == ("body_too_long", "long")
+    await send(socket, {"type": "message.send", "body": "x" * 4000})
+    assert len((await next_frame(socket))["message"]["body"]) == 4000
+    await socket.disconnect()
+
+
+async def test_binary_frames_are_refused_politely(layer, user, room):
+    socket, _ = await join(user)
+    await socket.send_to(bytes_data=b"\x00\x01")
+    assert (await next_frame(socket))["code"] == "invalid_frame"
+    await socket.disconnect()
+
+
+async def test_frame_over_64_kib_closes_4009(layer, user, room):
+    socket, _ = await join(user)
+    await send(socket, {"type": "message.send", "body": "é" * 40000})
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4009}
+    assert await sync_to_async(Message.objects.count)() == 0
+
+
+async def test_frames_cannot_forge_author_or_room(layer, user, other, room):
+    make_other_room = sync_to_async(make_room)
+    await make_other_room(creator=other, name="Other", slug="other")
+    socket, _ = await join(user)
+    await send(
+        socket,
+        {"type": "message.send", "body": "mine", "room": "other", "author": {"id": other.pk},
+         "author_id": other.pk, "seq": 99},
+    )  # fmt: skip
+    message = (await next_frame(socket))["message"]
+    assert (message["room"], message["author"]["id"], message["seq"]) == ("lobby", user.pk, 1)
+    await socket.disconnect()
+
+
+# --- handshake refusals ----------------------------------------------------------------------
+
+
+async def test_anonymous_is_refused(layer, room):
+    _, connected = await open_socket(None)
+    assert not connected
+
+
+async def test_cookie_socket_without_origin_is_refused(layer, user, room):
+    _, connected = await open_socket(user, origin=None)
+    assert not connected
+
+
+@pytest.mark.parametrize("origin", [b"null", b"http://evil.example", b"https://localhost.evil.com"])
+async def test_cookie_socket_from_foreign_origin_is_refused(layer, user, room, origin):
+    _, connected = await open_socket(user, origin=origin)
+    assert not connected
+
+
+async def test_unknown_room_is_refused(layer, user, room):
+    _, connected = await open_socket(user, "missing")
+    assert not connected
+
+
+async def test_private_room_refuses_non_members(layer, user, other):
+    await sync_to_async(make_room)(creator=user, name="Secret", slug="secret", is_private=True)
+    _, connected = await open_socket(other, "secret")
+    assert not connected
+    socket, connected = await open_socket(user, "secret")
+    assert connected
+    await socket.disconnect()
+
+
+async def test_banned_user_is_refused(layer, user, other, room):
+    await sync_to_async(RoomBan.objects.create)(room=room, user=other, banned_by=user)
+    _, connected = await open_socket(other)
+    assert not connected
+
+
+async def test_public_room_open_to_any_logged_in_user(layer, user, room):
+    stranger = await sync_to_async(UserFactory)(username="stranger")
+    socket, hello = await join(stranger)
+    assert hello["room"]["is_member"] is False
+    await socket.disconnect()
+
+
+async def test_credentials_in_query_string_are_ignored(layer, user, room):
+    sid = await session_cookie(user)
+    socket = WebsocketCommunicator(
+        application, f"/ws/rooms/lobby/?sessionid={sid}&token={sid}", headers=[(b"origin", ORIGIN)]
+    )
+    connected, _ = await socket.connect(timeout=5)
+    assert not connected

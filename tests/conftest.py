@@ -1,0 +1,33 @@
+import pytest
+from channels.layers import get_channel_layer
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def other(db):
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def api(user):
+    """An API client logged in as `user`, enforcing CSRF like a browser session."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get("/")  # sets the csrftoken cookie
+    client.defaults["HTTP_X_CSRFTOKEN"] = client.cookies["csrftoken"].value
+    return client
+
+
+@pytest.fixture
+async def layer():
+    """The in-memory channel layer, emptied after each test (groups outlive event loops)."""
+    channel_layer = get_channel_layer()
+    yield channel_layer
+    await channel_layer.flush()
