@@ -213,7 +213,8 @@ def create_users(env: dict[str, str], *usernames: str, password: str = "pw-Switc
         "from django.contrib.auth import get_user_model\n"
         "U = get_user_model()\n"
         f"for name in {list(usernames)!r}:\n"
-        f"    U.objects.filter(username=name).exists() or U.objects.create_user(name, password={password!r})\n"
+        "    if not U.objects.filter(username=name).exists():\n"
+        f"        U.objects.create_user(name, password={password!r})\n"
     )
     manage(env, "shell", "-c", code)
 
