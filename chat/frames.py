@@ -8,7 +8,3 @@ from chat.serializers import MessageSerializer
 
 def message_frame(message: Message) -> dict[str, Any]:
     return {"type": "message", "message": MessageSerializer(message).data}
-
-
-def error_frame(code: str, detail: str, ref: Any = None) -> dict[str, Any]:
-    return {"type": "error", "code": code, "detail": detail, "ref": ref}

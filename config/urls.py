@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from chat import views as chat_views
 from chat.urls import api_urlpatterns as chat_api
@@ -13,6 +16,13 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", chat_views.signup, name="signup"),
     path("healthz", healthz, name="healthz"),
+    path("api/auth/token/", login_not_required(TokenObtainPairView.as_view()), name="token"),
+    path(
+        "api/auth/token/refresh/",
+        login_not_required(TokenRefreshView.as_view()),
+        name="token-refresh",
+    ),
+    path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="schema"),
     path("api/", include(chat_api)),
     path("", include(chat_pages)),
 ]

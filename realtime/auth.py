@@ -6,6 +6,7 @@ Browsers authenticate with the session cookie, so their sockets must carry an al
 Origin. Credentials in the query string are never read.
 """
 
+from typing import Any
 from urllib.parse import urlparse
 
 from channels.auth import get_user
@@ -14,6 +15,9 @@ from channels.security.websocket import OriginValidator, WebsocketDenier
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
 
 SESSION = "session"
 HEADER = "header"
@@ -37,16 +41,29 @@ class SocketAuthMiddleware:
         if authorization is not None:
             # Header schemes (Bearer JWT, Api-Key) are resolved here; an unknown or invalid
             # header never falls back to the cookie, so a script's mistake is not masked.
-            user = await database_sync_to_async(authenticate_header)(authorization)
-            scope = {**scope, "user": user, "auth": HEADER}
+            user, expires_at = await database_sync_to_async(authenticate_header)(authorization)
+            scope = {**scope, "user": user, "auth": HEADER, "auth_expires_at": expires_at}
         else:
             scope = {**scope, "user": await get_user(scope), "auth": SESSION}
         return await self.app(scope, receive, send)
 
 
-def authenticate_header(authorization: str):
-    """Resolve an Authorization header to a user; anonymous when it is not valid."""
-    return AnonymousUser()
+def authenticate_header(authorization: str) -> tuple[Any, float | None]:
+    """Resolve an Authorization header to (user, expiry); anonymous when it is not valid.
+
+    Bearer tokens go through simplejwt's JWTAuthentication, the same check the REST API makes.
+    """
+    scheme, _, credential = authorization.strip().partition(" ")
+    credential = credential.strip()
+    if scheme == "Bearer" and credential:
+        jwt = JWTAuthentication()
+        try:
+            token = jwt.get_validated_token(credential.encode())
+            user = jwt.get_user(token)
+        except (InvalidToken, AuthenticationFailed):
+            return AnonymousUser(), None
+        return user, float(token["exp"])
+    return AnonymousUser(), None
 
 
 class SocketOriginValidator(OriginValidator):

@@ -1,8 +1,9 @@
-"""The one broadcast path: services call `broadcast_on_commit`, nothing else sends to groups.
+"""The one broadcast path: every frame for a group of sockets goes through `broadcast`.
 
 A frame is JSON-encoded here, once per event, and travels pre-encoded; the per-process hub
 (realtime.hub) writes the same text to every local socket, so no delivery re-encodes it or
-touches the database.
+touches the database. Services inside a transaction use `broadcast_on_commit`, so nothing is
+announced before it is stored.
 """
 
 import json
@@ -20,25 +21,39 @@ def encode_frame(frame: dict[str, Any]) -> str:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
+def frame_event(group: str, frame: dict[str, Any], *, seq: int | None = None) -> dict[str, Any]:
+    """The layer event for a frame. `seq` marks frames of a room's gap-free stream: the hub's
+    sockets use it to keep their stream in order and to repair gaps from the database."""
+    return {"type": "hub.frame", "group": group, "seq": seq, "text": encode_frame(frame)}
+
+
+def control_event(group: str, kind: str, **fields: Any) -> dict[str, Any]:
+    """A layer event for the sockets themselves (for example hub.close: end a user's sockets)."""
+    return {"type": kind, "group": group, **fields}
+
+
+async def broadcast(group: str, frame: dict[str, Any], *, seq: int | None = None) -> None:
+    await send_event(frame_event(group, frame, seq=seq))
+
+
 def broadcast_on_commit(group: str, frame: dict[str, Any], *, seq: int | None = None) -> None:
-    """Send `frame` to every socket watching `group` once the current transaction commits.
-
-    `seq` marks frames that are part of a room's gap-free stream; the hub uses it to keep each
-    socket's stream in order and to repair gaps from the database.
-    """
-    event = {"type": "hub.frame", "group": group, "seq": seq, "text": encode_frame(frame)}
-    transaction.on_commit(lambda: _send(group, event))
+    """Send `frame` to every socket watching `group` once the current transaction commits."""
+    event = frame_event(group, frame, seq=seq)
+    transaction.on_commit(lambda: _send(event))
 
 
-def broadcast_control_on_commit(group: str, event: dict[str, Any]) -> None:
-    """Send a control event (for example: close user X's sockets) to the hub of every process."""
-    transaction.on_commit(lambda: _send(group, {**event, "group": group}))
+def control_on_commit(event: dict[str, Any]) -> None:
+    transaction.on_commit(lambda: _send(event))
 
 
-def _send(group: str, event: dict[str, Any]) -> None:
-    # The layer is best effort: the row is committed and seq lets every client recover it, so
+async def send_event(event: dict[str, Any]) -> None:
+    # The layer is best effort: rows are committed and seq lets every client recover them, so
     # a layer outage must not turn a stored message into a failed request.
     try:
-        async_to_sync(get_channel_layer().group_send)(group, event)
+        await get_channel_layer().group_send(event["group"], event)
     except Exception:
-        logger.exception("broadcast to %s failed; clients will recover it by seq", group)
+        logger.exception("broadcast to %s failed; clients recover by seq", event["group"])
+
+
+def _send(event: dict[str, Any]) -> None:
+    async_to_sync(send_event)(event)

@@ -2,4 +2,10 @@
 
 
 def room_group(room_id: int) -> str:
+    """A room's stream: messages, edits, presence, typing."""
     return f"room.{room_id}"
+
+
+def user_group(user_id: int) -> str:
+    """Control events for all of one user's sockets (session ended, access revoked)."""
+    return f"user.{user_id}"

@@ -1,6 +1,7 @@
 """Settings shared by every environment; values come from the environment (CONTRACT.md §7)."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -23,6 +24,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    "rest_framework_simplejwt",
+    "drf_spectacular",
+    "axes",
     "realtime",
     "chat",
     "dashboard",
@@ -38,6 +42,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -106,6 +112,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out logins before the check
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -136,7 +146,15 @@ SWITCHBOARD_RESUME_BATCH = 200
 
 # --- REST framework --------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["realtime.throttling.WriteRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "writes": os.environ.get("SWITCHBOARD_REST_WRITE_RATE", "120/min"),
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -151,10 +169,64 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "INFO"}, "django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "daphne": {"level": "INFO"},
+        "django.channels.server": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # --- WebSocket origins -----------------------------------------------------------------------
 # Origins a cookie-authenticated socket may come from, as full origins ("https://chat.example").
 # Empty: any origin whose host is in ALLOWED_HOSTS (as Channels' AllowedHostsOriginValidator).
 SWITCHBOARD_ALLOWED_ORIGINS = env_list("SWITCHBOARD_ALLOWED_ORIGINS", "")
+
+# --- Caches ------------------------------------------------------------------------------------
+# DRF's throttles count in the cache, so with several processes it must be shared: Redis.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "switchboard",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Tokens (scripts and mobile clients) ------------------------------------------------------
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("SWITCHBOARD_JWT_ACCESS_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Switchboard API",
+    "DESCRIPTION": "Rooms, messages, devices and dashboards. See docs/protocol.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Login lockout (django-axes) --------------------------------------------------------------
+AXES_FAILURE_LIMIT = env_int("SWITCHBOARD_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: per name, per address
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = env_int("SWITCHBOARD_PROXY_COUNT", 0)
+
+# --- Abuse limits ------------------------------------------------------------------------------
+# `limits` syntax; several limits separated by ";" all apply (a burst cap and a sustained rate).
+SWITCHBOARD_CHAT_SEND_RATE = os.environ.get("SWITCHBOARD_CHAT_SEND_RATE", "20/5second;100/minute")
+SWITCHBOARD_SOCKET_FRAME_RATE = os.environ.get(
+    "SWITCHBOARD_SOCKET_FRAME_RATE", "50/5second;400/minute"
+)
+# Refusals a socket may collect within a minute before it is closed with 4008.
+SWITCHBOARD_ABUSE_STRIKES = env_int("SWITCHBOARD_ABUSE_STRIKES", 10)
+SWITCHBOARD_MAX_SOCKETS_PER_USER = env_int("SWITCHBOARD_MAX_SOCKETS_PER_USER", 20)
+SWITCHBOARD_MAX_SOCKETS_PER_IP = env_int("SWITCHBOARD_MAX_SOCKETS_PER_IP", 1000)
+# Sockets and presence entries expire unless their process refreshes them; a killed process's
+# entries are gone after this many seconds.
+SWITCHBOARD_SOCKET_TTL = env_int("SWITCHBOARD_SOCKET_TTL", 45)

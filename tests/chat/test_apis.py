@@ -14,7 +14,9 @@ ROOM_FIELDS = {
 
 
 def test_api_refuses_anonymous_callers():
-    assert APIClient().get("/api/rooms/").status_code == 403
+    response = APIClient().get("/api/rooms/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_session_post_without_csrf_is_refused(user):

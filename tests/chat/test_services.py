@@ -17,7 +17,7 @@ def broadcasts(monkeypatch):
     """Every event handed to the channel layer (by on_commit callbacks), in order."""
     sent = []
     monkeypatch.setattr(
-        "realtime.broadcast._send", lambda group, event: sent.append((group, event))
+        "realtime.broadcast._send", lambda event: sent.append((event["group"], event))
     )
     return sent
 

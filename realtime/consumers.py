@@ -1,0 +1,202 @@
+"""The base of every Switchboard socket: what the OWASP WebSocket cheat sheet asks of each.
+
+Authenticate at the handshake (realtime.auth did; here the user must be real and within the
+socket caps), bound every frame (size, rate, JSON shape), dispatch by `type` to a handler,
+turn refusals into the contract's error frames, and close the socket when its credentials
+end: logout, password change, deactivation or an expiring token (4001), or abuse (4008).
+Subclasses implement `authorize`, `opened`, handlers and `room_event`.
+"""
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from rest_framework import serializers
+
+from realtime.broadcast import encode_frame
+from realtime.errors import DomainError
+from realtime.groups import user_group
+from realtime.hub import get_hub
+from realtime.presence import SocketRef, get_registry
+from realtime.store import rate_allows
+
+logger = logging.getLogger(__name__)
+
+CLOSE_SESSION_ENDED = 4001
+CLOSE_ACCESS_REVOKED = 4003
+CLOSE_ABUSE = 4008
+CLOSE_FRAME_TOO_BIG = 4009
+
+Handler = Callable[[Any, dict[str, Any]], Awaitable[None]]
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    # No layer channel per socket: the process hub holds the only one (realtime.hub).
+    channel_layer_alias = None
+    handlers: ClassVar[dict[str, Handler]] = {}
+
+    async def connect(self) -> None:
+        self.user = self.scope["user"]
+        self.ref: SocketRef | None = None
+        self.groups_joined: list[str] = []
+        self.strikes: list[float] = []
+        if not self.user.is_authenticated or not self.user.is_active:
+            await self.close()
+            return
+        try:
+            await self.authorize()
+        except DomainError:
+            await self.close()
+            return
+        client = self.scope.get("client") or ("unknown", 0)
+        ref = SocketRef(uuid.uuid4().hex, self.user.pk, self.user.get_username(), str(client[0]))
+        if not await get_registry().open(ref):
+            await self.close()  # over the per-user or per-address cap: HTTP 403
+            return
+        self.ref = ref
+        await self.accept()
+        await self.join_group(user_group(self.user.pk))
+        self._expire_with_token()
+        await self.opened()
+
+    async def authorize(self) -> None:
+        """Raise a DomainError to refuse the handshake (403)."""
+
+    async def opened(self) -> None:
+        """The socket is accepted and registered: send the first frame."""
+
+    async def closing(self) -> None:
+        """The socket is gone: release what `opened` took."""
+
+    async def disconnect(self, code: int) -> None:
+        if self.ref is None:
+            return
+        try:
+            await self.closing()
+        finally:
+            for group in self.groups_joined:
+                await get_hub().unsubscribe(group, self)
+            await get_registry().close(self.ref)
+
+    async def join_group(self, group: str) -> None:
+        await get_hub().subscribe(group, self)
+        self.groups_joined.append(group)
+
+    def _expire_with_token(self) -> None:
+        expires_at = self.scope.get("auth_expires_at")
+        if expires_at is None:
+            return
+        delay = max(expires_at - time.time(), 0)
+        loop = asyncio.get_running_loop()
+        loop.call_later(delay, lambda: loop.create_task(self.close(CLOSE_SESSION_ENDED)))
+
+    # --- client frames ---------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        raw = text_data if text_data is not None else bytes_data
+        limit = settings.SWITCHBOARD_MAX_FRAME_BYTES
+        if len(raw) * 4 > limit and len(raw if bytes_data is not None else raw.encode()) > limit:
+            # Daphne normally refuses such a frame itself (1009); this guards other servers.
+            await self.close(CLOSE_FRAME_TOO_BIG)
+            return
+        if not await rate_allows(
+            settings.SWITCHBOARD_SOCKET_FRAME_RATE, "socket", self.ref.socket_id
+        ):
+            await self.refuse_for_rate(None)
+            return
+        if bytes_data is not None:
+            await self.receive_bytes(bytes_data)
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self.send_error("invalid_json", "The frame is not valid JSON.")
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self.send_error("invalid_frame", "A frame is a JSON object with a string 'type'.")
+            return
+        handler = self.handlers.get(frame["type"])
+        if handler is None:
+            await self.send_error("unknown_type", f"Unknown frame type {frame['type'][:64]!r}.")
+            return
+        try:
+            await handler(self, frame)
+        except DomainError as error:
+            await self.send_error(error.code, error.detail, frame_ref(frame))
+        except Exception:
+            # A bug or an outage costs this frame only, never the socket.
+            logger.exception("%s frame failed", frame["type"])
+            await self.send_error(
+                "unavailable",
+                "The server could not handle this frame; try again.",
+                frame_ref(frame),
+            )
+
+    async def receive_bytes(self, data: bytes) -> None:
+        await self.send_error("invalid_frame", "Frames are JSON text, not binary.")
+
+    async def refuse_for_rate(self, ref: Any) -> None:
+        """Answer `rate_limited`; a socket that keeps going after refusals is closed (4008)."""
+        now = time.monotonic()
+        self.strikes = [t for t in self.strikes if now - t < 60] + [now]
+        if len(self.strikes) > settings.SWITCHBOARD_ABUSE_STRIKES:
+            await self.close(CLOSE_ABUSE)
+            return
+        await self.send_error("rate_limited", "Too many frames; slow down.", ref)
+
+    # --- hub events ------------------------------------------------------------------------
+
+    async def hub_event(self, event: dict[str, Any]) -> None:
+        """Called by the process hub for every event of a group this socket joined."""
+        if event["type"] == "hub.close":
+            if self.ends_with(event):
+                await self.close(event["code"])
+            return
+        await self.room_event(event)
+
+    def ends_with(self, event: dict[str, Any]) -> bool:
+        """Whether a hub.close event addressed to this user applies to this socket."""
+        session = event.get("session")
+        if session is not None:
+            return self.scope.get("session") is not None and (
+                self.scope["session"].session_key == session
+            )
+        return event.get("room") is None
+
+    async def room_event(self, event: dict[str, Any]) -> None:
+        if event["type"] == "hub.frame":
+            await self.base_send({"type": "websocket.send", "text": event["text"]})
+
+    # --- sending ---------------------------------------------------------------------------
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=encode_frame(frame))
+
+    async def send_error(self, code: str, detail: str, ref: Any = None) -> None:
+        await self.send_frame({"type": "error", "code": code, "detail": detail, "ref": ref})
+
+
+def validate(serializer_class: type[serializers.Serializer], frame: dict[str, Any]) -> dict:
+    """Validate a frame with the serializer the REST API uses; errors keep their codes."""
+    serializer = serializer_class(data=frame)
+    if serializer.is_valid():
+        return serializer.validated_data
+    field_name, errors = next(iter(serializer.errors.items()))
+    error = errors[0] if isinstance(errors, list) else errors
+    code = getattr(error, "code", None)
+    if code in {"empty_body", "body_too_long"}:
+        return_error = DomainError(str(error), code=code)
+    else:
+        return_error = DomainError(f"{field_name}: {error}", code="invalid_frame")
+    raise return_error
+
+
+def frame_ref(frame: dict[str, Any]) -> Any:
+    ref = frame.get("client_id", frame.get("id"))
+    return ref if isinstance(ref, (str, int)) and not isinstance(ref, bool) else None
