@@ -1,6 +1,7 @@
 """The rooms and messages REST API (CONTRACT.md §3)."""
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -8,6 +9,7 @@ from rest_framework.response import Response
 from chat import selectors, services
 from chat.serializers import (
     HistoryQuerySerializer,
+    MemberSerializer,
     MessageSendSerializer,
     MessageSerializer,
     RoomCreateSerializer,
@@ -19,10 +21,14 @@ from realtime.errors import Forbidden, NotFound
 
 
 class RoomListCreateApi(Api):
+    @extend_schema(operation_id="rooms_list", responses=RoomSerializer(many=True))
     def get(self, request: Request) -> Response:
         rooms = selectors.room_list_for_user(user=request.user)
         return Response(RoomSerializer(rooms, many=True).data)
 
+    @extend_schema(
+        operation_id="rooms_create", request=RoomCreateSerializer, responses={201: RoomSerializer}
+    )
     def post(self, request: Request) -> Response:
         serializer = RoomCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -32,12 +38,14 @@ class RoomListCreateApi(Api):
 
 
 class RoomDetailApi(Api):
+    @extend_schema(operation_id="rooms_retrieve", responses=RoomSerializer)
     def get(self, request: Request, slug: str) -> Response:
         room = selectors.room_get_for_user(slug=slug, user=request.user)
         return Response(RoomSerializer(room).data)
 
 
 class RoomJoinApi(Api):
+    @extend_schema(operation_id="rooms_join", request=None, responses=RoomSerializer)
     def post(self, request: Request, slug: str) -> Response:
         room = selectors.room_get_for_user(slug=slug, user=request.user)
         services.room_join(room=room, user=request.user)
@@ -46,6 +54,7 @@ class RoomJoinApi(Api):
 
 
 class RoomLeaveApi(Api):
+    @extend_schema(operation_id="rooms_leave", request=None, responses={204: None})
     def post(self, request: Request, slug: str) -> Response:
         room = selectors.room_get_for_user(slug=slug, user=request.user)
         services.room_leave(room=room, user=request.user)
@@ -53,14 +62,16 @@ class RoomLeaveApi(Api):
 
 
 class RoomMembersApi(Api):
+    @extend_schema(operation_id="rooms_members_list", responses=MemberSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
         room = selectors.room_get_for_user(slug=slug, user=request.user)
-        members = [
-            {"id": m.user.pk, "username": m.user.get_username(), "role": m.role}
-            for m in selectors.member_list(room=room)
-        ]
-        return Response(members)
+        return Response(MemberSerializer(selectors.member_list(room=room), many=True).data)
 
+    @extend_schema(
+        operation_id="rooms_members_add",
+        request=UsernameSerializer,
+        responses={201: MemberSerializer},
+    )
     def post(self, request: Request, slug: str) -> Response:
         room = selectors.room_get_for_user(slug=slug, user=request.user)
         serializer = UsernameSerializer(data=request.data)
@@ -71,13 +82,15 @@ class RoomMembersApi(Api):
         if user is None:
             raise NotFound("No such user.")
         membership = services.member_add(room=room, actor=request.user, user=user)
-        return Response(
-            {"id": user.pk, "username": user.get_username(), "role": membership.role},
-            status=status.HTTP_201_CREATED,
-        )
+        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
 class MessageListCreateApi(Api):
+    @extend_schema(
+        operation_id="rooms_messages_list",
+        parameters=[HistoryQuerySerializer],
+        responses=MessageSerializer(many=True),
+    )
     def get(self, request: Request, slug: str) -> Response:
         room = selectors.room_get_for_user(slug=slug, user=request.user)
         query = HistoryQuerySerializer(data=request.query_params)
@@ -85,6 +98,11 @@ class MessageListCreateApi(Api):
         messages = selectors.message_list(room=room, **query.validated_data)
         return Response(MessageSerializer(messages, many=True).data)
 
+    @extend_schema(
+        operation_id="rooms_messages_create",
+        request=MessageSendSerializer,
+        responses={201: OpenApiResponse(MessageSerializer, "Stored (or replayed) message")},
+    )
     def post(self, request: Request, slug: str) -> Response:
         room = selectors.room_get_for_user(slug=slug, user=request.user)
         if selectors.user_is_banned(room=room, user=request.user):

@@ -36,6 +36,12 @@ class RoomSerializer(serializers.ModelSerializer):
         return max(room.last_seq - (room.my_last_read or 0), 0)
 
 
+class MemberSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="user.pk")
+    username = serializers.CharField(source="user.username")
+    role = serializers.CharField()
+
+
 class RoomCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     slug = serializers.SlugField(max_length=50, required=False)

@@ -18,4 +18,7 @@ def exception_handler(exc, context):
 
 @method_decorator(login_not_required, name="dispatch")
 class Api(APIView):
-    """Base for API views: DRF authenticates and answers 403 itself, no login redirect."""
+    """Base for API views: DRF authenticates and answers 401/403 itself, no login redirect."""
+
+    # Input is validated by the serializers each method names in its extend_schema.
+    serializer_class = None

@@ -115,7 +115,8 @@ class MemoryZStore:
                 self.sets[key][member] = expiry
 
 
-_memory_store = MemoryZStore()  # one per process: it is the shared state when there is no Redis
+# Without Redis there is one server process with one event loop, so per-loop state is the
+# process's shared state. (Tests get a fresh loop, and so fresh state, per test.)
 _per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = (
     weakref.WeakKeyDictionary()
 )
@@ -127,15 +128,10 @@ def _loop_local() -> dict:
 
 
 def zstore() -> RedisZStore | MemoryZStore:
-    if not settings.REDIS_URL:
-        return _memory_store
     local = _loop_local()
     if "zstore" not in local:
-        local["zstore"] = RedisZStore(settings.REDIS_URL)
+        local["zstore"] = RedisZStore(settings.REDIS_URL) if settings.REDIS_URL else MemoryZStore()
     return local["zstore"]
-
-
-_memory_limits = MemoryStorage()
 
 
 def _limiter() -> MovingWindowRateLimiter:
@@ -146,7 +142,7 @@ def _limiter() -> MovingWindowRateLimiter:
                 "async+" + settings.REDIS_URL, implementation="redispy", key_prefix="sb-limits"
             )
         else:
-            storage = _memory_limits
+            storage = MemoryStorage()
         local["limiter"] = MovingWindowRateLimiter(storage)
     return local["limiter"]
 

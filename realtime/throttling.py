@@ -1,5 +1,6 @@
 """REST write limits (CONTRACT.md §7: SWITCHBOARD_REST_WRITE_RATE)."""
 
+from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import UserRateThrottle
 
@@ -12,6 +13,9 @@ class WriteRateThrottle(UserRateThrottle):
     """
 
     scope = "writes"
+
+    def get_rate(self) -> str:
+        return settings.SWITCHBOARD_REST_WRITE_RATE
 
     def allow_request(self, request, view) -> bool:
         if request.method in SAFE_METHODS:

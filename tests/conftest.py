@@ -1,5 +1,6 @@
 import pytest
 from channels.layers import get_channel_layer
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
@@ -23,6 +24,12 @@ def api(user):
     client.get("/")  # sets the csrftoken cookie
     client.defaults["HTTP_X_CSRFTOKEN"] = client.cookies["csrftoken"].value
     return client
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle_counts():
+    """DRF throttles count in the cache, which outlives a test."""
+    cache.clear()
 
 
 @pytest.fixture

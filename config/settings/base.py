@@ -151,9 +151,6 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["realtime.throttling.WriteRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {
-        "writes": os.environ.get("SWITCHBOARD_REST_WRITE_RATE", "120/min"),
-    },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -225,6 +222,7 @@ SWITCHBOARD_SOCKET_FRAME_RATE = os.environ.get(
 )
 # Refusals a socket may collect within a minute before it is closed with 4008.
 SWITCHBOARD_ABUSE_STRIKES = env_int("SWITCHBOARD_ABUSE_STRIKES", 10)
+SWITCHBOARD_REST_WRITE_RATE = os.environ.get("SWITCHBOARD_REST_WRITE_RATE", "120/min")
 SWITCHBOARD_MAX_SOCKETS_PER_USER = env_int("SWITCHBOARD_MAX_SOCKETS_PER_USER", 20)
 SWITCHBOARD_MAX_SOCKETS_PER_IP = env_int("SWITCHBOARD_MAX_SOCKETS_PER_IP", 1000)
 # Sockets and presence entries expire unless their process refreshes them; a killed process's

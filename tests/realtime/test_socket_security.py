@@ -1,0 +1,260 @@
+"""Handshake credentials, token expiry, sessions that end sockets, caps and rate limits."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+from rest_framework_simplejwt.tokens import AccessToken
+
+from chat.models import Message
+from config.asgi import application
+from tests.chat.test_consumers import closed_with, join, next_frame, open_socket, send
+from tests.factories import UserFactory, make_room
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def room(user):
+    return make_room(creator=user)
+
+
+def bearer(user, lifetime: timedelta | None = None) -> bytes:
+    token = AccessToken.for_user(user)
+    if lifetime is not None:
+        token.set_exp(lifetime=lifetime)
+    return f"Bearer {token}".encode()
+
+
+async def token_socket(authorization: bytes | None, *, origin=None, path="/ws/rooms/lobby/"):
+    headers = [] if authorization is None else [(b"authorization", authorization)]
+    if origin is not None:
+        headers.append((b"origin", origin))
+    socket = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await socket.connect(timeout=5)
+    return socket, connected
+
+
+# --- JWT ---------------------------------------------------------------------------------------
+
+
+async def test_bearer_socket_needs_no_origin(layer, user, room):
+    socket, connected = await token_socket(await sync_to_async(bearer)(user))
+    assert connected
+    assert (await next_frame(socket))["user"]["username"] == "alice"
+    await socket.disconnect()
+
+
+async def test_bearer_socket_with_foreign_origin_is_refused(layer, user, room):
+    _, connected = await token_socket(await sync_to_async(bearer)(user), origin=b"http://evil.test")
+    assert not connected
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [b"Bearer not-a-jwt", b"Bearer ", b"Token abc", b"Basic YWxpY2U6cHc=", b""],
+)
+async def test_bad_authorization_headers_are_refused(layer, user, room, authorization):
+    _, connected = await token_socket(authorization)
+    assert not connected
+
+
+async def test_bad_header_does_not_fall_back_to_the_cookie(layer, user, room):
+    _, connected = await open_socket(user, extra_headers=[(b"authorization", b"Bearer junk")])
+    assert not connected
+
+
+async def test_expired_token_is_refused(layer, user, room):
+    expired = await sync_to_async(bearer)(user, timedelta(seconds=-1))
+    _, connected = await token_socket(expired)
+    assert not connected
+
+
+async def test_token_of_deactivated_user_is_refused(layer, user, room):
+    token = await sync_to_async(bearer)(user)
+    user.is_active = False
+    await sync_to_async(user.save)()
+    _, connected = await token_socket(token)
+    assert not connected
+
+
+async def test_open_socket_closes_4001_when_its_token_expires(layer, user, room):
+    socket, connected = await token_socket(await sync_to_async(bearer)(user, timedelta(seconds=1)))
+    assert connected
+    assert await closed_with(socket) == 4001
+
+
+async def test_token_in_query_string_is_refused(layer, user, room):
+    token = await sync_to_async(lambda: str(AccessToken.for_user(user)))()
+    for query in (f"token={token}", f"access={token}", f"authorization=Bearer%20{token}"):
+        _, connected = await token_socket(None, path=f"/ws/rooms/lobby/?{query}")
+        assert not connected
+
+
+def test_token_endpoints_and_bearer_rest(user):
+    client = Client()
+    bad = client.post(
+        "/api/auth/token/",
+        {"username": "alice", "password": "nope"},
+        content_type="application/json",
+    )
+    assert bad.status_code == 401
+    tokens = client.post(
+        "/api/auth/token/",
+        {"username": "alice", "password": "pw-Switchboard-1"},
+        content_type="application/json",
+    ).json()
+    assert set(tokens) == {"access", "refresh"}
+    rooms = client.get("/api/rooms/", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    assert rooms.status_code == 200
+    # Bearer requests carry no cookie, so no CSRF token is needed for writes.
+    created = client.post(
+        "/api/rooms/",
+        {"name": "Scripted"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {tokens['access']}",
+    )
+    assert created.status_code == 201
+    refreshed = client.post(
+        "/api/auth/token/refresh/", {"refresh": tokens["refresh"]}, content_type="application/json"
+    )
+    assert refreshed.status_code == 200 and "access" in refreshed.json()
+    assert Client().get(f"/api/rooms/?token={tokens['access']}").status_code == 401
+
+
+# --- sessions ending ---------------------------------------------------------------------------
+
+
+async def session_socket(client: Client):
+    sid = client.cookies["sessionid"].value
+    socket = WebsocketCommunicator(
+        application,
+        "/ws/rooms/lobby/",
+        headers=[(b"origin", b"http://localhost"), (b"cookie", f"sessionid={sid}".encode())],
+    )
+    connected, _ = await socket.connect(timeout=5)
+    assert connected
+    await next_frame(socket)
+    return socket
+
+
+async def test_logout_closes_that_sessions_sockets_with_4001(layer, user, room):
+    phone, laptop = Client(), Client()
+    await sync_to_async(phone.force_login)(user)
+    await sync_to_async(laptop.force_login)(user)
+    phone_socket = await session_socket(phone)
+    laptop_socket = await session_socket(laptop)
+    response = await sync_to_async(phone.post)("/accounts/logout/")
+    assert response.status_code == 302
+    assert await closed_with(phone_socket) == 4001
+    await send(laptop_socket, {"type": "ping"})
+    assert await next_frame(laptop_socket) == {"type": "pong"}
+    await laptop_socket.disconnect()
+
+
+@pytest.mark.parametrize("change", ["password", "deactivate"])
+async def test_credential_changes_close_every_socket_with_4001(layer, user, room, change):
+    socket, _ = await join(user)
+    token_sock, connected = await token_socket(await sync_to_async(bearer)(user))
+    assert connected
+
+    @sync_to_async
+    def apply():
+        if change == "password":
+            user.set_password("a-new-Passw0rd")
+        else:
+            user.is_active = False
+        user.save()
+
+    await apply()
+    assert await closed_with(socket) == 4001
+    assert await closed_with(token_sock) == 4001
+
+
+async def test_saving_a_user_without_credential_change_keeps_sockets(layer, user, room):
+    socket, _ = await join(user)
+    user.first_name = "Alice"
+    await sync_to_async(user.save)()
+    await send(socket, {"type": "ping"})
+    assert await next_frame(socket) == {"type": "pong"}
+    await socket.disconnect()
+
+
+# --- caps --------------------------------------------------------------------------------------
+
+
+async def test_sockets_per_user_are_capped(layer, user, room, settings):
+    settings.SWITCHBOARD_MAX_SOCKETS_PER_USER = 3
+    sockets = [(await join(user))[0] for _ in range(3)]
+    _, connected = await open_socket(user)
+    assert not connected
+    await sockets[0].disconnect()
+    again, _ = await join(user)
+    for socket in [*sockets[1:], again]:
+        await socket.disconnect()
+
+
+async def test_sockets_per_address_are_capped(layer, user, other, room, settings):
+    settings.SWITCHBOARD_MAX_SOCKETS_PER_IP = 2
+    first, _ = await join(user)
+    second, _ = await join(other)
+    third_user = await sync_to_async(UserFactory)(username="carol")
+    _, connected = await open_socket(third_user)
+    assert not connected
+    await first.disconnect()
+    await second.disconnect()
+
+
+# --- rate limits -------------------------------------------------------------------------------
+
+
+async def test_chat_sends_over_the_limit_are_refused_and_not_stored(layer, user, room, settings):
+    settings.SWITCHBOARD_CHAT_SEND_RATE = "3/minute"
+    socket, _ = await join(user)
+    for i in range(3):
+        await send(socket, {"type": "message.send", "body": f"m{i}", "client_id": f"c{i}"})
+        assert (await next_frame(socket))["type"] == "message"
+    await send(socket, {"type": "message.send", "body": "too many", "client_id": "c9"})
+    error = await next_frame(socket)
+    assert (error["type"], error["code"], error["ref"]) == ("error", "rate_limited", "c9")
+    assert await sync_to_async(Message.objects.count)() == 3
+    # Other frames still work: the limit is on sends.
+    await send(socket, {"type": "ping"})
+    assert await next_frame(socket) == {"type": "pong"}
+    await socket.disconnect()
+
+
+async def test_send_limit_is_per_user_across_sockets(layer, user, other, room, settings):
+    settings.SWITCHBOARD_CHAT_SEND_RATE = "2/minute"
+    tab1, _ = await join(user)
+    tab2, _ = await join(user)
+    bob, _ = await join(other)
+    for tab in (tab1, tab2):
+        await send(tab, {"type": "message.send", "body": "hi"})
+        assert (await next_frame(tab))["type"] == "message"
+    await send(tab2, {"type": "message.send", "body": "third"})
+    while (frame := await next_frame(tab2))["type"] == "message":
+        pass
+    assert frame["code"] == "rate_limited"
+    await send(bob, {"type": "message.send", "body": "bob is fine", "client_id": "b1"})
+    while (frame := await next_frame(bob))["message"]["client_id"] != "b1":
+        pass
+    for socket in (tab1, tab2, bob):
+        await socket.disconnect()
+
+
+async def test_frame_flood_is_refused_then_closed_4008(layer, user, room, settings):
+    settings.SWITCHBOARD_SOCKET_FRAME_RATE = "5/minute"
+    settings.SWITCHBOARD_ABUSE_STRIKES = 3
+    socket, _ = await join(user)
+    for _ in range(5):
+        await send(socket, {"type": "ping"})
+        assert await next_frame(socket) == {"type": "pong"}
+    for _ in range(3):
+        await socket.send_to(text_data="garbage")
+        assert (await next_frame(socket))["code"] == "rate_limited"
+    await socket.send_to(text_data=json.dumps({"type": "ping"}))
+    assert await closed_with(socket) == 4008
