@@ -87,8 +87,9 @@ class BodyField(StrictCharField):
     def __init__(self, **kwargs) -> None:
         super().__init__(allow_blank=True, trim_whitespace=False, **kwargs)
 
-    def to_internal_value(self, data) -> str:
-        body = super().to_internal_value(data)
+    def run_validation(self, data=serializers.empty) -> str:
+        # Checked here, not in to_internal_value, which DRF skips for "" when blanks are allowed.
+        body = super().run_validation(data)
         if not body.strip():
             self.fail("empty_body")
         limit = settings.SWITCHBOARD_MAX_BODY_CHARS

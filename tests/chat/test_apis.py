@@ -155,7 +155,8 @@ def test_post_message_repeat_client_id_is_idempotent(api, user):
 
 @pytest.mark.parametrize(
     ("payload", "field", "reason"),
-    [({"body": "   "}, "body", "empty"), ({"body": "x" * 4001}, "body", "longer than 4000"),
+    [({"body": "   "}, "body", "empty"), ({"body": ""}, "body", "empty"),
+     ({"body": "x" * 4001}, "body", "longer than 4000"),
      ({}, "body", "required"), ({"body": "ok", "client_id": "y" * 65}, "client_id", "64")],
 )  # fmt: skip
 def test_post_message_validation_names_the_problem(api, user, payload, field, reason):

@@ -204,6 +204,7 @@ async def test_ping_pong(layer, user, room):
         ('{"type": 7}', "invalid_frame", None),
         ('{"type": "nope"}', "unknown_type", None),
         ('{"type": "message.send", "body": "  \\n ", "client_id": "c"}', "empty_body", "c"),
+        ('{"type": "message.send", "body": "", "client_id": "c"}', "empty_body", "c"),
         ('{"type": "message.send", "client_id": "c"}', "invalid_frame", "c"),
         ('{"type": "message.send", "body": ["x"]}', "invalid_frame", None),
         ('{"type": "message.send", "body": "ok", "client_id": 12}', "invalid_frame", 12),
