@@ -12,8 +12,12 @@ from chat.serializers import (
     MemberSerializer,
     MessageSendSerializer,
     MessageSerializer,
+    ModerationSerializer,
+    MuteSerializer,
+    RoleSerializer,
     RoomCreateSerializer,
     RoomSerializer,
+    RoomUpdateSerializer,
     UsernameSerializer,
 )
 from realtime.api import Api
@@ -42,6 +46,18 @@ class RoomDetailApi(Api):
     def get(self, request: Request, slug: str) -> Response:
         room = selectors.room_get_for_user(slug=slug, user=request.user)
         return Response(RoomSerializer(room).data)
+
+    @extend_schema(
+        operation_id="rooms_update", request=RoomUpdateSerializer, responses=RoomSerializer
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        serializer = RoomUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.room_update(room=room, actor=request.user, **serializer.validated_data)
+        return Response(
+            RoomSerializer(selectors.room_get_for_user(slug=slug, user=request.user)).data
+        )
 
 
 class RoomJoinApi(Api):
@@ -118,3 +134,42 @@ class MessageListCreateApi(Api):
         return Response(
             MessageSerializer(message).data, status=status.HTTP_201_CREATED, headers=headers
         )
+
+
+def _target(username: str):
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+class ModerationApi(Api):
+    """POST /api/rooms/<slug>/<action>/: one view for ban, unban, kick, mute, unmute, role."""
+
+    actions = {
+        "ban": (ModerationSerializer, lambda room, actor, target, data: services.member_ban(
+            room=room, actor=actor, target=target, reason=data["reason"])),
+        "unban": (ModerationSerializer, lambda room, actor, target, data: services.member_unban(
+            room=room, actor=actor, target=target)),
+        "kick": (ModerationSerializer, lambda room, actor, target, data: services.member_kick(
+            room=room, actor=actor, target=target, reason=data["reason"])),
+        "mute": (MuteSerializer, lambda room, actor, target, data: services.member_mute(
+            room=room, actor=actor, target=target, minutes=data["minutes"],
+            reason=data["reason"])),
+        "unmute": (ModerationSerializer, lambda room, actor, target, data: services.member_unmute(
+            room=room, actor=actor, target=target)),
+        "role": (RoleSerializer, lambda room, actor, target, data: services.member_set_role(
+            room=room, actor=actor, target=target, role=data["role"])),
+    }  # fmt: skip
+
+    @extend_schema(
+        operation_id="rooms_moderate", request=ModerationSerializer, responses={204: None}
+    )
+    def post(self, request: Request, slug: str, action: str) -> Response:
+        serializer_class, perform = self.actions[action]
+        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        perform(room, request.user, _target(serializer.validated_data["username"]),
+                serializer.validated_data)  # fmt: skip
+        return Response(status=status.HTTP_204_NO_CONTENT)

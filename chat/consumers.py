@@ -1,19 +1,30 @@
 """The chat socket (CONTRACT.md §4): a transport adapter over chat.services and chat.selectors."""
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat import selectors, services
-from chat.frames import message_frame
-from chat.serializers import MessageSendSerializer, ResumeSerializer, RoomSerializer
+from chat.frames import message_change_frame, message_frame
+from chat.serializers import (
+    MessageEditSerializer,
+    MessageRefSerializer,
+    MessageSendSerializer,
+    ReadSerializer,
+    ResumeSerializer,
+    RoomSerializer,
+)
 from realtime.broadcast import encode_frame
 from realtime.consumers import LiveConsumer, frame_ref, validate
 from realtime.groups import room_group
 from realtime.presence import get_registry
 from realtime.store import rate_allows
+
+
+EDIT_MARGIN_SECONDS = 5
 
 
 class RoomConsumer(LiveConsumer):
@@ -80,19 +91,52 @@ class RoomConsumer(LiveConsumer):
             await self.send_frame(await database_sync_to_async(message_frame)(message))
 
     async def on_resume(self, frame: dict[str, Any]) -> None:
-        after_seq = validate(ResumeSerializer, frame)["after_seq"]
+        data = validate(ResumeSerializer, frame)
+        after_seq = data["after_seq"]
         async with self.catching_up:
             self.holding = True
+            if "updated_since" in data:
+                # Edits race their broadcast by a little; the margin makes sure none is missed.
+                since = data["updated_since"] - timedelta(seconds=EDIT_MARGIN_SECONDS)
+                for text in await database_sync_to_async(_encoded_changes)(
+                    self.room, after_seq, since
+                ):
+                    await self._send_text(text)
             await self._replay(after_seq)
             await self.send_frame({"type": "resumed", "last_seq": self.high_seq})
             await self._release_held()
+
+    async def on_message_edit(self, frame: dict[str, Any]) -> None:
+        data = validate(MessageEditSerializer, frame)
+        await database_sync_to_async(services.message_edit)(
+            room=self.room, actor=self.user, message_id=data["id"], body=data["body"]
+        )
+
+    async def on_message_delete(self, frame: dict[str, Any]) -> None:
+        data = validate(MessageRefSerializer, frame)
+        await database_sync_to_async(services.message_delete)(
+            room=self.room, actor=self.user, message_id=data["id"]
+        )
+
+    async def on_typing(self, frame: dict[str, Any]) -> None:
+        await services.room_typing(room=self.room, user=self.user)
+
+    async def on_read(self, frame: dict[str, Any]) -> None:
+        seq = validate(ReadSerializer, frame)["seq"]
+        await database_sync_to_async(services.room_mark_read)(
+            room=self.room, user=self.user, seq=seq
+        )
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_frame({"type": "pong"})
 
     handlers = {
         "message.send": on_message_send,
+        "message.edit": on_message_edit,
+        "message.delete": on_message_delete,
         "resume": on_resume,
+        "typing": on_typing,
+        "read": on_read,
         "ping": on_ping,
     }
 
@@ -150,6 +194,11 @@ class RoomConsumer(LiveConsumer):
 
     async def _send_text(self, text: str) -> None:
         await self.base_send({"type": "websocket.send", "text": text})
+
+
+def _encoded_changes(room, up_to_seq: int, since) -> list[str]:
+    messages = selectors.messages_changed_since(room=room, up_to_seq=up_to_seq, since=since)
+    return [encode_frame(message_change_frame(m)) for m in messages]
 
 
 def _encoded_messages_after(room, after_seq: int, limit: int) -> list[tuple[int, str]]:

@@ -14,6 +14,8 @@ class Room(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # The highest seq handed out; incremented under the row's write lock (services.message_create).
     last_seq = models.PositiveBigIntegerField(default=0)
+    # An archived room keeps its history readable and takes no new messages.
+    is_archived = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]
@@ -92,3 +94,55 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.room.slug}#{self.seq}"
+
+
+class RoomMute(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="mutes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_mutes"
+    )
+    until = models.DateTimeField()
+    muted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="mute_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} muted in {self.room} until {self.until:%Y-%m-%d %H:%M}"
+
+
+class ModerationAction(models.Model):
+    """The audit log: who did what to whom, in which room, when and why."""
+
+    class Kind(models.TextChoices):
+        BAN = "ban"
+        UNBAN = "unban"
+        KICK = "kick"
+        MUTE = "mute"
+        UNMUTE = "unmute"
+        DELETE_MESSAGE = "delete_message"
+        SET_ROLE = "set_role"
+        ARCHIVE = "archive"
+        UNARCHIVE = "unarchive"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="moderation_actions")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    target = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    detail = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.kind} {self.target or ''} in {self.room}"

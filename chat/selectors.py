@@ -58,6 +58,15 @@ def member_list(*, room: Room) -> QuerySet[Membership]:
     return Membership.objects.filter(room=room).select_related("user").order_by("user__username")
 
 
+def messages_changed_since(*, room: Room, up_to_seq: int, since) -> list[Message]:
+    """Messages up to a seq that were edited or deleted at or after `since`, by seq."""
+    return list(
+        Message.objects.filter(room=room, seq__lte=up_to_seq, edited_at__gte=since)
+        .select_related("author", "room")
+        .order_by("seq")
+    )
+
+
 def message_list(
     *,
     room: Room,

@@ -3,7 +3,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from chat.models import Message, Room
+from chat.models import Membership, Message, Room
 
 
 class UserRefSerializer(serializers.Serializer):
@@ -106,8 +106,24 @@ class MessageSendSerializer(serializers.Serializer):
     )  # fmt: skip
 
 
+class MessageEditSerializer(serializers.Serializer):
+    id = serializers.IntegerField(min_value=1)
+    body = BodyField()
+
+
+class MessageRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(min_value=1)
+
+
+class ReadSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(min_value=0)
+
+
 class ResumeSerializer(serializers.Serializer):
     after_seq = serializers.IntegerField(min_value=0)
+    # The newest created_at/edited_at the client has seen: edits and deletes of messages it
+    # already has (seq <= after_seq) made since then are sent too.
+    updated_since = serializers.DateTimeField(required=False)
 
 
 class HistoryQuerySerializer(serializers.Serializer):
@@ -123,3 +139,23 @@ class HistoryQuerySerializer(serializers.Serializer):
 
 class UsernameSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
+
+
+class ModerationSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class MuteSerializer(ModerationSerializer):
+    minutes = serializers.IntegerField(min_value=1, max_value=60 * 24 * 365)
+
+
+class RoleSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class RoomUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    topic = serializers.CharField(max_length=250, required=False, allow_blank=True)
+    is_archived = serializers.BooleanField(required=False)

@@ -1,15 +1,24 @@
 """Writes for rooms and messages. REST views, consumers, admin and commands all come here."""
 
+import re
+from datetime import timedelta
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 from django.utils.text import slugify
 
-from chat.frames import message_frame
-from chat.models import Membership, Message, Room, RoomBan
-from realtime.broadcast import broadcast_on_commit
+from chat.frames import message_deleted_frame, message_frame, message_updated_frame
+from chat.models import Membership, Message, ModerationAction, Room, RoomBan, RoomMute
+from realtime.broadcast import broadcast, broadcast_on_commit, control_event, control_on_commit
 from realtime.errors import Forbidden, Invalid, NotFound
-from realtime.groups import room_group
+from realtime.groups import room_group, user_group
+from realtime.models import Notification
+from realtime.notifications import notification_create
+from realtime.store import rate_allows
+
+CLOSE_ACCESS_REVOKED = 4003
 
 
 def room_create(
@@ -85,11 +94,167 @@ def member_add(*, room: Room, actor: AbstractBaseUser, user: AbstractBaseUser) -
     return membership
 
 
-def _require_moderator(*, room: Room, user: AbstractBaseUser) -> Membership:
-    membership = Membership.objects.filter(room=room, user=user).first()
-    if membership is None or not membership.is_moderator:
+def _require_moderator(*, room: Room, user: AbstractBaseUser) -> None:
+    if _authority(room=room, user=user) < MODERATOR:
         raise Forbidden("Only the room's owners and moderators can do that.")
+
+
+MEMBER, MODERATOR, OWNER, STAFF = 0, 1, 2, 3
+_RANK = {Membership.Role.MEMBER: MEMBER, Membership.Role.MODERATOR: MODERATOR,
+         Membership.Role.OWNER: OWNER}  # fmt: skip
+
+
+def _authority(*, room: Room, user: AbstractBaseUser, staff_counts: bool = True) -> int:
+    """How much say `user` has in `room`: staff (through admin) above owners above moderators."""
+    if staff_counts and user.is_staff:
+        return STAFF
+    role = Membership.objects.filter(room=room, user=user).values_list("role", flat=True).first()
+    return _RANK.get(role, MEMBER)
+
+
+def _require_authority_over(
+    *, room: Room, actor: AbstractBaseUser, target: AbstractBaseUser
+) -> None:
+    """Moderators act on members, owners on moderators too, staff on anyone; none on themselves."""
+    if actor.pk == target.pk:
+        raise Forbidden("You cannot do that to yourself.")
+    rank = _authority(room=room, user=actor)
+    if rank < MODERATOR or _authority(room=room, user=target, staff_counts=False) >= rank:
+        raise Forbidden("You do not have authority over that member in this room.")
+
+
+def _record(*, room: Room, actor: AbstractBaseUser, kind: str, target=None, reason: str = "",
+            detail: str = "") -> None:  # fmt: skip
+    ModerationAction.objects.create(
+        room=room, actor=actor, target=target, kind=kind, reason=reason[:500], detail=detail[:200]
+    )
+
+
+def _revoke_sockets(*, room: Room, user: AbstractBaseUser) -> None:
+    """Close the user's sockets in this room with 4003, on every process, after commit."""
+    control_on_commit(
+        control_event(user_group(user.pk), "hub.close", code=CLOSE_ACCESS_REVOKED, room=room.pk)
+    )
+
+
+@transaction.atomic
+def member_ban(
+    *, room: Room, actor: AbstractBaseUser, target: AbstractBaseUser, reason: str = ""
+) -> RoomBan:
+    """Ban `target`: membership gone, sockets closed (4003), no way back until unbanned."""
+    _require_authority_over(room=room, actor=actor, target=target)
+    ban, _ = RoomBan.objects.update_or_create(
+        room=room, user=target, defaults={"banned_by": actor, "reason": reason[:500]}
+    )
+    Membership.objects.filter(room=room, user=target).delete()
+    _record(room=room, actor=actor, target=target, kind=ModerationAction.Kind.BAN, reason=reason)
+    _revoke_sockets(room=room, user=target)
+    return ban
+
+
+@transaction.atomic
+def member_unban(*, room: Room, actor: AbstractBaseUser, target: AbstractBaseUser) -> None:
+    _require_moderator(room=room, user=actor)
+    if RoomBan.objects.filter(room=room, user=target).delete()[0]:
+        _record(room=room, actor=actor, target=target, kind=ModerationAction.Kind.UNBAN)
+
+
+@transaction.atomic
+def member_kick(
+    *, room: Room, actor: AbstractBaseUser, target: AbstractBaseUser, reason: str = ""
+) -> None:
+    """Remove `target` and close their sockets in the room; a public room can be rejoined."""
+    _require_authority_over(room=room, actor=actor, target=target)
+    Membership.objects.filter(room=room, user=target).delete()
+    _record(room=room, actor=actor, target=target, kind=ModerationAction.Kind.KICK, reason=reason)
+    _revoke_sockets(room=room, user=target)
+
+
+@transaction.atomic
+def member_mute(
+    *, room: Room, actor: AbstractBaseUser, target: AbstractBaseUser, minutes: int,
+    reason: str = "",
+) -> RoomMute:  # fmt: skip
+    """Mute `target` for `minutes`: they still read, their sends get `muted`."""
+    _require_authority_over(room=room, actor=actor, target=target)
+    until = timezone.now() + timedelta(minutes=minutes)
+    mute, _ = RoomMute.objects.update_or_create(
+        room=room, user=target, defaults={"until": until, "muted_by": actor, "reason": reason[:500]}
+    )
+    _record(room=room, actor=actor, target=target, kind=ModerationAction.Kind.MUTE,
+            reason=reason, detail=f"{minutes} min")  # fmt: skip
+    return mute
+
+
+@transaction.atomic
+def member_unmute(*, room: Room, actor: AbstractBaseUser, target: AbstractBaseUser) -> None:
+    _require_moderator(room=room, user=actor)
+    if RoomMute.objects.filter(room=room, user=target).delete()[0]:
+        _record(room=room, actor=actor, target=target, kind=ModerationAction.Kind.UNMUTE)
+
+
+@transaction.atomic
+def member_set_role(
+    *, room: Room, actor: AbstractBaseUser, target: AbstractBaseUser, role: str
+) -> Membership:
+    """Owners (and staff) promote members to moderator or owner, or demote them."""
+    if _authority(room=room, user=actor) < OWNER:
+        raise Forbidden("Only the room's owners can change roles.")
+    membership = Membership.objects.filter(room=room, user=target).first()
+    if membership is None:
+        raise NotFound("That user is not a member of this room.")
+    if (
+        membership.role == Membership.Role.OWNER
+        and role != Membership.Role.OWNER
+        and not (
+            Membership.objects.filter(room=room, role=Membership.Role.OWNER).exclude(
+                pk=membership.pk
+            )
+        ).exists()
+    ):
+        raise Forbidden("A room needs at least one owner.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    _record(room=room, actor=actor, target=target, kind=ModerationAction.Kind.SET_ROLE, detail=role)
     return membership
+
+
+@transaction.atomic
+def room_update(
+    *, room: Room, actor: AbstractBaseUser, name: str | None = None, topic: str | None = None,
+    is_archived: bool | None = None,
+) -> Room:  # fmt: skip
+    """Owners rename the room, set its topic, archive it (read-only) or bring it back."""
+    if _authority(room=room, user=actor) < OWNER:
+        raise Forbidden("Only the room's owners can change its settings.")
+    room = Room.objects.select_for_update().get(pk=room.pk)
+    if name is not None:
+        room.name = name
+    if topic is not None:
+        room.topic = topic
+    if is_archived is not None and is_archived != room.is_archived:
+        room.is_archived = is_archived
+        kind = ModerationAction.Kind.ARCHIVE if is_archived else ModerationAction.Kind.UNARCHIVE
+        _record(room=room, actor=actor, kind=kind)
+    room.save(update_fields=["name", "topic", "is_archived"])
+    return room
+
+
+def room_mark_read(*, room: Room, user: AbstractBaseUser, seq: int) -> int:
+    """Move the user's read mark up to `seq` (never down, never past the last message)."""
+    last_seq = Room.objects.filter(pk=room.pk).values_list("last_seq", flat=True).get()
+    mark = min(seq, last_seq)
+    Membership.objects.filter(room=room, user=user, last_read_seq__lt=mark).update(
+        last_read_seq=mark
+    )
+    return mark
+
+
+async def room_typing(*, room: Room, user: AbstractBaseUser) -> None:
+    """Tell the room's other sockets that `user` is typing, at most once per 2 s per user."""
+    if await rate_allows("1/2second", "typing", str(room.pk), str(user.pk)):
+        frame = {"type": "typing", "user": {"id": user.pk, "username": user.get_username()}}
+        await broadcast(room_group(room.pk), frame, exclude_user=user.pk)
 
 
 def message_create(
@@ -105,12 +270,18 @@ def message_create(
         existing = _message_by_client_id(room=room, author=author, client_id=client_id)
         if existing is not None:
             return existing, False
+    if RoomMute.objects.filter(room=room, user=author, until__gt=timezone.now()).exists():
+        raise Forbidden("You are muted in this room for now.", code="muted")
     try:
         with transaction.atomic():
             # The UPDATE takes the room row's write lock until commit, so concurrent senders on
             # any process queue here: seq N+1 is always committed after seq N, with no gaps.
             Room.objects.filter(pk=room.pk).update(last_seq=F("last_seq") + 1)
-            seq = Room.objects.filter(pk=room.pk).values_list("last_seq", flat=True).get()
+            seq, archived = (
+                Room.objects.filter(pk=room.pk).values_list("last_seq", "is_archived").get()
+            )
+            if archived:
+                raise Forbidden("This room is archived and read-only.")
             message = Message.objects.create(
                 room=room, seq=seq, author=author, body=body, client_id=client_id
             )
@@ -121,6 +292,7 @@ def message_create(
                 Membership.objects.filter(pk=membership.pk).update(last_read_seq=seq)
             room.last_seq = seq
             broadcast_on_commit(room_group(room.pk), message_frame(message), seq=seq)
+            _notify_mentions(room=room, message=message)
     except IntegrityError:
         # A concurrent retry of this client_id won; this attempt (its seq too) rolled back.
         if client_id is None:
@@ -140,3 +312,66 @@ def _message_by_client_id(
         .filter(room=room, author=author, client_id=client_id)
         .first()
     )
+
+
+MENTION = re.compile(r"(?<![\w@])@([\w.+-]+)")
+
+
+def _notify_mentions(*, room: Room, message: Message) -> None:
+    """Each room member named as @username (not the author) gets a notification."""
+    names = {name.rstrip(".") for name in MENTION.findall(message.body)}
+    if not names:
+        return
+    members = (
+        Membership.objects.filter(room=room, user__username__in=names)
+        .exclude(user=message.author)
+        .values_list("user_id", flat=True)
+    )
+    author = message.author.get_username()
+    for user_id in members:
+        notification_create(
+            user_id=user_id,
+            kind=Notification.Kind.MENTION,
+            title=f"{author} mentioned you in {room.name}",
+            body=message.body[:300],
+            url=f"/rooms/{room.slug}/#seq-{message.seq}",
+        )
+
+
+def _editable(*, room: Room, actor: AbstractBaseUser, message_id: int) -> Message:
+    message = (
+        Message.objects.select_related("author", "room").filter(room=room, pk=message_id).first()
+    )
+    if message is None:
+        raise NotFound("No such message in this room.")
+    if message.author_id != actor.pk and _authority(room=room, user=actor) < MODERATOR:
+        raise Forbidden("Only the author or a moderator can change this message.")
+    if message.deleted:
+        raise NotFound("That message was deleted.")
+    return message
+
+
+@transaction.atomic
+def message_edit(*, room: Room, actor: AbstractBaseUser, message_id: int, body: str) -> Message:
+    """Change a message's body (author or moderator); the room gets message.updated."""
+    message = _editable(room=room, actor=actor, message_id=message_id)
+    message.body = body
+    message.edited_at = timezone.now()
+    message.save(update_fields=["body", "edited_at"])
+    broadcast_on_commit(room_group(room.pk), message_updated_frame(message))
+    return message
+
+
+@transaction.atomic
+def message_delete(*, room: Room, actor: AbstractBaseUser, message_id: int) -> Message:
+    """Delete a message (author or moderator): its seq stays, as a tombstone with no body."""
+    message = _editable(room=room, actor=actor, message_id=message_id)
+    message.deleted = True
+    message.body = ""
+    message.edited_at = timezone.now()
+    message.save(update_fields=["deleted", "body", "edited_at"])
+    if message.author_id != actor.pk:
+        _record(room=room, actor=actor, target=message.author,
+                kind=ModerationAction.Kind.DELETE_MESSAGE, detail=f"seq {message.seq}")  # fmt: skip
+    broadcast_on_commit(room_group(room.pk), message_deleted_frame(message))
+    return message

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from chat import apis, views
 
@@ -9,6 +9,11 @@ api_urlpatterns = [
     path("rooms/<slug:slug>/leave/", apis.RoomLeaveApi.as_view(), name="room-leave"),
     path("rooms/<slug:slug>/members/", apis.RoomMembersApi.as_view(), name="room-members"),
     path("rooms/<slug:slug>/messages/", apis.MessageListCreateApi.as_view(), name="room-messages"),
+    re_path(
+        r"^rooms/(?P<slug>[-\w]+)/(?P<action>ban|unban|kick|mute|unmute|role)/$",
+        apis.ModerationApi.as_view(),
+        name="room-moderation",
+    ),
 ]
 
 page_urlpatterns = [

@@ -8,6 +8,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from chat import views as chat_views
 from chat.urls import api_urlpatterns as chat_api
 from chat.urls import page_urlpatterns as chat_pages
+from realtime.urls import api_urlpatterns as realtime_api
 from realtime.views import healthz
 
 urlpatterns = [
@@ -24,5 +25,6 @@ urlpatterns = [
     ),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="schema"),
     path("api/", include(chat_api)),
+    path("api/", include(realtime_api)),
     path("", include(chat_pages)),
 ]

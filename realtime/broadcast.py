@@ -21,10 +21,16 @@ def encode_frame(frame: dict[str, Any]) -> str:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
-def frame_event(group: str, frame: dict[str, Any], *, seq: int | None = None) -> dict[str, Any]:
+def frame_event(
+    group: str, frame: dict[str, Any], *, seq: int | None = None, exclude_user: int | None = None
+) -> dict[str, Any]:
     """The layer event for a frame. `seq` marks frames of a room's gap-free stream: the hub's
-    sockets use it to keep their stream in order and to repair gaps from the database."""
-    return {"type": "hub.frame", "group": group, "seq": seq, "text": encode_frame(frame)}
+    sockets use it to keep their stream in order and to repair gaps from the database.
+    `exclude_user`'s own sockets skip the frame (typing is for the others)."""
+    event = {"type": "hub.frame", "group": group, "seq": seq, "text": encode_frame(frame)}
+    if exclude_user is not None:
+        event["exclude_user"] = exclude_user
+    return event
 
 
 def control_event(group: str, kind: str, **fields: Any) -> dict[str, Any]:
@@ -32,8 +38,10 @@ def control_event(group: str, kind: str, **fields: Any) -> dict[str, Any]:
     return {"type": kind, "group": group, **fields}
 
 
-async def broadcast(group: str, frame: dict[str, Any], *, seq: int | None = None) -> None:
-    await send_event(frame_event(group, frame, seq=seq))
+async def broadcast(
+    group: str, frame: dict[str, Any], *, seq: int | None = None, exclude_user: int | None = None
+) -> None:
+    await send_event(frame_event(group, frame, seq=seq, exclude_user=exclude_user))
 
 
 def broadcast_on_commit(group: str, frame: dict[str, Any], *, seq: int | None = None) -> None:

@@ -21,7 +21,7 @@ from rest_framework import serializers
 
 from realtime.broadcast import encode_frame
 from realtime.errors import DomainError
-from realtime.groups import user_group
+from realtime.groups import notification_group, user_group
 from realtime.hub import get_hub
 from realtime.presence import SocketRef, get_registry
 from realtime.store import rate_allows
@@ -158,6 +158,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             if self.ends_with(event):
                 await self.close(event["code"])
             return
+        if event.get("exclude_user") == self.user.pk:
+            return
         await self.room_event(event)
 
     def ends_with(self, event: dict[str, Any]) -> bool:
@@ -200,3 +202,15 @@ def validate(serializer_class: type[serializers.Serializer], frame: dict[str, An
 def frame_ref(frame: dict[str, Any]) -> Any:
     ref = frame.get("client_id", frame.get("id"))
     return ref if isinstance(ref, (str, int)) and not isinstance(ref, bool) else None
+
+
+class NotificationConsumer(LiveConsumer):
+    """/ws/notifications/: the user's notifications as they are created."""
+
+    async def opened(self) -> None:
+        await self.join_group(notification_group(self.user.pk))
+
+    async def on_ping(self, frame: dict[str, Any]) -> None:
+        await self.send_frame({"type": "pong"})
+
+    handlers = {"ping": on_ping}

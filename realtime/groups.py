@@ -9,3 +9,8 @@ def room_group(room_id: int) -> str:
 def user_group(user_id: int) -> str:
     """Control events for all of one user's sockets (session ended, access revoked)."""
     return f"user.{user_id}"
+
+
+def notification_group(user_id: int) -> str:
+    """Notifications for one user, on /ws/notifications/."""
+    return f"notify.{user_id}"
