@@ -23,7 +23,6 @@ from realtime.groups import room_group
 from realtime.presence import get_registry
 from realtime.store import rate_allows
 
-
 EDIT_MARGIN_SECONDS = 5
 
 

@@ -32,18 +32,22 @@ def free_port() -> int:
 def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float, what: str) -> None:
     """Read the process's output until `needle` appears; fail with what it printed otherwise."""
     seen: list[str] = []
-    found = threading.Event()
+    found = False
+    settled = threading.Event()  # the line appeared, or the output ended (the process died)
 
     def pump() -> None:
+        nonlocal found
         for line in proc.stdout:
             seen.append(line)
             if needle in line:
-                found.set()
+                found = True
                 break
+        settled.set()
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
-    if not found.wait(timeout):
+    settled.wait(timeout)
+    if not found:
         proc.kill()
         raise RuntimeError(f"{what} did not start:\n{''.join(seen)[-4000:]}")
     # Keep draining so a chatty child never blocks on a full pipe.
@@ -166,13 +170,26 @@ class PostgresServer:
         )
         return self
 
+    def _signal_postmaster(self, signum: int) -> None:
+        # Under runuser (root), self.proc is runuser, which does not forward SIGINT and whose
+        # death leaves postgres running: signal the postmaster itself, named by postmaster.pid.
+        try:
+            pid = int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            self.proc.send_signal(signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+            self._signal_postmaster(signal.SIGINT)  # fast shutdown
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
+                self._signal_postmaster(signal.SIGKILL)
                 self.proc.kill()
+                self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> PostgresServer:
