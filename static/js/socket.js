@@ -4,6 +4,9 @@
 // ready, re-sends unacknowledged messages with their client_id, and dispatches frames by type.
 
 const MAX_BACKOFF_MS = 15000;
+// A ping goes out this often while the socket is live; if no frame at all has come back by the
+// next tick, the connection is presumed dead (a laptop that slept, a dropped Wi-Fi) and replaced.
+const HEARTBEAT_MS = 20000;
 
 export function socketUrl(path) {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
@@ -34,20 +37,42 @@ export class LiveSocket {
     this.ready = false;
     this.closedByServer = null;
     this.stopped = false;
+    this.retryTimer = null;
+    this.heartbeat = null;
+    this.awaitingPong = false;
+    this.onOnline = () => {
+      // The network is back: skip the rest of the backoff.
+      if (this.retryTimer !== null) this.reconnectNow();
+    };
   }
 
   connect() {
     this.stopped = false;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    window.addEventListener("online", this.onOnline);
     this.setState("connecting");
     const ws = new WebSocket(socketUrl(this.path));
     this.ws = ws;
-    ws.addEventListener("message", (event) => this.onMessage(event));
-    ws.addEventListener("close", (event) => this.onClose(event));
+    // Events of a socket this object has already given up on are ignored.
+    ws.addEventListener("message", (event) => ws === this.ws && this.onMessage(event));
+    ws.addEventListener("close", (event) => ws === this.ws && this.onClose(event));
   }
 
   stop() {
     this.stopped = true;
-    this.ws?.close();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.stopHeartbeat();
+    window.removeEventListener("online", this.onOnline);
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close();
+    else this.setState("offline");
+  }
+
+  reconnectNow() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.connect();
   }
 
   /** Send a chat message; it survives reconnects until the server acknowledges it. */
@@ -68,6 +93,35 @@ export class LiveSocket {
     this.ws.send(JSON.stringify(frame));
   }
 
+  startHeartbeat() {
+    this.stopHeartbeat();
+    this.awaitingPong = false;
+    this.heartbeat = setInterval(() => {
+      if (!this.ready) return;
+      if (this.awaitingPong) return this.dropDeadSocket();
+      this.awaitingPong = true;
+      this.raw({ type: "ping" });
+    }, HEARTBEAT_MS);
+  }
+
+  stopHeartbeat() {
+    clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
+  dropDeadSocket() {
+    // A dead TCP connection can take minutes to report "close"; stop listening to it and
+    // reconnect now (onClose is what a real close would have run).
+    const ws = this.ws;
+    this.ws = null;
+    try {
+      ws.close();
+    } catch {
+      // already closing
+    }
+    this.onClose({ code: 1006 });
+  }
+
   onMessage(event) {
     let frame;
     try {
@@ -75,11 +129,17 @@ export class LiveSocket {
     } catch {
       return;
     }
+    this.awaitingPong = false; // any frame proves the connection is alive
     if (frame.type === "hello") return this.onHello(frame);
     if (frame.type === "message") {
       const { seq, client_id: clientId } = frame.message;
       if (clientId) this.outbox.delete(clientId);
       this.advance(seq);
+    }
+    if (frame.type === "error" && frame.ref != null && this.outbox.has(frame.ref)) {
+      // The server refused this message (muted, too long, rate limited...): re-sending it on
+      // every reconnect would only be refused again. The page decides whether to retry.
+      this.outbox.delete(frame.ref);
     }
     this.dispatch(frame);
   }
@@ -107,6 +167,7 @@ export class LiveSocket {
       this.raw({ type: "resume", after_seq: this.lastSeq });
     }
     this.ready = true;
+    this.startHeartbeat();
     this.setState("live");
     for (const frame of this.outbox.values()) this.raw(frame);
     for (const frame of this.queue.splice(0)) this.raw(frame);
@@ -114,6 +175,7 @@ export class LiveSocket {
 
   onClose(event) {
     this.ready = false;
+    this.stopHeartbeat();
     if (this.stopped) return this.setState("offline");
     if ([4001, 4003, 4008].includes(event.code)) {
       // The server ended this socket on purpose; reconnecting would only be refused.
@@ -124,7 +186,7 @@ export class LiveSocket {
     const retryInMs = Math.round(base / 2 + Math.random() * (base / 2)); // jitter
     this.attempt += 1;
     this.setState("reconnecting", { retryInMs });
-    setTimeout(() => this.connect(), retryInMs);
+    this.retryTimer = setTimeout(() => this.connect(), retryInMs);
   }
 
   setState(state, extra = {}) {
