@@ -24,6 +24,8 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
         room = selectors.room_get_for_user(slug=slug, user=request.user)
     except NotFound:
         raise Http404("No such room.") from None
+    if selectors.user_is_banned(room=room, user=request.user):
+        return render(request, "chat/banned.html", {"room": room}, status=403)
     rooms = selectors.room_list_for_user(user=request.user).filter(memberships__user=request.user)
     return render(
         request,

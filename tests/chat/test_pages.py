@@ -89,3 +89,12 @@ def test_room_page_has_the_contract_landmarks(browser, user):
 def test_private_room_page_is_404_for_outsiders(browser, other):
     make_room(creator=other, name="Secret", slug="secret", is_private=True)
     assert browser.get("/rooms/secret/").status_code == 404
+
+
+def test_banned_user_sees_that_access_ended(browser, user, other):
+    room = make_room(creator=other)
+    services.room_join(room=room, user=user)
+    services.member_ban(room=room, actor=other, target=user, reason="spam")
+    response = browser.get("/rooms/lobby/")
+    assert response.status_code == 403
+    assert "You no longer have access to Lobby" in response.content.decode()
