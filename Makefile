@@ -7,20 +7,30 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test bench lint format system-deps clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt node_modules/.installed
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-## run: install, migrate, load demo data and serve on http://localhost:$(PORT) (SQLite, in-memory layer)
+# Browser libraries (uPlot, ...) from the npm registry, exactly as package-lock.json says.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## run: install, migrate, load demo data and serve on http://localhost:$(PORT) (SQLite, in-memory
+## layer), with the built-in server sampler and the device simulator beside it
 run: $(VENV)/.installed
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=1 $(PY) manage.py seed_demo
+	DJANGO_DEBUG=1 $(PY) manage.py seed_dashboards
 	@echo ""
 	@echo "  Switchboard is starting on http://localhost:$(PORT)"
 	@echo "  Log in as alice, bob or carol (admin for /admin/) with password: switchboard-demo"
 	@echo ""
+	@trap 'kill 0' INT TERM EXIT; \
+	DJANGO_DEBUG=1 $(PY) manage.py sample_server & \
+	DJANGO_DEBUG=1 $(PY) manage.py simulate_devices & \
 	DJANGO_DEBUG=1 $(PY) -m realtime.serve -b 127.0.0.1 -p $(PORT) config.asgi:application
 
 ## system-deps: Debian packages the tests drive for real (redis-server, PostgreSQL, Chromium)
@@ -55,4 +65,4 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) db.sqlite3* staticfiles artifacts
+	rm -rf $(VENV) node_modules db.sqlite3* staticfiles artifacts

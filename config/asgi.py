@@ -11,12 +11,13 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 django_asgi_app = get_asgi_application()
 
 from chat.routing import websocket_urlpatterns as chat_ws  # noqa: E402
+from dashboard.routing import websocket_urlpatterns as dashboard_ws  # noqa: E402
 from realtime.auth import SocketAuthStack  # noqa: E402
 from realtime.routing import websocket_urlpatterns as realtime_ws  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": SocketAuthStack(URLRouter([*chat_ws, *realtime_ws])),
+        "websocket": SocketAuthStack(URLRouter([*chat_ws, *dashboard_ws, *realtime_ws])),
     }
 )

@@ -8,6 +8,8 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from chat import views as chat_views
 from chat.urls import api_urlpatterns as chat_api
 from chat.urls import page_urlpatterns as chat_pages
+from dashboard.urls import api_urlpatterns as dashboard_api
+from dashboard.urls import page_urlpatterns as dashboard_pages
 from realtime.urls import api_urlpatterns as realtime_api
 from realtime.views import healthz
 
@@ -26,5 +28,7 @@ urlpatterns = [
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="schema"),
     path("api/", include(chat_api)),
     path("api/", include(realtime_api)),
+    path("api/", include(dashboard_api)),
+    path("", include(dashboard_pages)),
     path("", include(chat_pages)),
 ]

@@ -19,6 +19,8 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 
+from dashboard.services import device_authenticate
+
 SESSION = "session"
 HEADER = "header"
 
@@ -41,17 +43,23 @@ class SocketAuthMiddleware:
         if authorization is not None:
             # Header schemes (Bearer JWT, Api-Key) are resolved here; an unknown or invalid
             # header never falls back to the cookie, so a script's mistake is not masked.
-            user, expires_at = await database_sync_to_async(authenticate_header)(authorization)
-            scope = {**scope, "user": user, "auth": HEADER, "auth_expires_at": expires_at}
+            user, device, expires_at = await database_sync_to_async(authenticate_header)(
+                authorization
+            )
+            scope = {
+                **scope, "user": user, "device": device, "auth": HEADER,
+                "auth_expires_at": expires_at,
+            }  # fmt: skip
         else:
             scope = {**scope, "user": await get_user(scope), "auth": SESSION}
         return await self.app(scope, receive, send)
 
 
-def authenticate_header(authorization: str) -> tuple[Any, float | None]:
-    """Resolve an Authorization header to (user, expiry); anonymous when it is not valid.
+def authenticate_header(authorization: str) -> tuple[Any, Any, float | None]:
+    """Resolve an Authorization header to (user, device, expiry); anonymous if not valid.
 
-    Bearer tokens go through simplejwt's JWTAuthentication, the same check the REST API makes.
+    Bearer tokens go through simplejwt's JWTAuthentication and API keys through the device
+    check, the same ones the REST API uses. A device socket's user is the device's owner.
     """
     scheme, _, credential = authorization.strip().partition(" ")
     credential = credential.strip()
@@ -61,9 +69,13 @@ def authenticate_header(authorization: str) -> tuple[Any, float | None]:
             token = jwt.get_validated_token(credential.encode())
             user = jwt.get_user(token)
         except (InvalidToken, AuthenticationFailed):
-            return AnonymousUser(), None
-        return user, float(token["exp"])
-    return AnonymousUser(), None
+            return AnonymousUser(), None, None
+        return user, None, float(token["exp"])
+    if scheme == "Api-Key" and credential:
+        device = device_authenticate(key=credential)
+        if device is not None:
+            return device.owner, device, None
+    return AnonymousUser(), None, None
 
 
 class SocketOriginValidator(OriginValidator):

@@ -55,7 +55,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         client = self.scope.get("client") or ("unknown", 0)
-        ref = SocketRef(uuid.uuid4().hex, self.user.pk, self.user.get_username(), str(client[0]))
+        device = self.scope.get("device")
+        principal = f"device:{device.pk}" if device else f"user:{self.user.pk}"
+        ref = SocketRef(
+            uuid.uuid4().hex, self.user.pk, self.user.get_username(), str(client[0]), principal
+        )
         if not await get_registry().open(ref):
             await self.close()  # over the per-user or per-address cap: HTTP 403
             return

@@ -14,3 +14,8 @@ def user_group(user_id: int) -> str:
 def notification_group(user_id: int) -> str:
     """Notifications for one user, on /ws/notifications/."""
     return f"notify.{user_id}"
+
+
+def readings_group(device_id: int) -> str:
+    """New readings of one device, for the dashboards that chart it."""
+    return f"readings.{device_id}"

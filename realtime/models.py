@@ -26,3 +26,14 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.user}: {self.title}"
+
+
+class ServerProcess(models.Model):
+    """A server process's heartbeat: how many sockets it holds (the built-in source reads it)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    sockets = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.name

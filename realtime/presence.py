@@ -12,10 +12,12 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 
 from realtime.broadcast import broadcast
 from realtime.groups import room_group
+from realtime.services import server_process_beat
 from realtime.store import zstore
 
 logger = logging.getLogger(__name__)
@@ -27,10 +29,12 @@ class SocketRef:
     user_id: int
     username: str
     address: str
+    # Whose cap the socket counts against: "user:<id>", or "device:<id>" for device sockets.
+    principal: str
 
 
 def _user_key(ref: SocketRef) -> str:
-    return f"sb:sockets:user:{ref.user_id}"
+    return f"sb:sockets:{ref.principal}"
 
 
 def _address_key(ref: SocketRef) -> str:
@@ -108,6 +112,10 @@ class Registry:
     async def _beat(self) -> None:
         interval = settings.SWITCHBOARD_SOCKET_TTL / 3
         while True:
+            try:
+                await database_sync_to_async(server_process_beat)(sockets=len(self.owned))
+            except Exception:
+                logger.warning("could not record the process heartbeat", exc_info=True)
             await asyncio.sleep(interval)
             try:
                 entries = [entry for owned in self.owned.values() for entry in owned]

@@ -128,7 +128,11 @@ USE_TZ = True
 
 # --- Static files ----------------------------------------------------------------------------
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # Libraries installed by `npm ci` (package-lock.json), served as they ship: no bundle step.
+    ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -148,6 +152,7 @@ SWITCHBOARD_RESUME_BATCH = 200
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "dashboard.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["realtime.throttling.WriteRateThrottle"],
@@ -222,6 +227,8 @@ SWITCHBOARD_SOCKET_FRAME_RATE = os.environ.get(
 )
 # Refusals a socket may collect within a minute before it is closed with 4008.
 SWITCHBOARD_ABUSE_STRIKES = env_int("SWITCHBOARD_ABUSE_STRIKES", 10)
+# Ingest requests (REST batches or socket frames) per device.
+SWITCHBOARD_DEVICE_INGEST_RATE = os.environ.get("SWITCHBOARD_DEVICE_INGEST_RATE", "50/second")
 SWITCHBOARD_REST_WRITE_RATE = os.environ.get("SWITCHBOARD_REST_WRITE_RATE", "120/min")
 SWITCHBOARD_MAX_SOCKETS_PER_USER = env_int("SWITCHBOARD_MAX_SOCKETS_PER_USER", 20)
 SWITCHBOARD_MAX_SOCKETS_PER_IP = env_int("SWITCHBOARD_MAX_SOCKETS_PER_IP", 1000)

@@ -1,0 +1,167 @@
+"""Devices, ingestion, dashboards, series and alert rules (CONTRACT.md §5, §6)."""
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+
+from dashboard import selectors, services
+from dashboard.models import Device
+from dashboard.serializers import (
+    AlertRuleSerializer,
+    DashboardSerializer,
+    DeviceCreateSerializer,
+    DeviceSerializer,
+    SeriesQuerySerializer,
+    validate_readings,
+)
+from realtime.api import Api
+from realtime.errors import Forbidden
+
+DeviceKeySerializer = inline_serializer(
+    "DeviceKey", {"id": serializers.IntegerField(), "name": serializers.CharField(),
+                  "api_key": serializers.CharField()}
+)  # fmt: skip
+
+
+class DeviceListCreateApi(Api):
+    @extend_schema(operation_id="devices_list", responses=DeviceSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        devices = Device.objects.filter(owner=request.user)
+        return Response(DeviceSerializer(devices, many=True).data)
+
+    @extend_schema(
+        operation_id="devices_create",
+        request=DeviceCreateSerializer,
+        responses={201: DeviceKeySerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = DeviceCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        device, key = services.device_create(owner=request.user, **serializer.validated_data)
+        return Response(
+            {"id": device.pk, "name": device.name, "api_key": key}, status=status.HTTP_201_CREATED
+        )
+
+
+class DeviceRotateKeyApi(Api):
+    @extend_schema(operation_id="devices_rotate_key", request=None, responses=DeviceKeySerializer)
+    def post(self, request: Request, device_id: int) -> Response:
+        device = selectors.device_get_for_owner(device_id=device_id, user=request.user)
+        key = services.device_rotate_key(device=device, actor=request.user)
+        return Response({"id": device.pk, "name": device.name, "api_key": key})
+
+
+class DeviceRevokeApi(Api):
+    @extend_schema(operation_id="devices_revoke", request=None, responses={204: None})
+    def post(self, request: Request, device_id: int) -> Response:
+        device = selectors.device_get_for_owner(device_id=device_id, user=request.user)
+        services.device_revoke(device=device, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DeviceIngestThrottle(SimpleRateThrottle):
+    """SWITCHBOARD_DEVICE_INGEST_RATE batches per device, shared by processes via the cache."""
+
+    scope = "ingest"
+
+    def get_rate(self) -> str:
+        return settings.SWITCHBOARD_DEVICE_INGEST_RATE
+
+    def get_cache_key(self, request, view) -> str | None:
+        device = request.auth if isinstance(request.auth, Device) else None
+        return (
+            None
+            if device is None
+            else self.cache_format % {"scope": self.scope, "ident": device.pk}
+        )
+
+
+class IngestApi(Api):
+    throttle_classes = [DeviceIngestThrottle]
+
+    @extend_schema(
+        operation_id="ingest",
+        request=inline_serializer("Readings", {"readings": serializers.ListField()}),
+        responses={202: inline_serializer("Accepted", {"accepted": serializers.IntegerField()})},
+    )
+    def post(self, request: Request) -> Response:
+        device = request.auth
+        if not isinstance(device, Device):
+            if request.user.is_authenticated:
+                raise Forbidden("Ingestion takes a device's Api-Key, not a user's credentials.")
+            raise NotAuthenticated("Send Authorization: Api-Key <key>.")
+        readings = validate_readings(request.data)
+        if isinstance(readings, dict):
+            return Response(
+                {"code": "invalid_readings",
+                 "detail": "Some readings are invalid; none were stored.", "errors": readings},
+                status=status.HTTP_400_BAD_REQUEST,
+            )  # fmt: skip
+        accepted = services.readings_record(device=device, readings=readings)
+        return Response({"accepted": accepted}, status=status.HTTP_202_ACCEPTED)
+
+
+class DashboardListCreateApi(Api):
+    @extend_schema(operation_id="dashboards_list", responses=DashboardSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        dashboards = selectors.dashboard_list_for_user(user=request.user)
+        return Response(DashboardSerializer(dashboards, many=True).data)
+
+    @extend_schema(
+        operation_id="dashboards_create",
+        request=DashboardSerializer,
+        responses={201: DashboardSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = DashboardSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        dashboard = services.dashboard_create(owner=request.user, **serializer.validated_data)
+        return Response(DashboardSerializer(dashboard).data, status=status.HTTP_201_CREATED)
+
+
+class DashboardDetailApi(Api):
+    @extend_schema(operation_id="dashboards_retrieve", responses=DashboardSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        dashboard = selectors.dashboard_get_for_user(slug=slug, user=request.user)
+        return Response(DashboardSerializer(dashboard).data)
+
+
+class SeriesApi(Api):
+    @extend_schema(
+        operation_id="dashboards_series",
+        parameters=[SeriesQuerySerializer],
+        responses=inline_serializer("Series", {"points": serializers.ListField()}),
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        dashboard = selectors.dashboard_get_for_user(slug=slug, user=request.user)
+        query = SeriesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        device = selectors.device_on_dashboard(dashboard=dashboard, device_id=data["device"])
+        points = selectors.series(
+            device=device, metric=data["metric"], since=data["since"], until=data["until"],
+            bucket=data["bucket"],
+        )  # fmt: skip
+        return Response({"points": points})
+
+
+class AlertRuleListCreateApi(Api):
+    @extend_schema(operation_id="alerts_list", responses=AlertRuleSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        rules = selectors.alert_rules_for_user(user=request.user)
+        return Response(AlertRuleSerializer(rules, many=True).data)
+
+    @extend_schema(
+        operation_id="alerts_create",
+        request=AlertRuleSerializer,
+        responses={201: AlertRuleSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = AlertRuleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rule = services.alert_rule_create(owner=request.user, **serializer.validated_data)
+        return Response(AlertRuleSerializer(rule).data, status=status.HTTP_201_CREATED)

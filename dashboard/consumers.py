@@ -1,0 +1,122 @@
+"""Device and dashboard sockets (CONTRACT.md §5, §6)."""
+
+import asyncio
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from dashboard import selectors, services
+from dashboard.serializers import validate_readings
+from realtime.consumers import LiveConsumer
+from realtime.errors import Forbidden
+from realtime.groups import readings_group
+from realtime.store import rate_allows
+
+
+class DeviceConsumer(LiveConsumer):
+    """/ws/devices/: a device pushes batches of readings; each gets an ack or an error."""
+
+    async def authorize(self) -> None:
+        self.device = self.scope.get("device")
+        if self.device is None:
+            raise Forbidden("Devices authenticate with an Api-Key header.")
+
+    def ends_with(self, event: dict[str, Any]) -> bool:
+        # Only events about this device end it (a new key, revocation), not the owner's logout.
+        return event.get("device") == self.device.pk
+
+    async def on_readings(self, frame: dict[str, Any]) -> None:
+        if not await rate_allows(
+            settings.SWITCHBOARD_DEVICE_INGEST_RATE, "ingest", str(self.device.pk)
+        ):
+            await self.refuse_for_rate(None)
+            return
+        readings = validate_readings(frame)
+        if isinstance(readings, dict):
+            await self.send_frame(
+                {
+                    "type": "error",
+                    "code": "invalid_frame",
+                    "detail": "Some readings are invalid; none of this batch was stored.",
+                    "ref": None,
+                    "errors": readings,
+                }
+            )
+            return
+        accepted = await database_sync_to_async(services.readings_record)(
+            device=self.device, readings=readings
+        )
+        await self.send_frame({"type": "ack", "accepted": accepted})
+
+    async def on_ping(self, frame: dict[str, Any]) -> None:
+        await self.send_frame({"type": "pong"})
+
+    handlers = {"readings": on_readings, "ping": on_ping}
+
+
+class DashboardConsumer(LiveConsumer):
+    """/ws/dashboards/<slug>/: a snapshot, then new points, at most MAX_RATE frames a second.
+
+    However fast devices send, points wait in a per-panel buffer (bounded: only the newest
+    POINTS_KEPT are kept) and one `readings` frame goes out per tick, for the panel that has
+    waited longest. A slow browser therefore never makes the server hold more than the buffer.
+    """
+
+    MAX_RATE = 10
+    POINTS_KEPT = 500
+
+    async def authorize(self) -> None:
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        self.dashboard = await database_sync_to_async(selectors.dashboard_get_for_user)(
+            slug=slug, user=self.user
+        )
+
+    async def opened(self) -> None:
+        self.series = await database_sync_to_async(selectors.panels_by_series)(
+            dashboard=self.dashboard
+        )
+        self.pending: dict[int, list] = {}
+        self.waiting_since: dict[int, float] = {}
+        self.flusher: asyncio.Task | None = None
+        self.last_flush = 0.0
+        for device_id in {device_id for device_id, _ in self.series}:
+            await self.join_group(readings_group(device_id))
+        panels, _ = await database_sync_to_async(selectors.snapshot)(dashboard=self.dashboard)
+        await self.send_frame({"type": "snapshot", "panels": panels})
+
+    async def closing(self) -> None:
+        if self.flusher is not None:
+            self.flusher.cancel()
+
+    async def room_event(self, event: dict[str, Any]) -> None:
+        if event["type"] != "hub.readings":
+            return
+        now = time.monotonic()
+        for metric, ts, value in event["points"]:
+            for panel_id in self.series.get((event["device"], metric), ()):
+                points = self.pending.setdefault(panel_id, [])
+                points.append([ts, value])
+                if len(points) > self.POINTS_KEPT:
+                    del points[: len(points) - self.POINTS_KEPT]
+                self.waiting_since.setdefault(panel_id, now)
+        if self.pending and (self.flusher is None or self.flusher.done()):
+            self.flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        interval = 1 / self.MAX_RATE
+        while self.pending:
+            delay = self.last_flush + interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            panel_id = min(self.waiting_since, key=self.waiting_since.get)
+            points = self.pending.pop(panel_id)
+            del self.waiting_since[panel_id]
+            self.last_flush = time.monotonic()
+            await self.send_frame({"type": "readings", "panel": panel_id, "points": points})
+
+    async def on_ping(self, frame: dict[str, Any]) -> None:
+        await self.send_frame({"type": "pong"})
+
+    handlers = {"ping": on_ping}

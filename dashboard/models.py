@@ -1,0 +1,134 @@
+from django.conf import settings
+from django.db import models
+
+
+class Device(models.Model):
+    """Something that pushes readings. Its API key is shown once and stored only as a hash."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="devices"
+    )
+    name = models.CharField(max_length=100)
+    # The key's first characters, to find the row; the whole key is compared by hash.
+    key_prefix = models.CharField(max_length=16, db_index=True, blank=True)
+    key_hash = models.CharField(max_length=64, blank=True)
+    is_builtin = models.BooleanField(default=False, help_text="The server's own metrics.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Reading(models.Model):
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="readings")
+    metric = models.CharField(max_length=64)
+    value = models.FloatField()
+    ts = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["device", "metric", "ts"], name="reading_series")]
+
+    def __str__(self) -> str:
+        return f"{self.device_id}/{self.metric}@{self.ts:%H:%M:%S}={self.value}"
+
+
+class ReadingRollup(models.Model):
+    """Readings older than the raw retention, folded into min/avg/max buckets."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="rollups")
+    metric = models.CharField(max_length=64)
+    bucket_start = models.DateTimeField()
+    bucket_seconds = models.PositiveIntegerField()
+    min = models.FloatField()
+    max = models.FloatField()
+    sum = models.FloatField()
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device", "metric", "bucket_seconds", "bucket_start"], name="rollup_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device_id}/{self.metric}@{self.bucket_start:%Y-%m-%d %H:%M}"
+
+
+class Dashboard(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dashboards"
+    )
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    is_public = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Panel(models.Model):
+    class Kind(models.TextChoices):
+        LINE = "line"
+        GAUGE = "gauge"
+        STAT = "stat"
+
+    dashboard = models.ForeignKey(Dashboard, on_delete=models.CASCADE, related_name="panels")
+    title = models.CharField(max_length=100)
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="panels")
+    metric = models.CharField(max_length=64)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.LINE)
+    # {"warn": 70, "crit": 90} (any names; values are numbers drawn as lines on the chart)
+    thresholds = models.JSONField(default=dict, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.dashboard.slug}: {self.title}"
+
+
+class AlertRule(models.Model):
+    class Op(models.TextChoices):
+        GT = ">"
+        LT = "<"
+        GE = ">="
+        LE = "<="
+
+    class State(models.TextChoices):
+        OK = "ok"
+        PENDING = "pending"
+        FIRING = "firing"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_rules"
+    )
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="alert_rules")
+    metric = models.CharField(max_length=64)
+    op = models.CharField(max_length=2, choices=Op.choices)
+    threshold = models.FloatField()
+    for_seconds = models.PositiveIntegerField(default=0)
+    dashboard = models.ForeignKey(
+        Dashboard, on_delete=models.SET_NULL, null=True, blank=True, related_name="alert_rules"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OK)
+    pending_since = models.DateTimeField(null=True, blank=True)
+    last_value = models.FloatField(null=True, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["device", "metric"], name="alert_rule_series")]
+
+    def __str__(self) -> str:
+        return f"{self.device} {self.metric} {self.op} {self.threshold}"

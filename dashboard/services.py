@@ -1,0 +1,248 @@
+"""Writes for devices, readings, dashboards and alert rules."""
+
+import hashlib
+import hmac
+import secrets
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+from asgiref.sync import async_to_sync
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from dashboard.models import AlertRule, Dashboard, Device, Panel, Reading, ReadingRollup
+from realtime.broadcast import control_event, control_on_commit, send_event
+from realtime.errors import Forbidden, Invalid
+from realtime.groups import readings_group, user_group
+from realtime.models import Notification
+from realtime.notifications import notification_create
+
+KEY_PREFIX = "sbk_"
+CLOSE_ACCESS_REVOKED = 4003
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def device_create(
+    *, owner: AbstractBaseUser, name: str, is_builtin: bool = False
+) -> tuple[Device, str]:
+    """A new device and its API key: the only time the key exists outside a hash."""
+    key = _new_key()
+    device = Device.objects.create(
+        owner=owner, name=name, key_prefix=key[:12], key_hash=_hash(key), is_builtin=is_builtin
+    )
+    return device, key
+
+
+@transaction.atomic
+def device_rotate_key(*, device: Device, actor: AbstractBaseUser) -> str:
+    """A new key; the old one stops working at once and the device's sockets close (4003)."""
+    _require_owner(device=device, actor=actor)
+    key = _new_key()
+    Device.objects.filter(pk=device.pk).update(
+        key_prefix=key[:12], key_hash=_hash(key), revoked_at=None
+    )
+    _close_device_sockets(device)
+    return key
+
+
+@transaction.atomic
+def device_revoke(*, device: Device, actor: AbstractBaseUser) -> None:
+    _require_owner(device=device, actor=actor)
+    Device.objects.filter(pk=device.pk).update(
+        key_prefix="", key_hash="", revoked_at=timezone.now()
+    )
+    _close_device_sockets(device)
+
+
+def _close_device_sockets(device: Device) -> None:
+    control_on_commit(
+        control_event(
+            user_group(device.owner_id), "hub.close", code=CLOSE_ACCESS_REVOKED, device=device.pk
+        )
+    )
+
+
+def _require_owner(*, device: Device, actor: AbstractBaseUser) -> None:
+    if device.owner_id != actor.pk and not actor.is_staff:
+        raise Forbidden("Only the device's owner can do that.")
+
+
+def device_authenticate(*, key: str) -> Device | None:
+    """The device whose key this is, compared in constant time; None for anything else."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 100:
+        return None
+    candidates = Device.objects.select_related("owner").filter(key_prefix=key[:12])
+    digest = _hash(key)
+    for device in candidates:
+        if device.key_hash and hmac.compare_digest(device.key_hash, digest):
+            return device if device.owner.is_active else None
+    return None
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@transaction.atomic
+def readings_record(*, device: Device, readings: list[dict]) -> int:
+    """Store a validated batch in one bulk insert, evaluate alert rules, then announce it."""
+    rows = Reading.objects.bulk_create(
+        [Reading(device=device, metric=r["metric"], value=r["value"], ts=r["ts"]) for r in readings]
+    )
+    Device.objects.filter(pk=device.pk).update(last_seen_at=timezone.now())
+    _evaluate_alerts(device=device, readings=readings)
+    event = {
+        "type": "hub.readings",
+        "group": readings_group(device.pk),
+        "device": device.pk,
+        "points": [[r.metric, iso(r.ts), r.value] for r in rows],
+        "last_id": max((r.pk or 0) for r in rows),
+    }
+    transaction.on_commit(lambda: _announce(event))
+    return len(rows)
+
+
+def _announce(event: dict) -> None:
+    async_to_sync(send_event)(event)
+
+
+def _holds(op: str, value: float, threshold: float) -> bool:
+    return {
+        ">": value > threshold,
+        "<": value < threshold,
+        ">=": value >= threshold,
+        "<=": value <= threshold,
+    }[op]
+
+
+def _evaluate_alerts(*, device: Device, readings: list[dict]) -> None:
+    """Step matching rules through ok -> pending -> firing -> ok; one notification per change."""
+    by_metric = defaultdict(list)
+    for reading in readings:
+        by_metric[reading["metric"]].append(reading)
+    rules = (
+        AlertRule.objects.select_for_update()
+        .select_related("device", "dashboard")
+        .filter(device=device, metric__in=list(by_metric))
+    )
+    for rule in rules:
+        for reading in sorted(by_metric[rule.metric], key=lambda r: r["ts"]):
+            _step(rule, reading["value"], reading["ts"])
+        rule.save(update_fields=["state", "pending_since", "last_value", "changed_at"])
+
+
+def _step(rule: AlertRule, value: float, ts: datetime) -> None:
+    rule.last_value = value
+    if _holds(rule.op, value, rule.threshold):
+        if rule.state == AlertRule.State.OK:
+            rule.state, rule.pending_since = AlertRule.State.PENDING, ts
+        if (
+            rule.state == AlertRule.State.PENDING
+            and (ts - rule.pending_since).total_seconds() >= rule.for_seconds
+        ):
+            rule.state, rule.changed_at = AlertRule.State.FIRING, ts
+            _alert_notify(rule, Notification.Kind.ALERT_FIRING, value)
+    else:
+        if rule.state == AlertRule.State.FIRING:
+            rule.changed_at = ts
+            _alert_notify(rule, Notification.Kind.ALERT_RESOLVED, value)
+        rule.state, rule.pending_since = AlertRule.State.OK, None
+
+
+def _alert_notify(rule: AlertRule, kind: str, value: float) -> None:
+    verb = "firing" if kind == Notification.Kind.ALERT_FIRING else "resolved"
+    notification_create(
+        user_id=rule.owner_id,
+        kind=kind,
+        title=f"{rule.device.name}: {rule.metric} {rule.op} {rule.threshold:g} {verb}",
+        body=f"{rule.metric} is {value:g}.",
+        url=f"/dashboards/{rule.dashboard.slug}/" if rule.dashboard else "",
+    )
+
+
+def dashboard_create(
+    *, owner: AbstractBaseUser, name: str, slug: str | None = None, is_public: bool = True,
+    panels: list[dict] | None = None,
+) -> Dashboard:  # fmt: skip
+    slug = slug or _free_slug(name)
+    try:
+        with transaction.atomic():
+            dashboard = Dashboard.objects.create(
+                owner=owner, name=name, slug=slug, is_public=is_public
+            )
+            for position, panel in enumerate(panels or []):
+                panel_add(dashboard=dashboard, actor=owner, position=position, **panel)
+    except IntegrityError:
+        raise Invalid("A dashboard with this slug already exists.", code="slug_taken") from None
+    return dashboard
+
+
+def _free_slug(name: str) -> str:
+    base = slugify(name)[:40] or "dashboard"
+    slug, n = base, 1
+    while Dashboard.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def panel_add(
+    *, dashboard: Dashboard, actor: AbstractBaseUser, title: str, device: Device, metric: str,
+    kind: str = Panel.Kind.LINE, thresholds: dict | None = None, position: int | None = None,
+) -> Panel:  # fmt: skip
+    """Add a panel; the device must be one the actor may read (their own, or built in)."""
+    if dashboard.owner_id != actor.pk:
+        raise Forbidden("Only the dashboard's owner can change it.")
+    if device.owner_id != actor.pk and not device.is_builtin:
+        raise Forbidden("You can only chart your own devices and the built-in ones.")
+    if position is None:
+        position = dashboard.panels.count()
+    return Panel.objects.create(
+        dashboard=dashboard, title=title, device=device, metric=metric, kind=kind,
+        thresholds=thresholds or {}, position=position,
+    )  # fmt: skip
+
+
+def alert_rule_create(*, owner: AbstractBaseUser, **fields) -> AlertRule:
+    device = fields["device"]
+    if device.owner_id != owner.pk and not device.is_builtin:
+        raise Forbidden("You can only watch your own devices and the built-in ones.")
+    return AlertRule.objects.create(owner=owner, **fields)
+
+
+@transaction.atomic
+def readings_downsample(*, older_than: timedelta, bucket_seconds: int = 60) -> int:
+    """Fold raw readings older than `older_than` into min/avg/max buckets; returns rows folded."""
+    cutoff = timezone.now() - older_than
+    old = Reading.objects.filter(ts__lt=cutoff)
+    buckets: dict[tuple, list[float]] = defaultdict(list)
+    for device_id, metric, ts, value in old.values_list(
+        "device_id", "metric", "ts", "value"
+    ).iterator():
+        start = int(ts.timestamp()) // bucket_seconds * bucket_seconds
+        buckets[(device_id, metric, start)].append(value)
+    for (device_id, metric, start), values in buckets.items():
+        bucket_start = datetime.fromtimestamp(start, tz=UTC)
+        rollup, created = ReadingRollup.objects.select_for_update().get_or_create(
+            device_id=device_id, metric=metric, bucket_seconds=bucket_seconds,
+            bucket_start=bucket_start,
+            defaults={"min": min(values), "max": max(values), "sum": sum(values),
+                      "count": len(values)},
+        )  # fmt: skip
+        if not created:
+            rollup.min = min(rollup.min, *values)
+            rollup.max = max(rollup.max, *values)
+            rollup.sum += sum(values)
+            rollup.count += len(values)
+            rollup.save()
+    folded, _ = old.delete()
+    return folded

@@ -1,0 +1,23 @@
+from django.urls import path
+
+from dashboard import apis, views
+
+api_urlpatterns = [
+    path("devices/", apis.DeviceListCreateApi.as_view(), name="device-list"),
+    path(
+        "devices/<int:device_id>/rotate-key/",
+        apis.DeviceRotateKeyApi.as_view(),
+        name="device-rotate",
+    ),
+    path("devices/<int:device_id>/revoke/", apis.DeviceRevokeApi.as_view(), name="device-revoke"),
+    path("ingest/", apis.IngestApi.as_view(), name="ingest"),
+    path("dashboards/", apis.DashboardListCreateApi.as_view(), name="dashboard-list"),
+    path("dashboards/<slug:slug>/", apis.DashboardDetailApi.as_view(), name="dashboard-detail"),
+    path("dashboards/<slug:slug>/series/", apis.SeriesApi.as_view(), name="dashboard-series"),
+    path("alerts/", apis.AlertRuleListCreateApi.as_view(), name="alert-list"),
+]
+
+page_urlpatterns = [
+    path("dashboards/<slug:slug>/", views.dashboard_page, name="dashboard"),
+    path("sse/dashboards/<slug:slug>/", views.dashboard_events, name="dashboard-events"),
+]
