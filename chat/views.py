@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from chat import selectors
 from chat.serializers import RoomSerializer
+from dashboard import selectors as dashboard_selectors
 from realtime.errors import NotFound
 
 
@@ -16,7 +17,10 @@ def home(request: HttpRequest) -> HttpResponse:
     rooms = RoomSerializer(selectors.room_list_for_user(user=request.user), many=True).data
     joined = [room for room in rooms if room["is_member"]]
     public = [room for room in rooms if not room["is_member"]]
-    return render(request, "chat/home.html", {"joined": joined, "public": public})
+    dashboards = dashboard_selectors.dashboard_list_for_user(user=request.user)
+    return render(
+        request, "chat/home.html", {"joined": joined, "public": public, "dashboards": dashboards}
+    )
 
 
 def room_page(request: HttpRequest, slug: str) -> HttpResponse:

@@ -15,6 +15,7 @@ from dashboard.serializers import (
     DashboardSerializer,
     DeviceCreateSerializer,
     DeviceSerializer,
+    PanelSerializer,
     SeriesQuerySerializer,
     validate_readings,
 )
@@ -128,6 +129,22 @@ class DashboardDetailApi(Api):
     def get(self, request: Request, slug: str) -> Response:
         dashboard = selectors.dashboard_get_for_user(slug=slug, user=request.user)
         return Response(DashboardSerializer(dashboard).data)
+
+
+class PanelCreateApi(Api):
+    @extend_schema(
+        operation_id="dashboards_panels_create",
+        request=PanelSerializer,
+        responses={201: PanelSerializer},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        dashboard = selectors.dashboard_get_for_user(slug=slug, user=request.user)
+        serializer = PanelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        panel = services.panel_add(
+            dashboard=dashboard, actor=request.user, **serializer.validated_data
+        )
+        return Response(PanelSerializer(panel).data, status=status.HTTP_201_CREATED)
 
 
 class SeriesApi(Api):

@@ -65,7 +65,7 @@ class DashboardConsumer(LiveConsumer):
     """
 
     MAX_RATE = 10
-    POINTS_KEPT = 500
+    POINTS_KEPT = 2000
 
     async def authorize(self) -> None:
         slug = self.scope["url_route"]["kwargs"]["slug"]

@@ -14,6 +14,7 @@ api_urlpatterns = [
     path("dashboards/", apis.DashboardListCreateApi.as_view(), name="dashboard-list"),
     path("dashboards/<slug:slug>/", apis.DashboardDetailApi.as_view(), name="dashboard-detail"),
     path("dashboards/<slug:slug>/series/", apis.SeriesApi.as_view(), name="dashboard-series"),
+    path("dashboards/<slug:slug>/panels/", apis.PanelCreateApi.as_view(), name="dashboard-panels"),
     path("alerts/", apis.AlertRuleListCreateApi.as_view(), name="alert-list"),
 ]
 
