@@ -130,11 +130,22 @@ class HistoryQuerySerializer(serializers.Serializer):
     after_seq = serializers.IntegerField(min_value=0, required=False)
     before_seq = serializers.IntegerField(min_value=1, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+    wait = serializers.FloatField(
+        min_value=0, max_value=30, required=False,
+        help_text="With after_seq: wait up to this many seconds for the next message.",
+    )  # fmt: skip
 
     def validate(self, attrs):
+        attrs.pop("wait", None)  # served by chat.views.room_messages before DRF sees it
         if "after_seq" in attrs and "before_seq" in attrs:
             raise serializers.ValidationError("Give after_seq or before_seq, not both.")
         return attrs
+
+
+class LongPollQuerySerializer(serializers.Serializer):
+    after_seq = serializers.IntegerField(min_value=0)
+    wait = serializers.FloatField(min_value=0, max_value=30)
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
 
 
 class UsernameSerializer(serializers.Serializer):

@@ -8,7 +8,9 @@ api_urlpatterns = [
     path("rooms/<slug:slug>/join/", apis.RoomJoinApi.as_view(), name="room-join"),
     path("rooms/<slug:slug>/leave/", apis.RoomLeaveApi.as_view(), name="room-leave"),
     path("rooms/<slug:slug>/members/", apis.RoomMembersApi.as_view(), name="room-members"),
-    path("rooms/<slug:slug>/messages/", apis.MessageListCreateApi.as_view(), name="room-messages"),
+    # One URL, two views: a long poll (`wait`) must not hold a thread, so the async view takes
+    # it and hands everything else to the DRF view.
+    path("rooms/<slug:slug>/messages/", views.room_messages, name="room-messages"),
     re_path(
         r"^rooms/(?P<slug>[-\w]+)/(?P<action>ban|unban|kick|mute|unmute|role)/$",
         apis.ModerationApi.as_view(),
@@ -19,4 +21,5 @@ api_urlpatterns = [
 page_urlpatterns = [
     path("", views.home, name="home"),
     path("rooms/<slug:slug>/", views.room_page, name="room"),
+    path("sse/rooms/<slug:slug>/", views.room_events, name="room-events"),
 ]

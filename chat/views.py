@@ -1,16 +1,32 @@
-"""Server-rendered pages: the home page (room list) and a room."""
+"""Server-rendered pages (home, room) and the room's streams for non-WebSocket clients."""
 
+import asyncio
+import json
+
+from asgiref.sync import sync_to_async
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import UserCreationForm
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from chat import selectors
-from chat.serializers import RoomSerializer
+from chat.apis import MessageListCreateApi
+from chat.models import Room
+from chat.serializers import LongPollQuerySerializer, MessageSerializer, RoomSerializer
 from dashboard import selectors as dashboard_selectors
-from realtime.errors import NotFound
+from realtime.errors import Forbidden, NotFound
+from realtime.groups import room_group
+from realtime.hub import get_hub
+from realtime.sse import (
+    KEEPALIVE_SECONDS,
+    QueueSubscriber,
+    last_event_id,
+    request_user,
+    sse,
+    sse_response,
+)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -49,3 +65,123 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("home")
     return render(request, "registration/signup.html", {"form": form})
+
+
+# --- Streams for clients that cannot use WebSockets (CONTRACT.md §3) -----------------------------
+
+STREAMED_TYPES = {"message", "message.updated", "message.deleted"}
+
+
+async def _room_for(request: HttpRequest, slug: str):
+    """(room, None) for a user who may read the room, else (None, an error response)."""
+    user = await request_user(request)
+    if not user.is_authenticated:
+        return None, JsonResponse(
+            {"detail": "Authentication credentials were not provided."}, status=401
+        )
+    try:
+        return await sync_to_async(selectors.room_get_for_socket)(slug=slug, user=user), None
+    except NotFound:
+        return None, JsonResponse({"code": "not_found", "detail": "No such room."}, status=404)
+    except Forbidden as error:
+        return None, JsonResponse({"code": error.code, "detail": error.detail}, status=403)
+
+
+def _messages_after(room, after_seq: int, limit: int) -> list[dict]:
+    return MessageSerializer(
+        selectors.message_list(room=room, after_seq=after_seq, limit=limit), many=True
+    ).data
+
+
+@login_not_required  # DRF-style 401s, and Bearer tokens as well as the session
+async def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
+    """The messages endpoint; `after_seq=N&wait=S` makes the GET a long poll (async, no thread)."""
+    if request.method != "GET" or "wait" not in request.GET:
+        return await sync_to_async(_messages_api)(request, slug=slug)
+    query = LongPollQuerySerializer(data=request.GET)
+    if not query.is_valid():
+        return JsonResponse(query.errors, status=400)
+    after_seq, wait, limit = (query.validated_data[k] for k in ("after_seq", "wait", "limit"))
+    room, refusal = await _room_for(request, slug)
+    if refusal:
+        return refusal
+    subscriber = QueueSubscriber(size=100)
+    group = room_group(room.pk)
+    await get_hub().subscribe(group, subscriber)
+    try:
+        # Subscribed first, then read: a message committed in between is in one or the other.
+        messages = await sync_to_async(_messages_after)(room, after_seq, limit)
+        deadline = asyncio.get_running_loop().time() + wait
+        while not messages:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            try:
+                event = await asyncio.wait_for(subscriber.queue.get(), remaining)
+            except TimeoutError:
+                break
+            if event.get("seq") is not None and event["seq"] > after_seq:
+                messages = await sync_to_async(_messages_after)(room, after_seq, limit)
+    finally:
+        await get_hub().unsubscribe(group, subscriber)
+    return JsonResponse(messages, safe=False)
+
+
+_messages_api = MessageListCreateApi.as_view()
+# The OpenAPI schema documents this URL by the DRF view behind it (drf-spectacular reads `cls`).
+room_messages.cls = MessageListCreateApi
+room_messages.initkwargs = {}
+
+
+@login_not_required
+async def room_events(request: HttpRequest, slug: str) -> HttpResponse:
+    """The room's message frames as Server-Sent Events, id = seq; Last-Event-ID resumes."""
+    room, refusal = await _room_for(request, slug)
+    if refusal:
+        return refusal
+    after_seq = last_event_id(request, "after_seq")
+    if after_seq is None:
+        after_seq = await sync_to_async(lambda: Room.objects.get(pk=room.pk).last_seq)()
+    return sse_response(_room_stream(room, after_seq))
+
+
+async def _room_stream(room, after_seq: int):
+    subscriber = QueueSubscriber()
+    group = room_group(room.pk)
+    await get_hub().subscribe(group, subscriber)
+    high_seq = after_seq
+
+    async def catch_up():
+        nonlocal high_seq
+        while True:
+            batch = await sync_to_async(_messages_after)(room, high_seq, 200)
+            for message in batch:
+                high_seq = message["seq"]
+                yield sse("message", {"type": "message", "message": message}, high_seq)
+            if len(batch) < 200:
+                return
+
+    try:
+        yield "retry: 2000\n\n"
+        async for chunk in catch_up():
+            yield chunk
+        while True:
+            try:
+                event = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield ": keepalive\n\n"
+                continue
+            if event["type"] != "hub.frame":
+                continue
+            seq = event.get("seq")
+            if seq is not None:
+                # Same rule as the socket: in order, no duplicates, gaps filled from the database.
+                if seq > high_seq:
+                    async for chunk in catch_up():
+                        yield chunk
+                continue
+            frame = json.loads(event["text"])
+            if frame["type"] in STREAMED_TYPES:
+                yield sse(frame["type"], frame)
+    finally:
+        await get_hub().unsubscribe(group, subscriber)

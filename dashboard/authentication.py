@@ -1,5 +1,6 @@
 """`Authorization: Api-Key <key>` for devices, on REST (this class) and sockets (realtime.auth)."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -22,3 +23,18 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return self.keyword
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Documents the Api-Key header in the OpenAPI schema."""
+
+    target_class = ApiKeyAuthentication
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <key>`: the key shown once when the device was created.",
+        }

@@ -14,7 +14,7 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_app
 
 
 @pytest.fixture
-def bearer(db):
+def bearer(transactional_db):
     user = UserFactory(username="fuzzer")
     room = make_room(creator=user, name="Lobby", slug="lobby")
     services.message_create(room=room, author=user, body="seed")
@@ -23,7 +23,7 @@ def bearer(db):
 
 @schema.parametrize()
 @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the WSGI app closes connections after each request
 def test_no_server_errors(case, bearer, settings):
     settings.SWITCHBOARD_REST_WRITE_RATE = "100000/min"
     response = case.call(headers={"Authorization": bearer})

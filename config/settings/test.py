@@ -8,3 +8,8 @@ DEBUG = False
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "django-insecure-test-only-switchboard-key"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not shared-cache memory: tests then see SQLite's real locking (WAL, IMMEDIATE),
+    # as the server does, with sockets and requests on several threads at once.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405

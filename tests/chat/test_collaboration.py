@@ -1,6 +1,5 @@
 """Edits, deletes, typing, read marks, presence and @mentions on the chat socket."""
 
-
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator

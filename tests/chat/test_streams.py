@@ -1,0 +1,112 @@
+"""The room over long polling and Server-Sent Events: same gap-free, in-order stream."""
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient
+
+from chat import services
+from tests.factories import make_room
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def room(user):
+    return make_room(creator=user)
+
+
+@pytest.fixture
+async def client(user):
+    client = AsyncClient()
+    await client.aforce_login(user)
+    return client
+
+
+async def test_long_poll_answers_at_once_when_there_is_news(layer, client, user, room):
+    await sync_to_async(services.message_create)(room=room, author=user, body="already here")
+    response = await asyncio.wait_for(
+        client.get("/api/rooms/lobby/messages/?after_seq=0&wait=30"), 5
+    )
+    assert response.status_code == 200
+    assert [m["body"] for m in response.json()] == ["already here"]
+
+
+async def test_long_poll_waits_for_the_next_commit(layer, client, user, room):
+    poll = asyncio.create_task(client.get("/api/rooms/lobby/messages/?after_seq=0&wait=10"))
+    await asyncio.sleep(0.2)  # noqa: sleep-ok let the poll subscribe; it must not answer early
+    assert not poll.done()
+    await sync_to_async(services.message_create)(room=room, author=user, body="news")
+    response = await asyncio.wait_for(poll, 5)
+    assert [(m["seq"], m["body"]) for m in response.json()] == [(1, "news")]
+
+
+async def test_long_poll_times_out_with_an_empty_list(layer, client, room):
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    response = await client.get("/api/rooms/lobby/messages/?after_seq=0&wait=0.5")
+    assert response.status_code == 200 and response.json() == []
+    assert loop.time() - started >= 0.45
+
+
+@pytest.mark.parametrize("query", ["wait=5", "after_seq=0&wait=31", "after_seq=0&wait=x"])
+async def test_long_poll_validates(layer, client, room, query):
+    response = await client.get(f"/api/rooms/lobby/messages/?{query}")
+    assert response.status_code == 400
+
+
+async def test_long_poll_needs_access(layer, other, user):
+    await sync_to_async(make_room)(creator=user, name="Secret", slug="secret", is_private=True)
+    outsider = AsyncClient()
+    await outsider.aforce_login(other)
+    response = await outsider.get("/api/rooms/secret/messages/?after_seq=0&wait=1")
+    assert response.status_code == 404
+    response = await AsyncClient().get("/api/rooms/secret/messages/?after_seq=0&wait=1")
+    assert response.status_code == 401
+
+
+async def sse_events(response, count: int) -> list[dict]:
+    """Read `count` events (event, id, data) off a streaming SSE response."""
+    events, buffer = [], ""
+    stream = aiter(response.streaming_content)
+    while len(events) < count:
+        chunk = await asyncio.wait_for(anext(stream), 5)
+        buffer += chunk.decode() if isinstance(chunk, bytes) else chunk
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+            if "event" in fields:
+                events.append({**fields, "data": json.loads(fields["data"])})
+    return events
+
+
+async def test_sse_replays_after_last_event_id_then_streams_live(layer, client, user, room):
+    create = sync_to_async(services.message_create)
+    for i in range(1, 4):
+        await create(room=room, author=user, body=f"m{i}")
+    response = await client.get("/sse/rooms/lobby/", headers={"Last-Event-ID": "1"})
+    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
+    replay = await sse_events(response, 2)
+    assert [(e["event"], e["id"], e["data"]["message"]["body"]) for e in replay] == [
+        ("message", "2", "m2"), ("message", "3", "m3"),
+    ]  # fmt: skip
+    message, _ = await create(room=room, author=user, body="live")
+    await sync_to_async(services.message_edit)(
+        room=room, actor=user, message_id=message.pk, body="live!"
+    )
+    await sync_to_async(services.message_delete)(room=room, actor=user, message_id=message.pk)
+    live = await sse_events(response, 3)
+    assert [e["event"] for e in live] == ["message", "message.updated", "message.deleted"]
+    assert live[0]["id"] == "4" and live[1]["data"]["message"]["body"] == "live!"
+    assert live[2]["data"] == {"type": "message.deleted", "id": message.pk, "seq": 4}
+    await response.aclose() if hasattr(response, "aclose") else None
+
+
+async def test_sse_needs_access(layer, other, user):
+    await sync_to_async(make_room)(creator=user, name="Secret", slug="secret", is_private=True)
+    outsider = AsyncClient()
+    await outsider.aforce_login(other)
+    assert (await outsider.get("/sse/rooms/secret/")).status_code == 404
+    assert (await AsyncClient().get("/sse/rooms/lobby/")).status_code in {401, 404}
