@@ -31,7 +31,7 @@ run: $(VENV)/.installed
 	@trap 'kill 0' INT TERM EXIT; \
 	DJANGO_DEBUG=1 $(PY) manage.py sample_server & \
 	DJANGO_DEBUG=1 $(PY) manage.py simulate_devices & \
-	DJANGO_DEBUG=1 $(PY) -m realtime.serve -b 127.0.0.1 -p $(PORT) config.asgi:application
+	SWITCHBOARD_LOG_FORMAT=console DJANGO_DEBUG=1 $(PY) -m realtime.serve -b 127.0.0.1 -p $(PORT) config.asgi:application
 
 ## system-deps: Debian packages the tests drive for real (redis-server, PostgreSQL, Chromium)
 system-deps:

@@ -34,6 +34,8 @@ class RoomConsumer(LiveConsumer):
     is filled from the database before anything after it is sent.
     """
 
+    kind = "room"
+
     async def authorize(self) -> None:
         slug = self.scope["url_route"]["kwargs"]["slug"]
         self.room = await database_sync_to_async(selectors.room_get_for_socket)(
@@ -92,6 +94,16 @@ class RoomConsumer(LiveConsumer):
     async def on_resume(self, frame: dict[str, Any]) -> None:
         data = validate(ResumeSerializer, frame)
         after_seq = data["after_seq"]
+        last_seq = await database_sync_to_async(selectors.room_last_seq)(room=self.room)
+        behind = last_seq - after_seq
+        if behind < 0 or behind > settings.SWITCHBOARD_RESUME_MAX:
+            # Too far behind (or ahead: a reset database) to replay over a socket: say so
+            # plainly rather than send part of it. The client reloads history over REST.
+            await self.send_frame(
+                {"type": "reload", "last_seq": last_seq, "after_seq": after_seq,
+                 "detail": "Too much to replay; fetch history over REST and resume from there."}
+            )  # fmt: skip
+            return
         async with self.catching_up:
             self.holding = True
             if "updated_since" in data:
@@ -100,7 +112,7 @@ class RoomConsumer(LiveConsumer):
                 for text in await database_sync_to_async(_encoded_changes)(
                     self.room, after_seq, since
                 ):
-                    await self._send_text(text)
+                    await self.send_text(text)
             await self._replay(after_seq)
             await self.send_frame({"type": "resumed", "last_seq": self.high_seq})
             await self._release_held()
@@ -149,7 +161,7 @@ class RoomConsumer(LiveConsumer):
             return
         seq = event["seq"]
         if seq is None or seq == self.high_seq + 1:
-            await self._send_text(event["text"])
+            await self.send_text(event["text"])
             if seq is not None:
                 self.high_seq = seq
         elif seq > self.high_seq:
@@ -171,7 +183,7 @@ class RoomConsumer(LiveConsumer):
         while True:
             texts = await database_sync_to_async(_encoded_messages_after)(self.room, cursor, batch)
             for seq, text in texts:
-                await self._send_text(text)
+                await self.send_text(text)
                 cursor = seq
             if len(texts) < batch:
                 break
@@ -186,13 +198,10 @@ class RoomConsumer(LiveConsumer):
                 if seq is not None and seq > self.high_seq + 1:
                     await self._replay(self.high_seq)
                 if seq is None or seq == self.high_seq + 1:
-                    await self._send_text(event["text"])
+                    await self.send_text(event["text"])
                     if seq is not None:
                         self.high_seq = seq
         self.holding = False
-
-    async def _send_text(self, text: str) -> None:
-        await self.base_send({"type": "websocket.send", "text": text})
 
 
 def _encoded_changes(room, up_to_seq: int, since) -> list[str]:

@@ -46,6 +46,10 @@ def room_get_for_socket(*, slug: str, user: AbstractBaseUser) -> Room:
     return room
 
 
+def room_last_seq(*, room: Room) -> int:
+    return Room.objects.filter(pk=room.pk).values_list("last_seq", flat=True).get()
+
+
 def user_is_banned(*, room: Room, user: AbstractBaseUser) -> bool:
     return RoomBan.objects.filter(room=room, user=user).exists()
 

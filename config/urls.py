@@ -10,6 +10,7 @@ from chat.urls import api_urlpatterns as chat_api
 from chat.urls import page_urlpatterns as chat_pages
 from dashboard.urls import api_urlpatterns as dashboard_api
 from dashboard.urls import page_urlpatterns as dashboard_pages
+from realtime.metrics import metrics
 from realtime.urls import api_urlpatterns as realtime_api
 from realtime.views import healthz
 
@@ -19,6 +20,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", chat_views.signup, name="signup"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("api/auth/token/", login_not_required(TokenObtainPairView.as_view()), name="token"),
     path(
         "api/auth/token/refresh/",

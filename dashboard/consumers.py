@@ -18,6 +18,8 @@ from realtime.store import rate_allows
 class DeviceConsumer(LiveConsumer):
     """/ws/devices/: a device pushes batches of readings; each gets an ack or an error."""
 
+    kind = "device"
+
     async def authorize(self) -> None:
         self.device = self.scope.get("device")
         if self.device is None:
@@ -64,6 +66,7 @@ class DashboardConsumer(LiveConsumer):
     waited longest. A slow browser therefore never makes the server hold more than the buffer.
     """
 
+    kind = "dashboard"
     MAX_RATE = 10
     POINTS_KEPT = 2000
 

@@ -16,6 +16,7 @@ from dashboard.models import AlertRule, Dashboard, Device, Panel, Reading, Readi
 from realtime.broadcast import control_event, control_on_commit, send_event
 from realtime.errors import Forbidden, Invalid
 from realtime.groups import readings_group, user_group
+from realtime.metrics import READINGS_INGESTED
 from realtime.models import Notification
 from realtime.notifications import notification_create
 
@@ -99,6 +100,7 @@ def readings_record(*, device: Device, readings: list[dict]) -> int:
         [Reading(device=device, metric=r["metric"], value=r["value"], ts=r["ts"]) for r in readings]
     )
     Device.objects.filter(pk=device.pk).update(last_seen_at=timezone.now())
+    READINGS_INGESTED.inc(len(rows))
     _evaluate_alerts(device=device, readings=readings)
     event = {
         "type": "hub.readings",

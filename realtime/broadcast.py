@@ -8,11 +8,14 @@ announced before it is stored.
 
 import json
 import logging
+import time
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+from realtime.metrics import LAYER_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +30,10 @@ def frame_event(
     """The layer event for a frame. `seq` marks frames of a room's gap-free stream: the hub's
     sockets use it to keep their stream in order and to repair gaps from the database.
     `exclude_user`'s own sockets skip the frame (typing is for the others)."""
-    event = {"type": "hub.frame", "group": group, "seq": seq, "text": encode_frame(frame)}
+    event = {
+        "type": "hub.frame", "group": group, "seq": seq, "text": encode_frame(frame),
+        "sent_at": time.time(),
+    }  # fmt: skip
     if exclude_user is not None:
         event["exclude_user"] = exclude_user
     return event
@@ -60,6 +66,7 @@ async def send_event(event: dict[str, Any]) -> None:
     try:
         await get_channel_layer().group_send(event["group"], event)
     except Exception:
+        LAYER_ERRORS.labels("send").inc()
         logger.exception("broadcast to %s failed; clients recover by seq", event["group"])
 
 

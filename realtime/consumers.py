@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
+import structlog
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from rest_framework import serializers
@@ -23,6 +24,7 @@ from realtime.broadcast import encode_frame
 from realtime.errors import DomainError
 from realtime.groups import notification_group, user_group
 from realtime.hub import get_hub
+from realtime.metrics import FRAMES_IN, FRAMES_OUT, OPEN_SOCKETS, RATE_LIMITED
 from realtime.presence import SocketRef, get_registry
 from realtime.store import rate_allows
 
@@ -40,6 +42,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     # No layer channel per socket: the process hub holds the only one (realtime.hub).
     channel_layer_alias = None
     handlers: ClassVar[dict[str, Handler]] = {}
+    kind: ClassVar[str] = "socket"  # the label of this socket's metrics
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
@@ -64,6 +67,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close()  # over the per-user or per-address cap: HTTP 403
             return
         self.ref = ref
+        # This consumer runs in its own task, so its log lines carry the socket id from here on.
+        structlog.contextvars.bind_contextvars(socket_id=ref.socket_id, user_id=self.user.pk)
+        OPEN_SOCKETS.labels(self.kind).inc()
         await self.accept()
         await self.join_group(user_group(self.user.pk))
         self._expire_with_token()
@@ -81,6 +87,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.ref is None:
             return
+        OPEN_SOCKETS.labels(self.kind).dec()
         try:
             await self.closing()
         finally:
@@ -109,6 +116,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             # Daphne normally refuses such a frame itself (1009); this guards other servers.
             await self.close(CLOSE_FRAME_TOO_BIG)
             return
+        FRAMES_IN.labels(self.kind).inc()
         if not await rate_allows(
             settings.SWITCHBOARD_SOCKET_FRAME_RATE, "socket", self.ref.socket_id
         ):
@@ -147,6 +155,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def refuse_for_rate(self, ref: Any) -> None:
         """Answer `rate_limited`; a socket that keeps going after refusals is closed (4008)."""
+        RATE_LIMITED.labels(self.kind).inc()
         now = time.monotonic()
         self.strikes = [t for t in self.strikes if now - t < 60] + [now]
         if len(self.strikes) > settings.SWITCHBOARD_ABUSE_STRIKES:
@@ -177,7 +186,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def room_event(self, event: dict[str, Any]) -> None:
         if event["type"] == "hub.frame":
-            await self.base_send({"type": "websocket.send", "text": event["text"]})
+            await self.send_text(event["text"])
+
+    async def send_text(self, text: str) -> None:
+        """Deliver a pre-encoded frame (the hot path of every broadcast)."""
+        FRAMES_OUT.labels(self.kind).inc()
+        await self.base_send({"type": "websocket.send", "text": text})
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -210,6 +224,8 @@ def frame_ref(frame: dict[str, Any]) -> Any:
 
 class NotificationConsumer(LiveConsumer):
     """/ws/notifications/: the user's notifications as they are created."""
+
+    kind = "notifications"
 
     async def opened(self) -> None:
         await self.join_group(notification_group(self.user.pk))

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
+from realtime.metrics import LAYER_ERRORS, observe_broadcast
+
 logger = logging.getLogger(__name__)
 
 
@@ -90,6 +92,7 @@ class Hub:
             except Exception:
                 # Redis went away: keep trying, and join the groups again once it is back,
                 # since a restarted Redis has forgotten them.
+                LAYER_ERRORS.labels("receive").inc()
                 logger.warning("hub receive failed; retrying in %.1fs", backoff, exc_info=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -99,6 +102,7 @@ class Hub:
             entry = self._groups.get(event.get("group", ""))
             if entry is None:
                 continue
+            observe_broadcast(event)
             for subscriber in list(entry.subscribers):
                 try:
                     await subscriber.hub_event(event)

@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import structlog
 
 from config.env import env_bool, env_int, env_list
 
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "realtime.middleware.request_id_middleware",
     "django.middleware.security.SecurityMiddleware",
     # Async-capable (WhiteNoise's is sync-only, which would run every request, long polls
     # and event streams included, on Django's one sync thread for its whole duration).
@@ -149,6 +151,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 SWITCHBOARD_MAX_FRAME_BYTES = 64 * 1024
 SWITCHBOARD_MAX_BODY_CHARS = 4000
 SWITCHBOARD_RESUME_BATCH = 200
+# A resume further behind than this gets a `reload` frame instead of a replay.
+SWITCHBOARD_RESUME_MAX = env_int("SWITCHBOARD_RESUME_MAX", 5000)
 
 # --- REST framework --------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -167,11 +171,33 @@ REST_FRAMEWORK = {
 }
 
 # --- Logging ---------------------------------------------------------------------------------
+# JSON lines (structlog) carrying the request id or socket id bound in contextvars; set
+# SWITCHBOARD_LOG_FORMAT=console for readable development logs.
+_log_renderer = (
+    structlog.dev.ConsoleRenderer(colors=False)
+    if os.environ.get("SWITCHBOARD_LOG_FORMAT", "json") == "console"
+    else structlog.processors.JSONRenderer()
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "structured": {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "processors": [
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _log_renderer,
+            ],
+            "foreign_pre_chain": [
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.format_exc_info,
+            ],
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
         "daphne": {"level": "INFO"},
@@ -179,6 +205,11 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- Metrics -----------------------------------------------------------------------------------
+# /metrics answers the listed addresses, or anyone with `Authorization: Bearer <token>`.
+SWITCHBOARD_METRICS_ALLOW = env_list("SWITCHBOARD_METRICS_ALLOW", "127.0.0.1,::1")
+SWITCHBOARD_METRICS_TOKEN = os.environ.get("SWITCHBOARD_METRICS_TOKEN", "")
 
 # --- WebSocket origins -----------------------------------------------------------------------
 # Origins a cookie-authenticated socket may come from, as full origins ("https://chat.example").

@@ -318,3 +318,19 @@ async def test_credentials_in_query_string_are_ignored(layer, user, room):
     )
     connected, _ = await socket.connect(timeout=5)
     assert not connected
+
+
+async def test_resume_too_far_behind_or_ahead_says_reload(layer, user, other, room, settings):
+    settings.SWITCHBOARD_RESUME_MAX = 3
+    for i in range(1, 6):
+        await sync_to_async(services.message_create)(room=room, author=other, body=f"m{i}")
+    socket, _ = await join(user)
+    await send(socket, {"type": "resume", "after_seq": 1})
+    reload = await next_frame(socket)
+    assert (reload["type"], reload["last_seq"], reload["after_seq"]) == ("reload", 5, 1)
+    assert await quiet(socket)  # and nothing partial
+    await send(socket, {"type": "resume", "after_seq": 9})
+    assert (await next_frame(socket))["type"] == "reload"
+    await send(socket, {"type": "resume", "after_seq": 2})
+    assert [(await next_frame(socket))["message"]["seq"] for _ in range(3)] == [3, 4, 5]
+    await socket.disconnect()
