@@ -3,7 +3,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from chat import services
-from chat.models import Membership, Message, ModerationAction, Room, RoomBan, RoomMute
+from chat.models import (
+    Membership,
+    Message,
+    ModerationAction,
+    NoteVersion,
+    Room,
+    RoomBan,
+    RoomMute,
+)
 from realtime.errors import DomainError
 
 
@@ -179,3 +187,15 @@ class MessageAdmin(admin.ModelAdmin):
     def short_body(self, message: Message) -> str:
         # The admin escapes this; message bodies are never rendered as HTML anywhere.
         return message.body if len(message.body) <= 80 else message.body[:79] + "…"
+
+
+@admin.register(NoteVersion)
+class NoteVersionAdmin(admin.ModelAdmin):
+    list_display = ["name", "room", "created_by", "created_at", "restored_at"]
+    list_filter = ["room", "created_at"]
+    search_fields = ["name", "room__name", "text"]
+    readonly_fields = ["room", "name", "text", "created_by", "created_at", "restored_at"]
+    exclude = ["state"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -2,11 +2,12 @@
 
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from chat import selectors, services
+from chat import notes, selectors, services
+from chat.models import NoteVersion
 from chat.serializers import (
     HistoryQuerySerializer,
     MemberSerializer,
@@ -19,6 +20,7 @@ from chat.serializers import (
     RoomSerializer,
     RoomUpdateSerializer,
     UsernameSerializer,
+    UserRefSerializer,
 )
 from realtime.api import Api
 from realtime.errors import Forbidden, NotFound
@@ -173,3 +175,62 @@ class ModerationApi(Api):
         perform(room, request.user, _target(serializer.validated_data["username"]),
                 serializer.validated_data)  # fmt: skip
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NoteSerializer(serializers.Serializer):
+    text = serializers.CharField()
+    updated_at = serializers.DateTimeField(allow_null=True)
+    updated_by = UserRefSerializer(allow_null=True)
+
+
+class NoteVersionSerializer(serializers.ModelSerializer):
+    created_by = UserRefSerializer(allow_null=True)
+
+    class Meta:
+        model = NoteVersion
+        fields = ["id", "name", "text", "created_by", "created_at", "restored_at"]
+
+
+class NoteVersionCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+
+
+class NotesApi(Api):
+    @extend_schema(operation_id="rooms_notes_retrieve", responses=NoteSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        return Response(NoteSerializer(notes.note_text(room=room)).data)
+
+
+class NoteVersionListCreateApi(Api):
+    @extend_schema(
+        operation_id="rooms_notes_versions_list", responses=NoteVersionSerializer(many=True)
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        versions = NoteVersion.objects.filter(room=room).select_related("created_by")
+        return Response(NoteVersionSerializer(versions, many=True).data)
+
+    @extend_schema(
+        operation_id="rooms_notes_versions_create",
+        request=NoteVersionCreateSerializer,
+        responses={201: NoteVersionSerializer},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        serializer = NoteVersionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        version = notes.note_version_create(
+            room=room, actor=request.user, name=serializer.validated_data["name"]
+        )
+        return Response(NoteVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class NoteVersionRestoreApi(Api):
+    @extend_schema(
+        operation_id="rooms_notes_versions_restore", request=None, responses=NoteVersionSerializer
+    )
+    def post(self, request: Request, slug: str, version_id: int) -> Response:
+        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        version = notes.note_version_restore(room=room, actor=request.user, version_id=version_id)
+        return Response(NoteVersionSerializer(version).data)

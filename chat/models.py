@@ -146,3 +146,56 @@ class ModerationAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.kind} {self.target or ''} in {self.room}"
+
+
+class RoomNote(models.Model):
+    """A room's shared notes (one Yjs document, a Y.Text named "notes").
+
+    The document is `snapshot` (a Yjs update holding the state at the last compaction) plus
+    the NoteUpdate rows stored since, applied in any order: CRDT updates commute.
+    """
+
+    room = models.OneToOneField(Room, on_delete=models.CASCADE, related_name="note")
+    snapshot = models.BinaryField(default=bytes)
+    updated_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"notes of {self.room}"
+
+
+class NoteUpdate(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="note_updates")
+    data = models.BinaryField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"update {self.pk} of {self.room_id}"
+
+
+class NoteVersion(models.Model):
+    """A named snapshot of a room's notes that an owner can view and restore."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="note_versions")
+    name = models.CharField(max_length=100)
+    state = models.BinaryField()
+    text = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    restored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.room}: {self.name}"

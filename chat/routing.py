@@ -1,7 +1,8 @@
 from django.urls import path
 
-from chat.consumers import RoomConsumer
+from chat.consumers import NotesConsumer, RoomConsumer
 
 websocket_urlpatterns = [
     path("ws/rooms/<slug:slug>/", RoomConsumer.as_asgi()),
+    path("ws/rooms/<slug:slug>/notes/", NotesConsumer.as_asgi()),
 ]

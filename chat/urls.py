@@ -11,6 +11,17 @@ api_urlpatterns = [
     # One URL, two views: a long poll (`wait`) must not hold a thread, so the async view takes
     # it and hands everything else to the DRF view.
     path("rooms/<slug:slug>/messages/", views.room_messages, name="room-messages"),
+    path("rooms/<slug:slug>/notes/", apis.NotesApi.as_view(), name="room-notes"),
+    path(
+        "rooms/<slug:slug>/notes/versions/",
+        apis.NoteVersionListCreateApi.as_view(),
+        name="room-note-versions",
+    ),
+    path(
+        "rooms/<slug:slug>/notes/versions/<int:version_id>/restore/",
+        apis.NoteVersionRestoreApi.as_view(),
+        name="room-note-version-restore",
+    ),
     re_path(
         r"^rooms/(?P<slug>[-\w]+)/(?P<action>ban|unban|kick|mute|unmute|role)/$",
         apis.ModerationApi.as_view(),

@@ -39,9 +39,9 @@ def frame_event(
     return event
 
 
-def control_event(group: str, kind: str, **fields: Any) -> dict[str, Any]:
+def control_event(group: str, event_type: str, **fields: Any) -> dict[str, Any]:
     """A layer event for the sockets themselves (for example hub.close: end a user's sockets)."""
-    return {"type": kind, "group": group, **fields}
+    return {"type": event_type, "group": group, **fields}
 
 
 async def broadcast(

@@ -43,6 +43,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = None
     handlers: ClassVar[dict[str, Handler]] = {}
     kind: ClassVar[str] = "socket"  # the label of this socket's metrics
+    frame_rate_setting: ClassVar[str] = "SWITCHBOARD_SOCKET_FRAME_RATE"
+    room_id: int | None = None  # set by room sockets: a ban or kick there ends them
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
@@ -118,7 +120,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         FRAMES_IN.labels(self.kind).inc()
         if not await rate_allows(
-            settings.SWITCHBOARD_SOCKET_FRAME_RATE, "socket", self.ref.socket_id
+            getattr(settings, self.frame_rate_setting), "socket", self.ref.socket_id
         ):
             await self.refuse_for_rate(None)
             return
@@ -177,12 +179,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     def ends_with(self, event: dict[str, Any]) -> bool:
         """Whether a hub.close event addressed to this user applies to this socket."""
+        if event.get("room") is not None:
+            return event["room"] == self.room_id
+        if event.get("device") is not None:
+            return False
         session = event.get("session")
         if session is not None:
             return self.scope.get("session") is not None and (
                 self.scope["session"].session_key == session
             )
-        return event.get("room") is None
+        return True
 
     async def room_event(self, event: dict[str, Any]) -> None:
         if event["type"] == "hub.frame":

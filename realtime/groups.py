@@ -19,3 +19,8 @@ def notification_group(user_id: int) -> str:
 def readings_group(device_id: int) -> str:
     """New readings of one device, for the dashboards that chart it."""
     return f"readings.{device_id}"
+
+
+def notes_group(room_id: int) -> str:
+    """Yjs updates and awareness of a room's notes."""
+    return f"notes.{room_id}"

@@ -16,7 +16,9 @@ from twisted.internet import reactor
 class ClosingServer(Server):
     def run(self) -> None:
         # Server.run builds ws_factory and then starts the reactor, so this runs after the former.
-        reactor.callWhenRunning(lambda: self.ws_factory.setProtocolOptions(failByDrop=False))
+        # Set the one attribute: setProtocolOptions() would also reset Daphne's allowNullOrigin,
+        # and autobahn would then answer `Origin: null` with 400 before the app can say 403.
+        reactor.callWhenRunning(lambda: setattr(self.ws_factory, "failByDrop", False))
         super().run()
 
 
@@ -28,6 +30,10 @@ def main() -> None:
     args = sys.argv[1:]
     if not any(a.startswith("--websocket-max-message-size") for a in args):
         args = ["--websocket-max-message-size", "65536", *args]
+    if not any(a.startswith("--websocket_connect_timeout") for a in args):
+        # Daphne's 5 s also bounds autobahn's opening handshake; a burst of handshakes waiting
+        # on the one sync thread can take longer, and would be dropped with no HTTP answer.
+        args = ["--websocket_connect_timeout", "20", *args]
     ClosingCommandLine().run(args)
 
 

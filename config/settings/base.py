@@ -258,6 +258,10 @@ SWITCHBOARD_CHAT_SEND_RATE = os.environ.get("SWITCHBOARD_CHAT_SEND_RATE", "20/5s
 SWITCHBOARD_SOCKET_FRAME_RATE = os.environ.get(
     "SWITCHBOARD_SOCKET_FRAME_RATE", "50/5second;400/minute"
 )
+# Notes sockets carry a Yjs update per keystroke and cursor moves: a higher frame budget.
+SWITCHBOARD_NOTES_FRAME_RATE = os.environ.get(
+    "SWITCHBOARD_NOTES_FRAME_RATE", "300/5second;2400/minute"
+)
 # Refusals a socket may collect within a minute before it is closed with 4008.
 SWITCHBOARD_ABUSE_STRIKES = env_int("SWITCHBOARD_ABUSE_STRIKES", 10)
 # Ingest requests (REST batches or socket frames) per device.
