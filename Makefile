@@ -33,12 +33,13 @@ run: $(VENV)/.installed
 	DJANGO_DEBUG=1 $(PY) manage.py simulate_devices & \
 	SWITCHBOARD_LOG_FORMAT=console DJANGO_DEBUG=1 $(PY) -m realtime.serve -b 127.0.0.1 -p $(PORT) config.asgi:application
 
-## system-deps: Debian packages the tests drive for real (redis-server, PostgreSQL, Chromium)
+## system-deps: Debian packages the tests drive for real (redis-server, PostgreSQL, Chromium, nginx)
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
