@@ -80,14 +80,21 @@ class DashboardConsumer(LiveConsumer):
         self.series = await database_sync_to_async(selectors.panels_by_series)(
             dashboard=self.dashboard
         )
+        self.snapshot_last_id: int | None = None
+        self.early: list[dict[str, Any]] = []  # events that came while the snapshot was read
         self.pending: dict[int, list] = {}
         self.waiting_since: dict[int, float] = {}
         self.flusher: asyncio.Task | None = None
         self.last_flush = 0.0
         for device_id in {device_id for device_id, _ in self.series}:
             await self.join_group(readings_group(device_id))
-        panels, _ = await database_sync_to_async(selectors.snapshot)(dashboard=self.dashboard)
+        panels, self.snapshot_last_id = await database_sync_to_async(selectors.snapshot)(
+            dashboard=self.dashboard
+        )
         await self.send_frame({"type": "snapshot", "panels": panels})
+        for event in self.early:
+            await self.room_event(event)
+        self.early = []
 
     async def closing(self) -> None:
         if self.flusher is not None:
@@ -96,6 +103,11 @@ class DashboardConsumer(LiveConsumer):
     async def room_event(self, event: dict[str, Any]) -> None:
         if event["type"] != "hub.readings":
             return
+        if self.snapshot_last_id is None:
+            self.early.append(event)
+            return
+        if event["last_id"] <= self.snapshot_last_id:
+            return  # already in the snapshot
         now = time.monotonic()
         for metric, ts, value in event["points"]:
             for panel_id in self.series.get((event["device"], metric), ()):

@@ -4,7 +4,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from dashboard.models import AlertRule, Dashboard, Device, Panel, Reading, ReadingRollup
 from dashboard.services import iso
@@ -27,7 +27,9 @@ def device_get_for_owner(*, device_id: int, user: AbstractBaseUser) -> Device:
 
 
 def dashboard_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Dashboard]:
-    return Dashboard.objects.filter(Q(is_public=True) | Q(owner=user)).prefetch_related("panels")
+    return Dashboard.objects.filter(Q(is_public=True) | Q(owner=user)).prefetch_related(
+        Prefetch("panels", queryset=Panel.objects.select_related("device"))
+    )
 
 
 def dashboard_get_for_user(*, slug: str, user: AbstractBaseUser) -> Dashboard:

@@ -131,9 +131,9 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         model = AlertRule
         fields = [
             "id", "device", "metric", "op", "threshold", "for_seconds", "dashboard",
-            "state", "changed_at",
+            "state", "last_value", "changed_at",
         ]  # fmt: skip
-        read_only_fields = ["id", "state", "changed_at"]
+        read_only_fields = ["id", "state", "last_value", "changed_at"]
 
     def validate_metric(self, metric: str) -> str:
         if not METRIC.match(metric):
