@@ -51,7 +51,7 @@ def test_any_frame_gets_a_reply_or_an_error_and_the_socket_lives(layer, user, ro
             # A ping after each frame: everything before the pong is that frame's answer.
             await socket.send_to(text_data='{"type":"ping"}')
             while (reply := await socket.receive_json_from(timeout=5))["type"] != "pong":
-                assert reply["type"] in {"message", "resumed", "error", "presence"}, reply
+                assert reply["type"] in {"message", "resumed", "reload", "error", "presence"}, reply
                 if reply["type"] == "error":
                     assert reply["code"] in ERROR_CODES | {"rate_limited"}, reply
                     assert isinstance(reply["detail"], str) and reply["detail"]
