@@ -38,3 +38,10 @@ async def layer():
     channel_layer = get_channel_layer()
     yield channel_layer
     await channel_layer.flush()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Browser tests last: Playwright's sync API keeps an event loop marked running in this
+    thread while a browser is open, which the async tests cannot run beside."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
