@@ -1,6 +1,7 @@
 """The chat socket (CONTRACT.md §4): a transport adapter over chat.services and chat.selectors."""
 
 import asyncio
+import logging
 import weakref
 from datetime import timedelta
 from typing import Any
@@ -36,6 +37,8 @@ from realtime.groups import notes_group, room_group
 from realtime.hub import get_hub
 from realtime.presence import get_registry
 from realtime.store import rate_allows
+
+logger = logging.getLogger(__name__)
 
 EDIT_MARGIN_SECONDS = 5
 
@@ -232,10 +235,24 @@ class SharedNote:
         self.doc, self.text = doc_from_state(b"")
         self.users = 0
         self.ready = asyncio.Event()
+        # The latest awareness message of each editor (client id -> message), so a newcomer
+        # sees everyone's cursor at once; a client's "gone" message removes it.
+        self.awareness: dict[int, bytes] = {}
 
     async def hub_event(self, event: dict[str, Any]) -> None:
-        if event["type"] == "hub.notes" and event["kind"] == "update":
+        if event["type"] != "hub.notes":
+            return
+        if event["kind"] == "update":
             self.doc.apply_update(event["data"])
+        elif event["kind"] == "awareness":
+            self.remember_awareness(event["data"])
+
+    def remember_awareness(self, message: bytes) -> None:
+        for client_id, (_, state) in awareness_states(message).items():
+            if state == "null":
+                self.awareness.pop(client_id, None)
+            else:
+                self.awareness[client_id] = message
 
 
 _shared_notes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, SharedNote]]" = (
@@ -291,6 +308,8 @@ class NotesConsumer(LiveConsumer):
         await self.join_group(notes_group(self.room.pk))
         # Our state vector: the client answers with whatever we lack (its offline edits).
         await self.send(bytes_data=create_sync_message(self.shared.doc))
+        for message in set(self.shared.awareness.values()):
+            await self.send(bytes_data=message)
 
     async def closing(self) -> None:
         if getattr(self, "shared", None) is not None:
@@ -319,7 +338,8 @@ class NotesConsumer(LiveConsumer):
             if stored:
                 self.shared.doc.apply_update(update)
         elif data[0] == YMessageType.AWARENESS:
-            self.awareness_clients.update(awareness_clocks(data))
+            states = awareness_states(data)
+            self.awareness_clients.update({cid: clock for cid, (clock, _) in states.items()})
             await send_event(
                 control_event(notes_group(self.room.pk), "hub.notes", kind="awareness",
                               data=data, origin=self.ref.socket_id)
@@ -333,21 +353,25 @@ class NotesConsumer(LiveConsumer):
         elif event["kind"] == "awareness":
             await self.send(bytes_data=event["data"])
 
+    async def send_error(self, code: str, detail: str, ref: Any = None) -> None:
+        # A y-websocket client cannot read a JSON frame: refusals are logged, not sent. A
+        # dropped update comes back with the client's next sync (its state vector).
+        logger.info("notes frame refused: %s", code)
+
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_frame({"type": "pong"})
 
     handlers = {"ping": on_ping}
 
 
-def awareness_clocks(message: bytes) -> dict[int, int]:
-    """{client id: clock} of the states in a y-protocols awareness message."""
-    clocks = {}
+def awareness_states(message: bytes) -> dict[int, tuple[int, str]]:
+    """{client id: (clock, state JSON)} of a y-protocols awareness message."""
+    states = {}
     entries = Decoder(Decoder(message[1:]).read_message())
     for _ in range(entries.read_var_uint()):
         client_id, clock = entries.read_var_uint(), entries.read_var_uint()
-        entries.read_var_string()
-        clocks[client_id] = clock
-    return clocks
+        states[client_id] = (clock, entries.read_var_string())
+    return states
 
 
 def awareness_removal(clocks: dict[int, int]) -> bytes:

@@ -125,7 +125,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.refuse_for_rate(None)
             return
         if bytes_data is not None:
-            await self.receive_bytes(bytes_data)
+            try:
+                await self.receive_bytes(bytes_data)
+            except Exception:
+                # As for JSON frames: a failure costs this frame, never the socket.
+                logger.exception("binary frame failed")
+                await self.send_error("unavailable", "The server could not handle this frame.")
             return
         try:
             frame = json.loads(text_data)

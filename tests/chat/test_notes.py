@@ -168,6 +168,11 @@ async def test_awareness_is_relayed_and_cleared_when_the_socket_closes(layer, us
     await alice.send_raw(bytes([YMessageType.AWARENESS]) + write_message(entries.to_bytes()))
     await asyncio.wait_for(bob.until(lambda: len(bob.awareness) >= 1), 5)
     assert b"alice" in bob.awareness[0]
+    # A newcomer is told the cursors already there, without waiting for them to move.
+    late_socket, late = await editor(other)
+    await asyncio.wait_for(late.until(lambda: len(late.awareness) >= 1), 5)
+    assert b"alice" in late.awareness[0]
+    await late_socket.disconnect()
     await alice_socket.disconnect()
     await asyncio.wait_for(bob.until(lambda: len(bob.awareness) >= 2), 5)
     assert b"null" in bob.awareness[1] and b"alice" not in bob.awareness[1]
