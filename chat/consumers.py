@@ -34,7 +34,7 @@ from chat.serializers import (
 from realtime.broadcast import control_event, encode_frame, send_event
 from realtime.consumers import LiveConsumer, frame_ref, validate
 from realtime.groups import notes_group, room_group
-from realtime.hub import get_hub
+from realtime.hub import RESYNC, get_hub
 from realtime.presence import get_registry
 from realtime.store import rate_allows
 
@@ -167,6 +167,12 @@ class RoomConsumer(LiveConsumer):
     # --- room events -----------------------------------------------------------------------
 
     async def room_event(self, event: dict[str, Any]) -> None:
+        if event["type"] == RESYNC:
+            # Broadcasts may have been lost: catch up from the database as for a gap.
+            if not self.holding:
+                self.holding = True
+                asyncio.get_running_loop().create_task(self._fill_gap())
+            return
         if event["type"] != "hub.frame":
             return
         if self.holding:

@@ -18,7 +18,7 @@ from chat.serializers import LongPollQuerySerializer, MessageSerializer, RoomSer
 from dashboard import selectors as dashboard_selectors
 from realtime.errors import Forbidden, NotFound
 from realtime.groups import room_group
-from realtime.hub import get_hub
+from realtime.hub import RESYNC, get_hub
 from realtime.sse import (
     KEEPALIVE_SECONDS,
     QueueSubscriber,
@@ -120,7 +120,8 @@ async def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
                 event = await asyncio.wait_for(subscriber.queue.get(), remaining)
             except TimeoutError:
                 break
-            if event.get("seq") is not None and event["seq"] > after_seq:
+            news = event.get("seq") is not None and event["seq"] > after_seq
+            if news or event["type"] == RESYNC:
                 messages = await sync_to_async(_messages_after)(room, after_seq, limit)
     finally:
         await get_hub().unsubscribe(group, subscriber)
@@ -170,6 +171,10 @@ async def _room_stream(room, after_seq: int):
                 event = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
                 yield ": keepalive\n\n"
+                continue
+            if event["type"] == RESYNC:
+                async for chunk in catch_up():
+                    yield chunk
                 continue
             if event["type"] != "hub.frame":
                 continue

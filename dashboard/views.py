@@ -14,7 +14,7 @@ from dashboard.serializers import DashboardSerializer
 from dashboard.services import iso
 from realtime.errors import NotFound
 from realtime.groups import readings_group
-from realtime.hub import get_hub
+from realtime.hub import RESYNC, get_hub
 from realtime.sse import (
     KEEPALIVE_SECONDS,
     QueueSubscriber,
@@ -58,24 +58,29 @@ async def _dashboard_stream(dashboard, series, resume_from):
     hub = get_hub()
     for group in groups:
         await hub.subscribe(group, subscriber)
+    last_id = resume_from
+
+    async def missed() -> list[str]:
+        """Events for what was stored after `last_id` (a reconnect, or a layer that lost events)."""
+        nonlocal last_id
+        rows = await sync_to_async(selectors.readings_after)(dashboard=dashboard, after_id=last_id)
+        by_panel = defaultdict(list)
+        for pk, device_id, metric, ts, value in rows:
+            for panel_id in series.get((device_id, metric), ()):
+                by_panel[panel_id].append([iso(ts), value])
+            last_id = pk
+        return [
+            sse("readings", {"type": "readings", "panel": panel_id, "points": points}, last_id)
+            for panel_id, points in by_panel.items()
+        ]
+
     try:
         if resume_from is None:
             panels, last_id = await sync_to_async(selectors.snapshot)(dashboard=dashboard)
             yield sse("snapshot", {"type": "snapshot", "panels": panels}, last_id)
         else:
-            # A reconnect: what was stored after the last id the client saw, then live.
-            missed = await sync_to_async(selectors.readings_after)(
-                dashboard=dashboard, after_id=resume_from
-            )
-            by_panel, last_id = defaultdict(list), resume_from
-            for pk, device_id, metric, ts, value in missed:
-                for panel_id in series.get((device_id, metric), ()):
-                    by_panel[panel_id].append([iso(ts), value])
-                last_id = pk
-            for panel_id, points in by_panel.items():
-                yield sse(
-                    "readings", {"type": "readings", "panel": panel_id, "points": points}, last_id
-                )
+            for chunk in await missed():
+                yield chunk
         while True:
             try:
                 event = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_SECONDS)
@@ -84,9 +89,12 @@ async def _dashboard_stream(dashboard, series, resume_from):
                 continue
             started = time.monotonic()
             by_panel = defaultdict(list)
+            resync = False
             # Coalesce: take what arrives within a tenth of a second into one frame per panel.
             while True:
-                if event["last_id"] > last_id:
+                if event["type"] == RESYNC:
+                    resync = True
+                elif event["last_id"] > last_id:
                     for metric, ts, value in event["points"]:
                         for panel_id in series.get((event["device"], metric), ()):
                             by_panel[panel_id].append([ts, value])
@@ -102,6 +110,9 @@ async def _dashboard_stream(dashboard, series, resume_from):
                 yield sse(
                     "readings", {"type": "readings", "panel": panel_id, "points": points}, last_id
                 )
+            if resync:
+                for chunk in await missed():
+                    yield chunk
     finally:
         for group in groups:
             await hub.unsubscribe(group, subscriber)

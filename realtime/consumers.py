@@ -77,6 +77,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self._expire_with_token()
         await self.opened()
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels runs no `disconnect` for a consumer whose handler raised: the socket's
+        presence, its place in the socket caps (refreshed by the heartbeat for ever) and its
+        hub subscriptions would leak. Close it instead; Daphne then sends the disconnect."""
+        try:
+            await super().dispatch(message)
+        except Exception:
+            if getattr(self, "ref", None) is None or message["type"] == "websocket.disconnect":
+                raise
+            logger.exception("%s failed; closing the socket", message["type"])
+            await self.close(1011)
+
     async def authorize(self) -> None:
         """Raise a DomainError to refuse the handshake (403)."""
 
@@ -119,9 +131,21 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(CLOSE_FRAME_TOO_BIG)
             return
         FRAMES_IN.labels(self.kind).inc()
-        if not await rate_allows(
-            getattr(settings, self.frame_rate_setting), "socket", self.ref.socket_id
-        ):
+        try:
+            allowed = await rate_allows(
+                getattr(settings, self.frame_rate_setting), "socket", self.ref.socket_id
+            )
+        except Exception:
+            # The shared store (Redis) is unreachable: the frame cannot be counted, so it is
+            # refused like any frame the server cannot handle. The socket stays open.
+            logger.warning("frame rate check failed", exc_info=True)
+            await self.send_error(
+                "unavailable",
+                "The server could not handle this frame; try again.",
+                _peek_ref(text_data),
+            )
+            return
+        if not allowed:
             await self.refuse_for_rate(None)
             return
         if bytes_data is not None:
@@ -226,6 +250,15 @@ def validate(serializer_class: type[serializers.Serializer], frame: dict[str, An
     else:
         return_error = DomainError(f"{field_name}: {error}", code="invalid_frame")
     raise return_error
+
+
+def _peek_ref(text_data: str | None) -> Any:
+    """The `ref` of a frame not parsed yet (None if it is not a JSON object)."""
+    try:
+        frame = json.loads(text_data) if text_data is not None else None
+    except ValueError:
+        return None
+    return frame_ref(frame) if isinstance(frame, dict) else None
 
 
 def frame_ref(frame: dict[str, Any]) -> Any:

@@ -24,6 +24,12 @@ class Subscriber(Protocol):
     async def hub_event(self, event: dict[str, Any]) -> None: ...
 
 
+# Sent to every subscriber after the layer may have dropped events (Redis restarted, flushed
+# or failed over): each catches up from the database, as it does for a gap.
+RESYNC = "hub.resync"
+WATCH_SECONDS = 1.0
+
+
 @dataclass(eq=False)
 class _Group:
     subscribers: set[Subscriber] = field(default_factory=set)
@@ -39,6 +45,7 @@ class Hub:
         self.channel: str | None = None
         self._groups: dict[str, _Group] = {}
         self._task: asyncio.Task | None = None
+        self._watch: asyncio.Task | None = None
         self._started = asyncio.Lock()
 
     async def subscribe(self, group: str, subscriber: Subscriber) -> None:
@@ -80,7 +87,10 @@ class Hub:
         async with self._started:
             if self._task is None:
                 self.channel = await self.layer.new_channel(prefix="hub")
-                self._task = asyncio.get_running_loop().create_task(self._run())
+                loop = asyncio.get_running_loop()
+                self._task = loop.create_task(self._run())
+                if hasattr(self.layer, "connection"):  # channels_redis: Redis can forget us
+                    self._watch = loop.create_task(self._watch_redis())
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -96,7 +106,7 @@ class Hub:
                 logger.warning("hub receive failed; retrying in %.1fs", backoff, exc_info=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-                await self._rejoin()
+                await self._recover()
                 continue
             backoff = 0.1
             entry = self._groups.get(event.get("group", ""))
@@ -109,13 +119,48 @@ class Hub:
                 except Exception:
                     logger.exception("delivering %s to a socket failed", event.get("type"))
 
+    async def _watch_redis(self) -> None:
+        """Notice a Redis that has lost this process's groups, whether or not any call of ours
+        failed meanwhile (redis-py retries connection errors itself, so a short outage never
+        reaches `_run`): a marker key, refreshed every second, is gone with the groups."""
+        marker = f"{self.layer.prefix}:hub-alive:{self.channel}"
+        marked = False
+        while True:
+            try:
+                redis = self.layer.connection(0)
+                alive = await asyncio.wait_for(redis.exists(marker), 2 * WATCH_SECONDS)
+                if marked and not alive:
+                    logger.warning("the channel layer lost this process's groups; joining again")
+                    await self._rejoin()
+                    await redis.set(marker, 1, ex=60)
+                    await self._resync()
+                else:
+                    await redis.set(marker, 1, ex=60)
+                marked = True
+            except Exception:
+                LAYER_ERRORS.labels("watch").inc()
+            await asyncio.sleep(WATCH_SECONDS)
+
+    async def _recover(self) -> None:
+        try:
+            await self._rejoin()
+        except Exception:
+            return  # the next failure (or the watch) tries again
+        await self._resync()
+
     async def _rejoin(self) -> None:
         for group, entry in list(self._groups.items()):
             if entry.joined:
-                try:
-                    await self.layer.group_add(group, self.channel)
-                except Exception:
-                    return
+                await self.layer.group_add(group, self.channel)
+
+    async def _resync(self) -> None:
+        """Events may have been lost: every subscriber catches up from the database."""
+        subscribers = {id(s): s for entry in self._groups.values() for s in entry.subscribers}
+        for subscriber in subscribers.values():
+            try:
+                await subscriber.hub_event({"type": RESYNC, "group": None})
+            except Exception:
+                logger.exception("resync of a subscriber failed")
 
 
 _hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub]" = weakref.WeakKeyDictionary()

@@ -5,6 +5,10 @@ them. The SQLite and PostgreSQL stacks live for the whole session; the `stack` f
 test on each. Each stack has its own redis-server: room ids restart at 1 in every database,
 so two stacks sharing one Redis would hear each other's room groups.
 
+Stacks with other settings (`tuned_stack`, `roomy_stack`, and `own_stack` for a test that
+kills or restarts processes) are derived from the SQLite stack: two more Daphnes and a Redis
+of their own, on the same database and users.
+
 Every test logs in users of its own (`await stack.login(n)`), so the per-user limits of the
 shipped configuration (send rate, REST write rate, open sockets) apply as they are, and no
 test spends another's allowance.
@@ -23,8 +27,28 @@ import pytest
 from tests.support import procs
 from tests.support.clients import Account, login
 
-# Enough users for every test of the module on one stack; created in a single manage.py call.
-POOL = tuple(f"user{i:03d}" for i in range(80))
+# Enough users for every test of the suite on one database; created in a single manage.py call.
+POOL = tuple(f"user{i:03d}" for i in range(200))
+
+# Limits high enough that a test about something else never meets them (the security tests
+# check the shipped limits, or their own, on stacks of their own).
+UNLIMITED = {
+    "SWITCHBOARD_CHAT_SEND_RATE": "100000/minute",
+    "SWITCHBOARD_SOCKET_FRAME_RATE": "100000/minute",
+    "SWITCHBOARD_REST_WRITE_RATE": "100000/min",
+}
+
+
+class UserPool:
+    """The users of one database no test has used yet (shared by every stack on it)."""
+
+    def __init__(self, names: tuple[str, ...] = POOL) -> None:
+        self._unused = list(names)
+
+    def take(self, count: int) -> list[str]:
+        assert count <= len(self._unused), "the user pool is spent: enlarge POOL"
+        names, self._unused = self._unused[:count], self._unused[count:]
+        return names
 
 
 @dataclass
@@ -34,7 +58,8 @@ class Stack:
     redis: procs.RedisServer
     one: procs.DaphneProcess
     two: procs.DaphneProcess
-    _unused: list[str] = field(default_factory=lambda: list(POOL))
+    pool: UserPool = field(default_factory=UserPool)
+    extra: list[procs.DaphneProcess] = field(default_factory=list)
 
     @property
     def servers(self) -> tuple[procs.DaphneProcess, procs.DaphneProcess]:
@@ -42,9 +67,27 @@ class Stack:
 
     async def login(self, count: int) -> list[Account]:
         """`count` users no other test has used, logged in through the login page."""
-        assert count <= len(self._unused), "the user pool is spent: enlarge POOL"
-        names, self._unused = self._unused[:count], self._unused[count:]
+        names = self.pool.take(count)
         return list(await asyncio.gather(*(login(self.one.http, name) for name in names)))
+
+    def start_server(self) -> procs.DaphneProcess:
+        """One more Daphne on this stack's database and Redis (stopped with the stack)."""
+        server = procs.DaphneProcess(self.env)
+        self.extra.append(server)
+        return server.start()
+
+    def stop(self) -> None:
+        for server in (self.one, self.two, *self.extra):
+            server.stop()
+
+    def restart(self) -> None:
+        """Stop every Daphne and the redis-server, then start them again on the same ports
+        (the database is all that is left of the stack in between)."""
+        self.stop()
+        self.redis.restart()
+        servers = [self.one, self.two, *self.extra]
+        with ThreadPoolExecutor(len(servers)) as pool:
+            list(pool.map(procs.DaphneProcess.start, servers))
 
 
 def start_daphnes(env: dict[str, str], count: int) -> list[procs.DaphneProcess]:
@@ -66,12 +109,25 @@ def running_stack(database: str, database_url: str) -> Iterator[Stack]:
         env = procs.app_env(database_url=database_url, redis_url=redis.url)
         procs.manage(env, "migrate", "--noinput")
         procs.create_users(env, *POOL)
-        servers = start_daphnes(env, 2)
+        stack = Stack(database, env, redis, *start_daphnes(env, 2))
         try:
-            yield Stack(database, env, redis, *servers)
+            yield stack
         finally:
-            for server in servers:
-                server.stop()
+            stack.stop()
+
+
+@contextlib.contextmanager
+def derived_stack(base: Stack, **extra_env: str) -> Iterator[Stack]:
+    """Two more Daphnes and a redis-server of their own, on `base`'s database and users, with
+    extra settings (environment variables). Room ids are unique in the shared database, and
+    this stack's Redis is its own, so the two stacks never hear each other."""
+    with procs.RedisServer() as redis:
+        env = procs.app_env(database_url=base.env["DATABASE_URL"], redis_url=redis.url, **extra_env)
+        stack = Stack(base.database, env, redis, *start_daphnes(env, 2), pool=base.pool)
+        try:
+            yield stack
+        finally:
+            stack.stop()
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +145,30 @@ def sqlite_stack() -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def postgres_stack(postgres: procs.PostgresServer) -> Iterator[Stack]:
     with running_stack("postgres", postgres.url()) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def tuned_stack(sqlite_stack: Stack) -> Iterator[Stack]:
+    """Small limits that a test can reach in seconds: 10 sends a minute per user, and socket
+    and presence entries that lapse 6 s after their process stops refreshing them."""
+    with derived_stack(
+        sqlite_stack, SWITCHBOARD_CHAT_SEND_RATE="10/minute", SWITCHBOARD_SOCKET_TTL="6"
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def roomy_stack(sqlite_stack: Stack) -> Iterator[Stack]:
+    """A stack whose rate limits are out of the way: for load, slow consumers and transports."""
+    with derived_stack(sqlite_stack, **UNLIMITED) as stack:
+        yield stack
+
+
+@pytest.fixture
+def own_stack(sqlite_stack: Stack) -> Iterator[Stack]:
+    """A stack for one test, which may kill or restart any of its processes."""
+    with derived_stack(sqlite_stack, **UNLIMITED) as stack:
         yield stack
 
 

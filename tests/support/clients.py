@@ -11,7 +11,7 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -118,9 +118,68 @@ class Rest:
         assert response.status_code == 200, response.text
         return response.json()
 
+    async def post(self, path: str, payload: Any = None, expect: int = 200) -> Any:
+        """POST JSON; the answer's JSON (None for an empty one) once its status is `expect`."""
+        response = await self.client.post(path, json=payload)
+        assert response.status_code == expect, (path, response.status_code, response.text)
+        return response.json() if response.content else None
+
+    async def get(self, path: str, **params: Any) -> Any:
+        response = await self.client.get(path, params=params)
+        assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    async def join(self, slug: str) -> dict[str, Any]:
+        return await self.post(f"/api/rooms/{slug}/join/")
+
+    async def add_member(self, slug: str, username: str) -> dict[str, Any]:
+        return await self.post(f"/api/rooms/{slug}/members/", {"username": username}, expect=201)
+
+    async def moderate(self, slug: str, action: str, username: str, **fields: Any) -> None:
+        """ban, unban, kick, mute (with `minutes`), unmute: 204 expected."""
+        await self.post(
+            f"/api/rooms/{slug}/{action}/", {"username": username, **fields}, expect=204
+        )
+
+    async def notes(self, slug: str) -> dict[str, Any]:
+        return await self.get(f"/api/rooms/{slug}/notes/")
+
+    async def create_device(self, name: str) -> dict[str, Any]:
+        """{"id", "name", "api_key"}: the only time the key is shown."""
+        return await self.post("/api/devices/", {"name": name}, expect=201)
+
+    async def rotate_key(self, device_id: int) -> dict[str, Any]:
+        return await self.post(f"/api/devices/{device_id}/rotate-key/")
+
+    async def create_dashboard(self, **fields: Any) -> dict[str, Any]:
+        fields.setdefault("name", f"Dashboard {uuid.uuid4().hex[:8]}")
+        fields.setdefault("slug", f"dash-{uuid.uuid4().hex[:12]}")
+        return await self.post("/api/dashboards/", fields, expect=201)
+
 
 def socket_headers(account: Account | None) -> dict[str, str]:
     return {} if account is None else {"Cookie": f"sessionid={account.sessionid}"}
+
+
+async def connect_socket(
+    server: Server,
+    path: str,
+    account: Account | None = None,
+    *,
+    origin: str | None = SAME_ORIGIN,
+    headers: dict[str, str] | None = None,
+    **options: Any,
+) -> ClientConnection:
+    """Open any socket of the server (`/ws/...`): the session cookie of `account` if given,
+    any other `headers` (say `Authorization`), and an Origin as `connect_chat` explains."""
+    options.setdefault("open_timeout", HTTP_TIMEOUT)
+    return await connect(
+        f"{server.ws}{path}",
+        origin=server.http if origin == SAME_ORIGIN else origin,
+        additional_headers={**socket_headers(account), **(headers or {})},
+        proxy=None,
+        **options,
+    )
 
 
 async def connect_chat(
@@ -135,14 +194,7 @@ async def connect_chat(
 
     `origin=None` sends no Origin header; any other string is sent as it is.
     """
-    return await connect(
-        f"{server.ws}/ws/rooms/{slug}/",
-        origin=server.http if origin == SAME_ORIGIN else origin,
-        additional_headers=socket_headers(account),
-        proxy=None,
-        open_timeout=HTTP_TIMEOUT,
-        **options,
-    )
+    return await connect_socket(server, f"/ws/rooms/{slug}/", account, origin=origin, **options)
 
 
 class ChatClient:
@@ -239,3 +291,66 @@ async def close_code(ws: ClientConnection, within: float = FRAME_TIMEOUT) -> int
                 await ws.recv()
         except ConnectionClosed as closed:
             return closed.rcvd.code if closed.rcvd is not None else None
+
+
+async def obtain_token(server: Server, username: str, password: str = PASSWORD) -> dict[str, str]:
+    """`POST /api/auth/token/` as a script does: {"access", "refresh"}."""
+    async with httpx.AsyncClient(base_url=server.http, timeout=HTTP_TIMEOUT, trust_env=False) as c:
+        credentials = {"username": username, "password": password}
+        response = await c.post("/api/auth/token/", json=credentials)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def ingest(server: Server, api_key: str, readings: list[dict[str, Any]]) -> httpx.Response:
+    """`POST /api/ingest/` as a device does (`Authorization: Api-Key`)."""
+    async with httpx.AsyncClient(base_url=server.http, timeout=HTTP_TIMEOUT, trust_env=False) as c:
+        return await c.post(
+            "/api/ingest/",
+            json={"readings": readings},
+            headers={"Authorization": f"Api-Key {api_key}"},
+        )
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    event: str
+    id: str | None
+    data: Any
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[SseEvent]:
+    """The events of a streaming `text/event-stream` response (comments and retry skipped)."""
+    assert response.status_code == 200, response.status_code
+    assert response.headers["content-type"].startswith("text/event-stream")
+    event, event_id, data = "message", None, []
+    async for line in response.aiter_lines():
+        if line == "":
+            if data:
+                yield SseEvent(event, event_id, json.loads("\n".join(data)))
+            event, event_id, data = "message", None, []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                event = value
+            elif name == "id":
+                event_id = value
+            elif name == "data":
+                data.append(value)
+
+
+async def metric(server: Server, name: str, **labels: str) -> float:
+    """One sample of the server process's Prometheus metrics (`/metrics`), 0 if absent."""
+    selector = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    wanted = f"{name}{{{selector}}}" if labels else name
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, trust_env=False) as http:
+        response = await http.get(f"{server.http}/metrics")
+    assert response.status_code == 200, response.text
+    for line in response.text.splitlines():
+        sample, _, value = line.rpartition(" ")
+        if sample == wanted:
+            return float(value)
+    return 0.0

@@ -92,6 +92,11 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait()
 
+    def restart(self) -> RedisServer:
+        """Kill (SIGKILL) and start again on the same port: a Redis that forgot everything."""
+        self.kill()
+        return self.start()
+
     def __enter__(self) -> RedisServer:
         return self.start()
 
@@ -275,6 +280,15 @@ class DaphneProcess:
         _wait_for_line(self.proc, "Listening on TCP address", 60, "daphne")
         return self
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "not started"
+        return self.proc.pid
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server process (VmRSS in /proc/<pid>/status)."""
+        return vm_rss_bytes(self.pid)
+
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
         if self.proc and self.proc.poll() is None:
@@ -288,12 +302,21 @@ class DaphneProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
 
     def __enter__(self) -> DaphneProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def vm_rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024  # the value is in kB
+    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 @contextlib.contextmanager

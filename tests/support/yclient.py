@@ -1,5 +1,7 @@
 """A y-websocket protocol client on pycrdt, as a browser's y-websocket provider would speak it."""
 
+import asyncio
+import json
 from collections.abc import Awaitable, Callable
 
 from pycrdt import (
@@ -11,6 +13,9 @@ from pycrdt import (
     create_update_message,
     handle_sync_message,
 )
+from websockets.asyncio.client import ClientConnection
+
+from tests.support.clients import Account, Server, connect_socket
 
 
 class YClient:
@@ -55,3 +60,65 @@ class YClient:
 
 def is_sync_step2(message: bytes) -> bool:
     return message[:2] == bytes([YMessageType.SYNC, YSyncMessageType.SYNC_STEP2])
+
+
+class NotesEditor:
+    """A browser's notes editor on a real server: `/ws/rooms/<slug>/notes/` with a YClient.
+
+    Binary frames carry the y-websocket protocol; the text frame `ping` is answered `pong`
+    after every frame sent before it has been handled, which `flushed()` uses as a barrier.
+    """
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.y = YClient(ws.send, self._recv_binary)
+        self._pongs = 0
+
+    @classmethod
+    async def open(cls, server: Server, account: Account, slug: str) -> "NotesEditor":
+        ws = await connect_socket(server, f"/ws/rooms/{slug}/notes/", account)
+        editor = cls(ws)
+        await editor.y.start()
+        return editor
+
+    async def __aenter__(self) -> "NotesEditor":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.ws.close()
+
+    async def _recv_binary(self) -> bytes:
+        while True:
+            frame = await self.ws.recv()
+            if isinstance(frame, bytes):
+                return frame
+            if json.loads(frame).get("type") == "pong":
+                self._pongs += 1
+
+    @property
+    def text(self) -> str:
+        return str(self.y)
+
+    async def edit(self, change: Callable[[Text], None]) -> None:
+        await self.y.edit(change)
+
+    async def until(self, condition: Callable[[str], bool], within: float = 10) -> str:
+        """Apply incoming updates until `condition(text)` holds; the text then."""
+        try:
+            async with asyncio.timeout(within):
+                await self.y.until(lambda: condition(self.text))
+        except TimeoutError:
+            raise AssertionError(f"the notes never got there; they read {self.text!r}") from None
+        return self.text
+
+    async def flushed(self, within: float = 10) -> None:
+        """Ping, and apply updates until the pong: the server has handled all we sent."""
+        pongs = self._pongs + 1
+        await self.ws.send(json.dumps({"type": "ping"}))
+        async with asyncio.timeout(within):
+            while self._pongs < pongs:
+                frame = await self.ws.recv()
+                if isinstance(frame, bytes):
+                    await self.y.handle(frame)
+                elif json.loads(frame).get("type") == "pong":
+                    self._pongs += 1
