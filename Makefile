@@ -17,10 +17,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt node_modules/.installe
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+	npm run build --silent
+
+# The notes editor bundle (CodeMirror + Yjs, esbuild): generated, not committed.
+static/dist/notes.js: node_modules/.installed package-lock.json $(wildcard static/js/notes/*.js)
+	npm run build --silent
 
 ## run: install, migrate, load demo data and serve on http://localhost:$(PORT) (SQLite, in-memory
 ## layer), with the built-in server sampler and the device simulator beside it
-run: $(VENV)/.installed
+run: $(VENV)/.installed static/dist/notes.js
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=1 $(PY) manage.py seed_demo
 	DJANGO_DEBUG=1 $(PY) manage.py seed_dashboards
@@ -50,7 +55,7 @@ system-deps:
 	fi
 
 ## test: the whole suite: unit, consumer, multi-process (real Redis, Daphne, PostgreSQL) and browser
-test: $(VENV)/.installed system-deps
+test: $(VENV)/.installed system-deps static/dist/notes.js
 	$(PY) -m pytest
 
 ## bench: fan-out benchmark, Switchboard beside the Channels tutorial shape (writes bench/results/)
@@ -66,4 +71,4 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) node_modules db.sqlite3* staticfiles artifacts
+	rm -rf $(VENV) node_modules db.sqlite3* staticfiles artifacts static/dist

@@ -1,12 +1,26 @@
 // The one client for Switchboard's sockets, shared by every page.
 // It connects, reconnects with exponential backoff and jitter, resumes a room stream from the
-// last seq it saw (dropping duplicates), queues what the user sends before the socket is
-// ready, re-sends unacknowledged messages with their client_id, and dispatches frames by type.
+// last seq it saw (dropping duplicates) and asks for the edits and deletes it missed meanwhile,
+// queues what the user sends before the socket is ready, re-sends unacknowledged messages with
+// their client_id, and dispatches frames by type.
 
 const MAX_BACKOFF_MS = 15000;
 // A ping goes out this often while the socket is live; if no frame at all has come back by the
 // next tick, the connection is presumed dead (a laptop that slept, a dropped Wi-Fi) and replaced.
 const HEARTBEAT_MS = 20000;
+// The server refuses frames over 64 KiB by closing the socket (1009 from Daphne, 4009 from the
+// application). Such a frame is never sent, and one that still closed the socket is dropped.
+export const MAX_FRAME_BYTES = 64 * 1024;
+const TOO_BIG = new Set([1009, 4009]);
+// Close codes that end a socket for good: reconnecting would only be refused.
+const FINAL = new Set([4001, 4003, 4008]);
+// A message refused with one of these is tried again later with the same client_id (the server
+// stores a client_id once, so a retry can never make a duplicate); other refusals are final.
+const RETRYABLE = new Set(["rate_limited", "unavailable"]);
+const MAX_SEND_RETRIES = 5;
+
+const encoder = new TextEncoder();
+const byteLength = (text) => encoder.encode(text).length;
 
 export function socketUrl(path) {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
@@ -22,27 +36,49 @@ export class LiveSocket {
   /**
    * @param {string} path  e.g. "/ws/rooms/lobby/"
    * @param {object} options
-   *   handlers: {frameType: fn(frame)}; "state" gets {state, retryInMs}
+   *   handlers: {frameType: fn(frame)}; "state" gets {state, attempt, retryAt, retryInMs, code}
+   *     with state one of connecting, live, reconnecting, offline, ended
    *   backlog: on first connect, how many past messages to ask for (rooms only)
+   *   hello: whether the server greets with a `hello` frame (rooms); without one the socket is
+   *     ready as soon as it opens (notifications)
    */
-  constructor(path, { handlers = {}, backlog = 0 } = {}) {
+  constructor(path, { handlers = {}, backlog = 0, hello = true } = {}) {
     this.path = path;
     this.handlers = handlers;
     this.backlog = backlog;
+    this.expectHello = hello;
     this.lastSeq = null; // every seq up to this one has been applied; null until the first hello
     this.ahead = new Set(); // seqs applied above a gap
+    this.updatedSince = null; // the newest created_at / edited_at seen, for resume
     this.outbox = new Map(); // client_id -> frame, until the server echoes it back
+    this.retries = new Map(); // client_id -> how often a retryable refusal came back
     this.queue = []; // other frames sent before the socket was ready
+    this.sentHere = []; // [size, frame] sent on the current socket, to find an oversized one
     this.attempt = 0;
     this.ready = false;
     this.closedByServer = null;
     this.stopped = false;
     this.retryTimer = null;
+    this.resendTimer = null;
     this.heartbeat = null;
     this.awaitingPong = false;
     this.onOnline = () => {
       // The network is back: skip the rest of the backoff.
       if (this.retryTimer !== null) this.reconnectNow();
+    };
+    this.onOffline = () => {
+      // Waiting to retry and the network just went: wait for it to come back instead.
+      if (this.retryTimer === null) return;
+      clearTimeout(this.retryTimer);
+      this.retryAt = Date.now() + MAX_BACKOFF_MS;
+      this.retryTimer = setTimeout(() => this.connect(), MAX_BACKOFF_MS);
+      this.setState("offline", { retryAt: this.retryAt, retryInMs: MAX_BACKOFF_MS, attempt: this.attempt });
+    };
+    this.onVisible = () => {
+      // A phone that wakes up should not wait out a long backoff.
+      if (document.visibilityState === "visible" && this.retryTimer !== null && navigator.onLine) {
+        this.reconnectNow();
+      }
     };
   }
 
@@ -51,10 +87,14 @@ export class LiveSocket {
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
     window.addEventListener("online", this.onOnline);
-    this.setState("connecting");
+    window.addEventListener("offline", this.onOffline);
+    document.addEventListener("visibilitychange", this.onVisible);
+    this.setState("connecting", { attempt: this.attempt });
     const ws = new WebSocket(socketUrl(this.path));
     this.ws = ws;
+    this.sentHere = [];
     // Events of a socket this object has already given up on are ignored.
+    ws.addEventListener("open", () => ws === this.ws && !this.expectHello && this.onReady());
     ws.addEventListener("message", (event) => ws === this.ws && this.onMessage(event));
     ws.addEventListener("close", (event) => ws === this.ws && this.onClose(event));
   }
@@ -62,14 +102,18 @@ export class LiveSocket {
   stop() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.resendTimer);
     this.retryTimer = null;
     this.stopHeartbeat();
     window.removeEventListener("online", this.onOnline);
+    window.removeEventListener("offline", this.onOffline);
+    document.removeEventListener("visibilitychange", this.onVisible);
     if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close();
     else this.setState("offline");
   }
 
   reconnectNow() {
+    if (this.closedByServer !== null) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.connect();
@@ -77,7 +121,16 @@ export class LiveSocket {
 
   /** Send a chat message; it survives reconnects until the server acknowledges it. */
   sendMessage(body) {
-    const frame = { type: "message.send", body, client_id: newClientId() };
+    return this.sendOutbox({ type: "message.send", body, client_id: newClientId() });
+  }
+
+  /** Send (again) a message frame that carries a client_id, keeping that client_id. */
+  sendOutbox(frame) {
+    if (byteLength(JSON.stringify(frame)) > MAX_FRAME_BYTES) {
+      // The server would close the socket over it; tell the page once it has the frame.
+      queueMicrotask(() => this.refuseTooBig(frame));
+      return frame;
+    }
     this.outbox.set(frame.client_id, frame);
     if (this.ready) this.raw(frame);
     return frame;
@@ -90,7 +143,10 @@ export class LiveSocket {
   }
 
   raw(frame) {
-    this.ws.send(JSON.stringify(frame));
+    const text = JSON.stringify(frame);
+    this.sentHere.push([byteLength(text), frame]);
+    if (this.sentHere.length > 200) this.sentHere.splice(0, 100);
+    this.ws.send(text);
   }
 
   startHeartbeat() {
@@ -131,17 +187,69 @@ export class LiveSocket {
     }
     this.awaitingPong = false; // any frame proves the connection is alive
     if (frame.type === "hello") return this.onHello(frame);
-    if (frame.type === "message") {
+    if (frame.type === "message" && frame.message) {
       const { seq, client_id: clientId } = frame.message;
-      if (clientId) this.outbox.delete(clientId);
+      if (clientId) {
+        this.outbox.delete(clientId);
+        this.retries.delete(clientId);
+      }
       this.advance(seq);
+      this.noteTime(frame.message);
     }
-    if (frame.type === "error" && frame.ref != null && this.outbox.has(frame.ref)) {
-      // The server refused this message (muted, too long, rate limited...): re-sending it on
-      // every reconnect would only be refused again. The page decides whether to retry.
-      this.outbox.delete(frame.ref);
-    }
+    if (frame.type === "message.updated" && frame.message) this.noteTime(frame.message);
+    if (frame.type === "error" && this.onRefused(frame)) return;
     this.dispatch(frame);
+  }
+
+  /** An error frame about a message in the outbox; true if it is handled here. */
+  onRefused(frame) {
+    if (frame.code === "rate_limited" && frame.ref == null && this.outbox.size) {
+      // A frame-rate refusal does not say which frame it was: send the outbox again later.
+      this.scheduleResend();
+      return false;
+    }
+    if (frame.ref == null || !this.outbox.has(frame.ref)) return false;
+    const tries = (this.retries.get(frame.ref) ?? 0) + 1;
+    if (RETRYABLE.has(frame.code) && tries <= MAX_SEND_RETRIES) {
+      this.retries.set(frame.ref, tries);
+      this.scheduleResend(tries);
+      this.dispatch({ ...frame, retrying: true });
+      return true;
+    }
+    // Refused for good (muted, forbidden, too long...): re-sending it on every reconnect would
+    // only be refused again. The page decides whether the person retries.
+    this.outbox.delete(frame.ref);
+    this.retries.delete(frame.ref);
+    return false;
+  }
+
+  scheduleResend(tries = 1) {
+    if (this.resendTimer !== null) return;
+    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** tries) * (0.75 + Math.random() / 2);
+    this.resendTimer = setTimeout(() => {
+      this.resendTimer = null;
+      if (!this.ready) return; // the next hello sends the outbox anyway
+      for (const frame of this.outbox.values()) this.raw(frame);
+    }, delay);
+  }
+
+  refuseTooBig(frame) {
+    this.outbox.delete(frame.client_id);
+    this.dispatch({
+      type: "error",
+      code: "frame_too_big",
+      detail: "This message is too large to send.",
+      ref: frame.client_id ?? frame.id ?? null,
+    });
+  }
+
+  // The newest server timestamp seen: a resume asks for what changed since then.
+  noteTime(message) {
+    for (const stamp of [message.created_at, message.edited_at]) {
+      if (stamp && (this.updatedSince === null || Date.parse(stamp) > Date.parse(this.updatedSince))) {
+        this.updatedSince = stamp;
+      }
+    }
   }
 
   // lastSeq only moves over a contiguous run: a frame that arrives ahead of a gap (say a live
@@ -157,15 +265,23 @@ export class LiveSocket {
   }
 
   onHello(hello) {
-    this.attempt = 0;
     this.dispatch(hello);
     if (this.lastSeq === null) {
       // First connect: the page starts from the recent backlog.
       this.lastSeq = Math.max(0, hello.last_seq - this.backlog);
       if (this.backlog && hello.last_seq > this.lastSeq) this.raw({ type: "resume", after_seq: this.lastSeq });
-    } else if (hello.last_seq > this.lastSeq) {
-      this.raw({ type: "resume", after_seq: this.lastSeq });
+    } else if (hello.last_seq > this.lastSeq || this.updatedSince !== null) {
+      // A reconnect: the messages missed, and the edits and deletes made meanwhile to the ones
+      // already shown.
+      const resume = { type: "resume", after_seq: this.lastSeq };
+      if (this.updatedSince !== null) resume.updated_since = this.updatedSince;
+      this.raw(resume);
     }
+    this.onReady();
+  }
+
+  onReady() {
+    this.attempt = 0;
     this.ready = true;
     this.startHeartbeat();
     this.setState("live");
@@ -177,19 +293,42 @@ export class LiveSocket {
     this.ready = false;
     this.stopHeartbeat();
     if (this.stopped) return this.setState("offline");
-    if ([4001, 4003, 4008].includes(event.code)) {
-      // The server ended this socket on purpose; reconnecting would only be refused.
+    if (FINAL.has(event.code)) {
       this.closedByServer = event.code;
+      window.removeEventListener("online", this.onOnline);
+      window.removeEventListener("offline", this.onOffline);
+      document.removeEventListener("visibilitychange", this.onVisible);
       return this.setState("ended", { code: event.code });
     }
+    if (TOO_BIG.has(event.code)) this.dropOversized();
+    // Without a network there is no point in trying soon: the "online" event reconnects at
+    // once, and a slow retry covers a browser that is wrong about being offline.
+    const offline = navigator.onLine === false;
     const base = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt);
-    const retryInMs = Math.round(base / 2 + Math.random() * (base / 2)); // jitter
+    const retryInMs = offline ? MAX_BACKOFF_MS : Math.round(base / 2 + Math.random() * (base / 2)); // jitter
     this.attempt += 1;
-    this.setState("reconnecting", { retryInMs });
+    this.retryAt = Date.now() + retryInMs;
+    this.setState(offline ? "offline" : "reconnecting", {
+      retryInMs,
+      retryAt: this.retryAt,
+      attempt: this.attempt,
+    });
     this.retryTimer = setTimeout(() => this.connect(), retryInMs);
   }
 
+  // The server closed the socket over a frame too large for it: the largest frame sent on that
+  // socket. If it is a message, it leaves the outbox so that it is not sent again forever.
+  dropOversized() {
+    let culprit = null;
+    let largest = -1;
+    for (const [size, frame] of this.sentHere) {
+      if (size > largest) [largest, culprit] = [size, frame];
+    }
+    if (culprit?.client_id && this.outbox.has(culprit.client_id)) this.refuseTooBig(culprit);
+  }
+
   setState(state, extra = {}) {
+    this.state = state;
     this.dispatch({ type: "state", state, ...extra });
   }
 

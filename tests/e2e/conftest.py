@@ -14,7 +14,9 @@ USERS = ("alice", "bob", "carol", "dave")
 expect.set_options(timeout=10_000)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API marks an event loop as running in this
+# thread while it is open, and the async tests that run after the browser modules need none.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = helpers.launch(playwright)

@@ -3,12 +3,13 @@ the steps a person takes (log in, open a room, send)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import APIResponse, Browser, Locator, Page, WebSocketRoute, expect
 
 from tests.support import procs
 
@@ -67,6 +68,17 @@ def api_post(page: Page, path: str, data: dict) -> dict:
     return response.json()
 
 
+def api_request(page: Page, method: str, path: str, data: dict | None = None) -> APIResponse:
+    """Any REST call as the page's logged-in user; the caller checks the status."""
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    return page.request.fetch(path, method=method, data=data, headers={"X-CSRFToken": token})
+
+
+def join_room(page: Page, slug: str) -> None:
+    response = api_request(page, "POST", f"/api/rooms/{slug}/join/")
+    assert response.status == 200, response.text()
+
+
 def create_room(page: Page, name: str, *, topic: str = "", private: bool = False) -> str:
     """POST /api/rooms/ (CONTRACT §3); returns the slug."""
     room = api_post(page, "/api/rooms/", {"name": name, "topic": topic, "is_private": private})
@@ -82,9 +94,14 @@ def message_items(page: Page, text: str | None = None) -> Locator:
     return items if text is None else items.filter(has_text=text)
 
 
+def connection(page: Page) -> Locator:
+    """The room page's connection state ("Connecting…", "Live", "Reconnecting…", ...)."""
+    return page.get_by_role("status", name="Connection")
+
+
 def open_room(page: Page, slug: str) -> None:
     page.goto(f"/rooms/{slug}/")
-    expect(page.get_by_role("status")).to_have_text("Live")
+    expect(connection(page)).to_have_text("Live")
 
 
 def send_with_enter(page: Page, text: str) -> None:
@@ -113,3 +130,56 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=path, animations="disabled")
     return path
+
+
+ROOM_SOCKET = re.compile(r"/ws/rooms/[^/]+/$")
+MARKERS = itertools.count(1)
+
+
+class HeldSockets:
+    """Routes a page's room sockets through Playwright. While `hold` is set, a new socket is
+    left unconnected: the page sees it open but the server never does, so no hello arrives
+    and the page is not ready. `release()` connects the waiting ones to the real server."""
+
+    def __init__(self, *, hold: bool) -> None:
+        self.hold = hold
+        self.opened: list[WebSocketRoute] = []
+        self.waiting: list[WebSocketRoute] = []
+        self.servers: list[WebSocketRoute] = []
+
+    def __call__(self, ws: WebSocketRoute) -> None:
+        self.opened.append(ws)
+        if self.hold:
+            self.waiting.append(ws)
+        else:
+            self.servers.append(ws.connect_to_server())
+
+    def release(self) -> None:
+        self.hold = False
+        while self.waiting:
+            self.servers.append(self.waiting.pop(0).connect_to_server())
+
+    def drop_current(self) -> None:
+        """Cut the live socket as a network failure would (the page reconnects by itself)."""
+        self.servers[-1].close()
+        self.opened[-1].close(code=1012, reason="test drops the connection")
+
+
+def two_people_in_a_room(new_page, name: str, **page_options) -> tuple[Page, Page, str]:
+    alice, bob = new_page(**page_options), new_page(**page_options)
+    log_in(alice, "alice")
+    log_in(bob, "bob")
+    slug = create_room(alice, name, topic="Where the browser tests talk")
+    return alice, bob, slug
+
+
+def expect_exactly_once(sender: Page, reader: Page, text: str) -> None:
+    """`text` reached `reader` once. A duplicate would be stored under a later seq than the
+    original, so once a message sent afterwards has arrived, any duplicate would be on the
+    page too: only then is a count of one proof."""
+    expect_delivered(reader, text)
+    marker = f"a later message, number {next(MARKERS)}"
+    send_with_enter(sender, marker)
+    expect_delivered(reader, marker)
+    expect(message_items(reader, text)).to_have_count(1)
+    expect(message_items(sender, text)).to_have_count(1)

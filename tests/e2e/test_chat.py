@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 
 import pytest
-from playwright.sync_api import Page, WebSocketRoute, expect
+from playwright.sync_api import expect
 
 from tests.e2e.helpers import (
     DESKTOP,
     PASSWORD,
     PHONE,
+    ROOM_SOCKET,
+    HeldSockets,
     api_post,
+    connection,
     create_room,
     expect_delivered,
+    expect_exactly_once,
     log_in,
     message_items,
     messages,
@@ -22,61 +25,10 @@ from tests.e2e.helpers import (
     screenshot,
     send_with_button,
     send_with_enter,
+    two_people_in_a_room,
 )
 
 pytestmark = pytest.mark.browser
-
-ROOM_SOCKET = re.compile(r"/ws/rooms/[^/]+/$")
-MARKERS = itertools.count(1)
-
-
-class HeldSockets:
-    """Routes a page's room sockets through Playwright. While `hold` is set, a new socket is
-    left unconnected: the page sees it open but the server never does, so no hello arrives
-    and the page is not ready. `release()` connects the waiting ones to the real server."""
-
-    def __init__(self, *, hold: bool) -> None:
-        self.hold = hold
-        self.opened: list[WebSocketRoute] = []
-        self.waiting: list[WebSocketRoute] = []
-        self.servers: list[WebSocketRoute] = []
-
-    def __call__(self, ws: WebSocketRoute) -> None:
-        self.opened.append(ws)
-        if self.hold:
-            self.waiting.append(ws)
-        else:
-            self.servers.append(ws.connect_to_server())
-
-    def release(self) -> None:
-        self.hold = False
-        while self.waiting:
-            self.servers.append(self.waiting.pop(0).connect_to_server())
-
-    def drop_current(self) -> None:
-        """Cut the live socket as a network failure would (the page reconnects by itself)."""
-        self.servers[-1].close()
-        self.opened[-1].close(code=1012, reason="test drops the connection")
-
-
-def two_people_in_a_room(new_page, name: str, **page_options) -> tuple[Page, Page, str]:
-    alice, bob = new_page(**page_options), new_page(**page_options)
-    log_in(alice, "alice")
-    log_in(bob, "bob")
-    slug = create_room(alice, name, topic="Where the browser tests talk")
-    return alice, bob, slug
-
-
-def expect_exactly_once(sender: Page, reader: Page, text: str) -> None:
-    """`text` reached `reader` once. A duplicate would be stored under a later seq than the
-    original, so once a message sent afterwards has arrived, any duplicate would be on the
-    page too: only then is a count of one proof."""
-    expect_delivered(reader, text)
-    marker = f"a later message, number {next(MARKERS)}"
-    send_with_enter(sender, marker)
-    expect_delivered(reader, marker)
-    expect(message_items(reader, text)).to_have_count(1)
-    expect(message_items(sender, text)).to_have_count(1)
 
 
 def test_two_people_see_each_others_messages_live(new_page):
@@ -135,7 +87,7 @@ def test_a_message_typed_before_the_socket_is_ready_is_sent_once(new_page):
     sockets = HeldSockets(hold=True)
     alice.route_web_socket(ROOM_SOCKET, sockets)
     alice.goto(f"/rooms/{slug}/")
-    status = alice.get_by_role("status")
+    status = connection(alice)
     expect(status).to_have_text("Connecting…")
 
     text = "typed before the socket was ready"
@@ -156,7 +108,7 @@ def test_a_message_typed_right_after_navigation_is_sent_once(new_page):
     # No waiting for "Live": the page queues whatever it gets before the server says hello.
     text = "typed the moment the page loaded"
     send_with_enter(alice, text)
-    expect(alice.get_by_role("status")).to_have_text("Live")
+    expect(connection(alice)).to_have_text("Live")
     expect_exactly_once(alice, bob, text)
 
 
@@ -171,7 +123,7 @@ def test_after_a_dropped_connection_the_page_catches_up_and_sends_what_was_typed
 
     sockets.hold = True  # the reconnect waits until release()
     sockets.drop_current()
-    status = alice.get_by_role("status")
+    status = connection(alice)
     expect(status).not_to_have_text("Live")
     send_with_enter(bob, "said while Alice was away")
     send_with_enter(alice, "typed while offline")
@@ -225,18 +177,18 @@ def test_a_room_needs_login_and_login_returns_to_it(new_page):
     visitor.get_by_role("button", name="Log in").click()
     expect(visitor).to_have_url(re.compile(rf"/rooms/{slug}/$"))
     expect(visitor.get_by_role("heading", level=1)).to_contain_text("Members only")
-    expect(visitor.get_by_role("status")).to_have_text("Live")
+    expect(connection(visitor)).to_have_text("Live")
 
 
 def test_a_room_created_on_the_home_page_opens_and_is_listed(new_page):
     page = new_page()
     log_in(page, "dave")
-    page.get_by_label("Name").fill("Design reviews")
-    page.get_by_label("Topic").fill("Mockups and feedback")
+    page.get_by_role("textbox", name="Name").fill("Design reviews")
+    page.get_by_role("textbox", name="Topic").fill("Mockups and feedback")
     page.get_by_role("button", name="Create room").click()
     expect(page).to_have_url(re.compile(r"/rooms/[\w-]+/$"))
     expect(page.get_by_role("heading", level=1)).to_contain_text("Design reviews")
-    expect(page.get_by_role("status")).to_have_text("Live")
+    expect(connection(page)).to_have_text("Live")
     page.get_by_role("link", name="All rooms").first.click()
     mine = page.get_by_role("list", name="Your rooms")
     expect(mine.get_by_role("link").filter(has_text="Design reviews")).to_be_visible()
