@@ -1,7 +1,7 @@
 """Reads and access checks for rooms and messages; they raise realtime.errors, never return None."""
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from chat.models import Membership, Message, Room, RoomBan
 from realtime.errors import Forbidden, NotFound
@@ -69,6 +69,20 @@ def messages_changed_since(*, room: Room, up_to_seq: int, since) -> list[Message
         .select_related("author", "room")
         .order_by("seq")
     )
+
+
+def last_messages(*, slugs: list[str]) -> dict[str, dict]:
+    """The newest message of each room, for the room list's preview: {slug: {author, body, at}}."""
+    latest = Message.objects.filter(room__slug__in=slugs, seq=F("room__last_seq"))
+    return {
+        m.room.slug: {
+            "author": m.author.get_username(),
+            "body": "" if m.deleted else m.body[:140],
+            "deleted": m.deleted,
+            "created_at": m.created_at,
+        }
+        for m in latest.select_related("room", "author")
+    }
 
 
 def message_list(

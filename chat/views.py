@@ -31,6 +31,9 @@ from realtime.sse import (
 
 def home(request: HttpRequest) -> HttpResponse:
     rooms = RoomSerializer(selectors.room_list_for_user(user=request.user), many=True).data
+    previews = selectors.last_messages(slugs=[room["slug"] for room in rooms])
+    for room in rooms:
+        room["last_message"] = previews.get(room["slug"])
     joined = [room for room in rooms if room["is_member"]]
     public = [room for room in rooms if not room["is_member"]]
     dashboards = dashboard_selectors.dashboard_list_for_user(user=request.user)
