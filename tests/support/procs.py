@@ -244,8 +244,9 @@ def create_users(env: dict[str, str], *usernames: str, password: str = "pw-Switc
 class DaphneProcess:
     """`python -m realtime.serve` (Daphne) on a free port with the given environment."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *options: str) -> None:
         self.env = env
+        self.options = options  # more Daphne options, e.g. "--ping-interval", "1"
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
@@ -269,6 +270,7 @@ class DaphneProcess:
                 "127.0.0.1",
                 "-p",
                 str(self.port),
+                *self.options,
                 "config.asgi:application",
             ],  # fmt: skip
             cwd=ROOT,
