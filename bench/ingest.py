@@ -1,0 +1,199 @@
+"""`python -m bench.ingest`: readings per second into Switchboard, and how soon a dashboard
+socket on the other process sees them.
+
+Two Daphne processes share a redis-server and a SQLite file. A device pushes batches over
+REST (`POST /api/ingest/`) on process 1, then over the device socket (`/ws/devices/`) on
+process 1, while a dashboard socket on process 2 charts the series. For each path: readings
+stored per second, the batch round trip (p50/p99), and the time from sending a batch to the
+dashboard socket holding its last point (p50/p99; the dashboard coalesces to 10 frames/s, so
+up to ~100 ms of that is by design). Baseline, in the same run and on the same database file:
+bulk-inserting the same batches straight through the ORM in one process (the storage floor).
+
+Writes bench/results/ingest-<time>.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import httpx
+import websockets
+
+from bench.notes import RESULTS, percentile
+from tests.support import procs
+from tests.support.clients import Rest, login
+
+FLOOR = """
+import json, sys, time
+from datetime import datetime, UTC
+import django; django.setup()
+from django.contrib.auth import get_user_model
+from dashboard.models import Device, Reading
+owner = get_user_model().objects.get(username="bench0")
+device = Device.objects.create(owner=owner, name="floor")
+batches, size = int(sys.argv[1]), int(sys.argv[2])
+started = time.perf_counter()
+for b in range(batches):
+    now = datetime.now(UTC)
+    Reading.objects.bulk_create(
+        [Reading(device=device, metric="load", value=float(i), ts=now) for i in range(size)])
+print(json.dumps({"seconds": time.perf_counter() - started}))
+"""
+
+
+def storage_floor(env: dict[str, str], batches: int, size: int) -> float:
+    """Seconds to bulk-insert the same batches through the ORM, in one process."""
+    floor = subprocess.run(
+        [sys.executable, "-c", FLOOR, str(batches), str(size)],
+        cwd=procs.ROOT, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(floor.stdout)["seconds"]
+
+
+def run(batches: int, size: int) -> dict:
+    with procs.RedisServer() as redis, procs.sqlite_database() as database:
+        env = procs.app_env(
+            database_url=database, redis_url=redis.url,
+            SWITCHBOARD_DEVICE_INGEST_RATE="100000/second",
+            SWITCHBOARD_REST_WRITE_RATE="100000/min",
+        )  # fmt: skip
+        procs.manage(env, "migrate", "-v0")
+        procs.create_users(env, "bench0")
+        floor_seconds = storage_floor(env, batches, size)
+        results = asyncio.run(over_daphne(env, batches, size))
+    floor_rate = batches * size / floor_seconds
+    for path in results.values():
+        path["ratio_to_storage_floor"] = round(path["readings_per_second"] / floor_rate, 3)
+    return {
+        "batches": batches,
+        "batch_size": size,
+        "storage_floor_readings_per_second": round(floor_rate),
+        **results,
+    }
+
+
+class Arrivals:
+    """When the dashboard socket first held each value; `wait_for` a set of them."""
+
+    def __init__(self) -> None:
+        self.at: dict[float, float] = {}
+        self.changed = asyncio.Event()
+
+    def add(self, value: float, when: float) -> None:
+        self.at.setdefault(value, when)
+        self.changed.set()
+
+    async def wait_for(self, values: set[float], seconds: float) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                while not values <= self.at.keys():
+                    self.changed.clear()
+                    await self.changed.wait()
+        except TimeoutError:
+            pass  # reported as batches_not_seen
+
+
+async def over_daphne(env: dict[str, str], batches: int, size: int) -> dict:
+    with procs.DaphneProcess(env) as one, procs.DaphneProcess(env) as two:
+        account = await login(one.http, "bench0")
+        async with Rest(one, account) as rest:
+            device = await rest.create_device("Bench sensor")
+            dashboard = await rest.create_dashboard(
+                name="Bench", panels=[{"title": "Load", "device": device["id"],
+                                       "metric": "load", "kind": "line"}],
+            )  # fmt: skip
+        viewer = await websockets.connect(
+            f"{two.ws}/ws/dashboards/{dashboard['slug']}/", origin=two.http, proxy=None,
+            additional_headers={"Cookie": f"sessionid={account.sessionid}"}, max_size=None,
+        )  # fmt: skip
+        assert json.loads(await viewer.recv())["type"] == "snapshot"
+        arrivals = Arrivals()
+
+        async def watch() -> None:
+            async for raw in viewer:
+                frame = json.loads(raw)
+                if frame.get("type") == "readings":
+                    now = time.perf_counter()
+                    for _, value in frame["points"]:
+                        arrivals.add(value, now)
+
+        watcher = asyncio.create_task(watch())
+        results = {}
+        headers = {"Authorization": f"Api-Key {device['api_key']}"}
+        async with httpx.AsyncClient(base_url=one.http, headers=headers, trust_env=False) as c:
+
+            async def rest_batch(values: list[float]) -> None:
+                now = datetime.now(UTC).isoformat()
+                response = await c.post("/api/ingest/", json={"readings": [
+                    {"metric": "load", "value": v, "ts": now} for v in values]})  # fmt: skip
+                assert response.status_code == 202, response.text
+
+            results["rest"] = await measure(rest_batch, batches, size, 0, arrivals)
+        socket = await websockets.connect(
+            f"{one.ws}/ws/devices/", proxy=None, additional_headers=headers
+        )
+
+        async def socket_batch(values: list[float]) -> None:
+            await socket.send(json.dumps({"type": "readings", "readings": [
+                {"metric": "load", "value": v} for v in values]}))  # fmt: skip
+            ack = json.loads(await socket.recv())
+            assert ack == {"type": "ack", "accepted": len(values)}, ack
+
+        results["socket"] = await measure(socket_batch, batches, size, 10**7, arrivals)
+        await socket.close()
+        watcher.cancel()
+        await viewer.close()
+    return results
+
+
+async def measure(send, batches: int, size: int, offset: int, arrivals: Arrivals) -> dict:
+    round_trips, sent_at = [], {}
+    started = time.perf_counter()
+    for b in range(batches):
+        values = [float(offset + b * size + i) for i in range(size)]
+        sent_at[values[-1]] = time.perf_counter()
+        await send(values)
+        round_trips.append((time.perf_counter() - sent_at[values[-1]]) * 1000)
+    elapsed = time.perf_counter() - started
+    await arrivals.wait_for(set(sent_at), seconds=10)
+    seen = [(arrivals.at[v] - t) * 1000 for v, t in sent_at.items() if v in arrivals.at]
+    return {
+        "readings_per_second": round(batches * size / elapsed),
+        "batch_round_trip_p50_ms": round(percentile(round_trips, 50), 2),
+        "batch_round_trip_p99_ms": round(percentile(round_trips, 99), 2),
+        "to_dashboard_p50_ms": round(percentile(seen, 50), 2) if seen else None,
+        "to_dashboard_p99_ms": round(percentile(seen, 99), 2) if seen else None,
+        "batches_not_seen": len(sent_at) - len(seen),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--size", type=int, default=100, help="readings per batch (max 1000)")
+    args = parser.parse_args()
+    result = {"benchmark": "ingest", "started_at": time.strftime("%Y%m%d-%H%M%S"),
+              "machine": {"cpus": os.cpu_count()},
+              **run(args.batches, args.size)}  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"ingest-{result['started_at']}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(f"storage floor (ORM bulk insert): {result['storage_floor_readings_per_second']:,} r/s")
+    for name in ("rest", "socket"):
+        r = result[name]
+        print(f"{name:6} {r['readings_per_second']:>8,} r/s ({r['ratio_to_storage_floor']}x floor) "
+              f"batch p50 {r['batch_round_trip_p50_ms']} ms p99 {r['batch_round_trip_p99_ms']} ms"
+              f" | to dashboard p50 {r['to_dashboard_p50_ms']} ms p99 {r['to_dashboard_p99_ms']} ms"
+              f" (unseen {r['batches_not_seen']})")  # fmt: skip
+    print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    main()
