@@ -19,6 +19,8 @@ class DeviceConsumer(LiveConsumer):
     """/ws/devices/: a device pushes batches of readings; each gets an ack or an error."""
 
     kind = "device"
+    # A device's socket is budgeted like its ingestion, not like a browser tab.
+    frame_rate_setting = "SWITCHBOARD_DEVICE_INGEST_RATE"
 
     async def authorize(self) -> None:
         self.device = self.scope.get("device")
