@@ -58,6 +58,8 @@ def log_in(page: Page, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Your rooms")).to_be_visible()
+    # The page's modules run before "load": forms and buttons are wired up from here on.
+    page.wait_for_load_state("load")
 
 
 def api_post(page: Page, path: str, data: dict) -> dict:

@@ -299,3 +299,44 @@ def test_dark_theme(new_page, keys) -> None:
     assert background == "rgb(13, 15, 21)"
     page.mouse.move(0, 0)
     screenshot(page, "dashboard-desktop-dark")
+
+
+def test_a_firing_alert_raises_a_toast_and_the_bell_count_on_the_home_page(
+    new_page, keys, rest
+) -> None:
+    # A cool reading first: whatever earlier tests did, the rule (> 25 for 10 s) is OK again.
+    rest.ingest(
+        keys["Greenhouse"],
+        [
+            {
+                "metric": "temperature",
+                "value": 21.5,
+                "ts": iso(datetime.now(UTC) - timedelta(seconds=20)),
+            }
+        ],
+    )
+    page = new_page(viewport=DESKTOP)
+    log_in(page, "alice")
+    expect(page.locator("#notif")).to_have_attribute("data-state", "live")
+    unread = helpers.api_request(page, "GET", "/api/notifications/?unread=1").json()
+    bell = page.get_by_role("button", name=re.compile(r"^Notifications"))
+    before = f"Notifications, {len(unread)} unread" if unread else "Notifications"
+    expect(bell).to_have_accessible_name(before)
+
+    # Too hot for a quarter of a minute: the rule fires while alice is on the home page.
+    now = datetime.now(UTC)
+    rest.ingest(
+        keys["Greenhouse"],
+        [
+            {"metric": "temperature", "value": 26.4, "ts": iso(now - timedelta(seconds=15))},
+            {"metric": "temperature", "value": 27.3, "ts": iso(now)},
+        ],
+    )
+    toast = page.get_by_role("status").filter(has_text="Greenhouse: temperature > 25 firing")
+    expect(toast).to_be_visible()
+    expect(toast).to_contain_text("temperature is 27.3.")
+    expect(bell).to_have_accessible_name(f"Notifications, {len(unread) + 1} unread")
+    expect(page.get_by_role("heading", name="Your rooms")).to_be_visible()  # still at home
+
+    toast.get_by_role("button", name="Dismiss").click()
+    expect(toast).to_be_hidden()
