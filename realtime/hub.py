@@ -116,7 +116,9 @@ class Hub:
             for subscriber in list(entry.subscribers):
                 try:
                     await subscriber.hub_event(event)
-                except Exception:
+                except Exception as error:
+                    if type(error).__name__ == "Disconnected":
+                        continue  # the socket closed a moment ago; its disconnect is under way
                     logger.exception("delivering %s to a socket failed", event.get("type"))
 
     async def _watch_redis(self) -> None:

@@ -1,0 +1,255 @@
+"""The load: subscriber sockets in worker processes, and the publisher.
+
+A message body carries the publisher's number for it and its send time, `bench k=<k> t=<ns>;`,
+where the time is CLOCK_MONOTONIC, which all processes of one machine share. Subscribers find
+those by substring search instead of decoding each frame, to keep the client side cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+MARK = "bench k="
+HELLO = '"type":"hello"'
+ERROR = '"type":"error"'
+TYPE_PREFIX = '{"type":"'
+
+
+def message_body(k: int) -> str:
+    return f"{MARK}{k} t={time.monotonic_ns()};"
+
+
+def send_frame(k: int) -> str:
+    # Built by hand: the timestamp is taken as late as possible, just before the send.
+    return (
+        '{"type":"message.send","body":"' + message_body(k) + '","client_id":"'
+        + uuid.uuid4().hex + '"}'
+    )  # fmt: skip
+
+
+def parse_mark(text: str) -> tuple[int, int] | None:
+    """(k, send time in ns) from a frame carrying a bench message, else None."""
+    i = text.find(MARK)
+    if i < 0:
+        return None
+    j = text.find(" t=", i)
+    end = text.find(";", j)
+    return int(text[i + len(MARK) : j]), int(text[j + 3 : end])
+
+
+def frame_type(text: str) -> str:
+    """The `type` of a server frame that starts with it, as both servers' frames do."""
+    if not text.startswith(TYPE_PREFIX):
+        return "?"
+    return text[len(TYPE_PREFIX) : text.find('"', len(TYPE_PREFIX))]
+
+
+async def open_socket(url: str, cookie: str, origin: str, wait_hello: bool) -> ClientConnection:
+    """A browser-like socket: session cookie and Origin; no compression, no client pings."""
+    ws = await connect(
+        url,
+        origin=origin,
+        additional_headers={"Cookie": cookie},
+        compression=None,
+        proxy=None,
+        ping_interval=None,
+        open_timeout=60,
+        close_timeout=5,
+    )
+    if wait_hello:
+        first = await asyncio.wait_for(ws.recv(), 60)
+        if HELLO not in first:
+            await ws.close()
+            raise RuntimeError(f"first frame is not hello: {first[:200]}")
+    return ws
+
+
+@dataclass
+class SocketSpec:
+    sid: int
+    url: str
+    cookie: str
+    origin: str
+
+
+@dataclass
+class WorkerSpec:
+    sockets: list[SocketSpec]
+    wait_hello: bool  # Switchboard sends `hello` once the socket is subscribed
+    concurrency: int  # handshakes in flight at once
+
+
+@dataclass
+class Records:
+    """One row per received bench message: socket, k, send and receive time (ns)."""
+
+    sid: array = field(default_factory=lambda: array("q"))
+    k: array = field(default_factory=lambda: array("q"))
+    sent: array = field(default_factory=lambda: array("q"))
+    received: array = field(default_factory=lambda: array("q"))
+
+    def add(self, sid: int, k: int, sent: int, received: int) -> None:
+        self.sid.append(sid)
+        self.k.append(k)
+        self.sent.append(sent)
+        self.received.append(received)
+
+
+class Worker:
+    """Holds its share of the subscriber sockets and records what they receive.
+
+    Protocol over the pipe (harness -> worker): "connect", ("count", k0, k1), "finish".
+    """
+
+    def __init__(self, conn: Connection, spec: WorkerSpec) -> None:
+        self.conn = conn
+        self.spec = spec
+        self.sockets: list[ClientConnection] = []
+        self.listeners: list[asyncio.Task] = []
+        self.records = Records()
+        self.per_k: Counter[int] = Counter()
+        self.error_frames = 0
+        self.error_samples: list[str] = []
+        self.other_frames: Counter[str] = Counter()  # type -> frames that are not bench messages
+        self.other_chars: Counter[str] = Counter()  # type -> their characters
+        self.unexpected_closes: Counter[str] = Counter()
+        self.finishing = False
+
+    async def run(self) -> None:
+        self.conn.send("ready")
+        while True:
+            command = await asyncio.to_thread(self.conn.recv)
+            if command == "connect":
+                self.conn.send(await self.connect_all())
+            elif command == "finish":
+                self.conn.send(await self.finish())
+                return
+            else:
+                _, k0, k1 = command  # ("count", k0, k1)
+                self.conn.send(sum(self.per_k[k] for k in range(k0, k1)))
+
+    async def connect_all(self) -> dict:
+        gate = asyncio.Semaphore(self.spec.concurrency)
+        failures: Counter[str] = Counter()
+
+        async def one(spec: SocketSpec) -> None:
+            async with gate:
+                try:
+                    ws = await open_socket(spec.url, spec.cookie, spec.origin, self.spec.wait_hello)
+                except Exception as error:  # counted and reported, not fatal
+                    failures[f"{type(error).__name__}: {error}"[:200]] += 1
+                    return
+            self.sockets.append(ws)
+            self.listeners.append(asyncio.create_task(self.listen(spec.sid, ws)))
+
+        started = time.monotonic_ns()
+        await asyncio.gather(*(one(s) for s in self.spec.sockets))
+        return {
+            "opened": len(self.sockets),
+            "failures": dict(failures),
+            "started": started,
+            "ended": time.monotonic_ns(),
+        }
+
+    async def listen(self, sid: int, ws: ClientConnection) -> None:
+        try:
+            async for text in ws:
+                now = time.monotonic_ns()
+                mark = parse_mark(text)
+                if mark is not None:
+                    self.records.add(sid, mark[0], mark[1], now)
+                    self.per_k[mark[0]] += 1
+                    continue
+                kind = frame_type(text)
+                self.other_frames[kind] += 1
+                self.other_chars[kind] += len(text)
+                if ERROR in text:
+                    self.error_frames += 1
+                    if len(self.error_samples) < 5:
+                        self.error_samples.append(text[:300])
+        except ConnectionClosed:
+            pass
+        if not self.finishing:
+            self.unexpected_closes[str(ws.close_code)] += 1
+
+    async def finish(self) -> dict:
+        """Close every socket and hand over what was received until now."""
+        self.finishing = True
+        other_frames = {kind: (n, self.other_chars[kind]) for kind, n in self.other_frames.items()}
+        await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
+        await asyncio.gather(*self.listeners, return_exceptions=True)
+        return {
+            "records": self.records,
+            "error_frames": self.error_frames,
+            "error_samples": self.error_samples,
+            "other_frames": other_frames,
+            "unexpected_closes": dict(self.unexpected_closes),
+        }
+
+
+def worker_main(conn: Connection, spec: WorkerSpec) -> None:
+    """Entry point of a subscriber process (multiprocessing, spawn)."""
+    asyncio.run(Worker(conn, spec).run())
+
+
+class Publisher:
+    """One publishing socket: it sends `message.send` frames and drains what it receives,
+    timing the copies of its own messages (the room's path without the fan-out)."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.error_frames: list[str] = []
+        self.sent: set[int] = set()
+        self.own_copies: dict[int, int] = {}  # k -> ns from send to the copy's arrival
+
+    async def send(self, k: int) -> None:
+        self.sent.add(k)
+        await self.ws.send(send_frame(k))
+
+    def start(self) -> Publisher:
+        self._drain = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        try:
+            async for text in self.ws:
+                now = time.monotonic_ns()
+                mark = parse_mark(text)
+                if mark is not None:
+                    if mark[0] in self.sent:
+                        self.own_copies[mark[0]] = now - mark[1]
+                elif ERROR in text:
+                    self.error_frames.append(text[:300])
+        except ConnectionClosed:
+            pass
+
+    @property
+    def closed_early(self) -> int | None:
+        """The close code, if the server closed this socket before `close()`."""
+        return self.ws.close_code if self._drain.done() else None
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self._drain
+
+
+async def publish(
+    publishers: list[Publisher], k_start: int, count: int, rate: float, start: float
+) -> None:
+    """Send messages k_start.. at `start + i / rate` (time.monotonic), never drifting; message k
+    goes out through publisher k % len(publishers), so each user stays under the send rate."""
+    for i in range(count):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        k = k_start + i
+        await publishers[k % len(publishers)].send(k)
