@@ -53,7 +53,12 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "chat/room.html",
-        {"room": room, "room_data": RoomSerializer(room).data, "sidebar_rooms": rooms},
+        {
+            "room": room,
+            # The page also needs to know an archived room is read-only.
+            "room_data": {**RoomSerializer(room).data, "is_archived": room.is_archived},
+            "sidebar_rooms": rooms,
+        },
     )
 
 

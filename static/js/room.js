@@ -689,6 +689,7 @@ const MODERATION = {
   unmute: { done: (u) => `${u} can send messages again.`, verb: "unmute" },
   kick: { done: (u) => `${u} was removed from the room.`, verb: "remove" },
   ban: { done: (u) => `${u} is banned from this room.`, verb: "ban" },
+  role: { done: (u) => `${u}'s role in this room changed.`, verb: "change the role of" },
 };
 
 async function moderate(action, username, extra = {}) {
@@ -722,6 +723,13 @@ function moderationButton(username) {
     items: () => [
       { label: "Mute for 10 minutes", action: () => moderate("mute", username, { minutes: 10 }) },
       { label: "Unmute", action: () => moderate("unmute", username) },
+      // Roles are the owners' to give (the server refuses anyone else).
+      ...(room.role === "owner"
+        ? [
+            { label: "Make moderator", action: () => moderate("role", username, { role: "moderator" }) },
+            { label: "Make member", action: () => moderate("role", username, { role: "member" }) },
+          ]
+        : []),
       { label: "Remove from room…", danger: true, action: () => confirmRemoval("kick", username) },
       { label: "Ban from room…", danger: true, action: () => confirmRemoval("ban", username) },
     ],
