@@ -1011,6 +1011,14 @@ list.addEventListener("click", (event) => {
 
 jump.addEventListener("click", scrollToBottom);
 loadEarlierButton.addEventListener("click", () => loadEarlier());
+// Infinite scroll: bringing the top of the list into view loads the page above; the button
+// stays for keyboard users.
+new IntersectionObserver(
+  (entries) => {
+    if (entries.some((e) => e.isIntersecting) && !loadEarlierButton.disabled) loadEarlier();
+  },
+  { root: scroller },
+).observe(loadEarlierButton);
 document.getElementById("unread-jump").addEventListener("click", () => {
   if (firstUnreadSeq !== null) reveal(firstUnreadSeq).then(() => (unreadReached = true) && updateUnreadBar());
 });

@@ -38,12 +38,9 @@ def test_scrolling_back_through_500_messages_reaches_the_first(new_page):
         lowest = items.first.get_attribute("data-seq")
         if lowest == "1":
             break
-        # Scroll up the way a reader does, to where the control sits above the oldest message.
+        # Scroll up the way a reader does: reaching the top loads the page above by itself.
         messages(page).hover()
         page.mouse.wheel(0, -100_000)
-        expect(earlier).to_be_in_viewport()
-        expect(earlier).to_be_enabled()
-        earlier.click()
         expect(items.first).not_to_have_attribute("data-seq", lowest)
         # The reader keeps their place: the message that was oldest is still where they were.
         expect(messages(page).locator(f"#seq-{lowest}")).to_be_in_viewport()
