@@ -1011,11 +1011,17 @@ list.addEventListener("click", (event) => {
 
 jump.addEventListener("click", scrollToBottom);
 loadEarlierButton.addEventListener("click", () => loadEarlier());
-// Infinite scroll: bringing the top of the list into view loads the page above; the button
-// stays for keyboard users.
+// Infinite scroll: when the reader scrolls the top of the list into view, the page above
+// loads; the button stays for keyboard users. Only the reader's own scrolling counts, not the
+// page settling on its newest message when it opens.
+let readerScrolled = false;
+for (const kind of ["wheel", "touchmove", "keydown"]) {
+  scroller.addEventListener(kind, () => { readerScrolled = true; }, { passive: true });
+}
 new IntersectionObserver(
   (entries) => {
-    if (entries.some((e) => e.isIntersecting) && !loadEarlierButton.disabled) loadEarlier();
+    const visible = entries.some((e) => e.isIntersecting);
+    if (visible && readerScrolled && !loadEarlierButton.disabled) loadEarlier();
   },
   { root: scroller },
 ).observe(loadEarlierButton);
