@@ -7,7 +7,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.text import slugify
 
 from chat.frames import message_deleted_frame, message_frame, message_updated_frame
 from chat.models import Membership, Message, ModerationAction, Room, RoomBan, RoomMute
@@ -16,6 +15,7 @@ from realtime.errors import Forbidden, Invalid, NotFound
 from realtime.groups import room_group, user_group
 from realtime.models import Notification
 from realtime.notifications import notification_create
+from realtime.slugs import free_slug
 from realtime.store import rate_allows
 
 CLOSE_ACCESS_REVOKED = 4003
@@ -34,7 +34,7 @@ def room_create(
         if Room.objects.filter(slug=slug).exists():
             raise Invalid("A room with this slug already exists.", code="slug_taken")
     else:
-        slug = _free_slug(name)
+        slug = free_slug(Room, name, fallback="room")
     try:
         with transaction.atomic():
             room = Room.objects.create(
@@ -44,15 +44,6 @@ def room_create(
     except IntegrityError:
         raise Invalid("A room with this slug already exists.", code="slug_taken") from None
     return room
-
-
-def _free_slug(name: str) -> str:
-    base = slugify(name)[:40] or "room"
-    slug, n = base, 1
-    while Room.objects.filter(slug=slug).exists():
-        n += 1
-        slug = f"{base}-{n}"
-    return slug
 
 
 def room_join(*, room: Room, user: AbstractBaseUser) -> Membership:

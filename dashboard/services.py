@@ -10,7 +10,6 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.text import slugify
 
 from dashboard.models import AlertRule, Dashboard, Device, Panel, Reading, ReadingRollup
 from realtime.broadcast import control_event, control_on_commit, send_event
@@ -19,6 +18,7 @@ from realtime.groups import readings_group, user_group
 from realtime.metrics import READINGS_INGESTED
 from realtime.models import Notification
 from realtime.notifications import notification_create
+from realtime.slugs import free_slug
 
 KEY_PREFIX = "sbk_"
 CLOSE_ACCESS_REVOKED = 4003
@@ -175,7 +175,7 @@ def dashboard_create(
     *, owner: AbstractBaseUser, name: str, slug: str | None = None, is_public: bool = True,
     panels: list[dict] | None = None,
 ) -> Dashboard:  # fmt: skip
-    slug = slug or _free_slug(name)
+    slug = slug or free_slug(Dashboard, name, fallback="dashboard")
     try:
         with transaction.atomic():
             dashboard = Dashboard.objects.create(
@@ -186,15 +186,6 @@ def dashboard_create(
     except IntegrityError:
         raise Invalid("A dashboard with this slug already exists.", code="slug_taken") from None
     return dashboard
-
-
-def _free_slug(name: str) -> str:
-    base = slugify(name)[:40] or "dashboard"
-    slug, n = base, 1
-    while Dashboard.objects.filter(slug=slug).exists():
-        n += 1
-        slug = f"{base}-{n}"
-    return slug
 
 
 def panel_add(
