@@ -66,24 +66,25 @@ class RoomConsumer(LiveConsumer):
         self.holding = True  # until hello is out, room events wait in `held`
         self.catching_up = asyncio.Lock()
         self.present = False
+        self.presence_version = 0
         # Subscribe before reading last_seq, so nothing committed in between is missed.
         await self.join_group(room_group(self.room.pk))
         async with self.catching_up:
-            room = await database_sync_to_async(selectors.room_get_for_user)(
-                slug=self.room.slug, user=self.user
-            )
-            online = await get_registry().join_room(self.room.pk, self.ref)
+            last_seq = await database_sync_to_async(selectors.room_last_seq)(room=self.room)
+            self.room.last_seq = last_seq  # the room as `authorize` read it, but up to date
+            presence = await get_registry().join_room(self.room.pk, self.ref)
             self.present = True
+            self.presence_version = presence.version
             await self.send_frame(
                 {
                     "type": "hello",
-                    "room": RoomSerializer(room).data,
+                    "room": RoomSerializer(self.room).data,
                     "user": {"id": self.user.pk, "username": self.user.get_username()},
-                    "last_seq": room.last_seq,
-                    "online": online,
+                    "last_seq": last_seq,
+                    "online": presence.online,
                 }
             )
-            self.high_seq = room.last_seq
+            self.high_seq = last_seq
             await self._release_held()
 
     async def closing(self) -> None:
@@ -175,6 +176,12 @@ class RoomConsumer(LiveConsumer):
             return
         if event["type"] != "hub.frame":
             return
+        version = event.get("version")
+        if version is not None:
+            # Presence announcements from two processes can cross: keep the newest.
+            if version < self.presence_version:
+                return
+            self.presence_version = version
         if self.holding:
             self.held.append(event)
             return

@@ -16,8 +16,9 @@ from chat.apis import MessageListCreateApi
 from chat.models import Room
 from chat.serializers import LongPollQuerySerializer, MessageSerializer, RoomSerializer
 from dashboard import selectors as dashboard_selectors
+from realtime.broadcast import close_applies
 from realtime.errors import Forbidden, NotFound
-from realtime.groups import room_group
+from realtime.groups import room_group, user_group
 from realtime.hub import RESYNC, get_hub
 from realtime.sse import (
     KEEPALIVE_SECONDS,
@@ -81,18 +82,21 @@ STREAMED_TYPES = {"message", "message.updated", "message.deleted"}
 
 
 async def _room_for(request: HttpRequest, slug: str):
-    """(room, None) for a user who may read the room, else (None, an error response)."""
+    """(room, user, None) for a user who may read the room, else (None, user, an error)."""
     user = await request_user(request)
     if not user.is_authenticated:
-        return None, JsonResponse(
+        return None, user, JsonResponse(
             {"detail": "Authentication credentials were not provided."}, status=401
-        )
+        )  # fmt: skip
     try:
-        return await sync_to_async(selectors.room_get_for_socket)(slug=slug, user=user), None
+        room = await sync_to_async(selectors.room_get_for_socket)(slug=slug, user=user)
     except NotFound:
-        return None, JsonResponse({"code": "not_found", "detail": "No such room."}, status=404)
+        refusal = JsonResponse({"code": "not_found", "detail": "No such room."}, status=404)
+        return None, user, refusal
     except Forbidden as error:
-        return None, JsonResponse({"code": error.code, "detail": error.detail}, status=403)
+        refusal = JsonResponse({"code": error.code, "detail": error.detail}, status=403)
+        return None, user, refusal
+    return room, user, None
 
 
 def _messages_after(room, after_seq: int, limit: int) -> list[dict]:
@@ -110,7 +114,7 @@ async def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
     if not query.is_valid():
         return JsonResponse(query.errors, status=400)
     after_seq, wait, limit = (query.validated_data[k] for k in ("after_seq", "wait", "limit"))
-    room, refusal = await _room_for(request, slug)
+    room, _, refusal = await _room_for(request, slug)
     if refusal:
         return refusal
     subscriber = QueueSubscriber(size=100)
@@ -145,19 +149,22 @@ room_messages.initkwargs = {}
 @login_not_required
 async def room_events(request: HttpRequest, slug: str) -> HttpResponse:
     """The room's message frames as Server-Sent Events, id = seq; Last-Event-ID resumes."""
-    room, refusal = await _room_for(request, slug)
+    room, user, refusal = await _room_for(request, slug)
     if refusal:
         return refusal
     after_seq = last_event_id(request, "after_seq")
     if after_seq is None:
         after_seq = await sync_to_async(lambda: Room.objects.get(pk=room.pk).last_seq)()
-    return sse_response(_room_stream(room, after_seq))
+    # Without a session (a Bearer token), only a user-wide close (deactivation) ends it.
+    session_key = request.session.session_key if "Authorization" not in request.headers else None
+    return sse_response(_room_stream(room, after_seq, user.pk, session_key))
 
 
-async def _room_stream(room, after_seq: int):
+async def _room_stream(room, after_seq: int, user_id: int, session_key: str | None):
     subscriber = QueueSubscriber()
-    group = room_group(room.pk)
-    await get_hub().subscribe(group, subscriber)
+    groups = (room_group(room.pk), user_group(user_id))
+    for group in groups:
+        await get_hub().subscribe(group, subscriber)
     high_seq = after_seq
 
     async def catch_up():
@@ -184,6 +191,12 @@ async def _room_stream(room, after_seq: int):
                 async for chunk in catch_up():
                     yield chunk
                 continue
+            if event["type"] == "hub.close":
+                # Banned, kicked or signed out: the stream ends as the socket would, and the
+                # client's reconnect gets the refusal (403 or 401).
+                if close_applies(event, room_id=room.pk, session_key=session_key):
+                    return
+                continue
             if event["type"] != "hub.frame":
                 continue
             seq = event.get("seq")
@@ -197,4 +210,5 @@ async def _room_stream(room, after_seq: int):
             if frame["type"] in STREAMED_TYPES:
                 yield sse(frame["type"], frame)
     finally:
-        await get_hub().unsubscribe(group, subscriber)
+        for group in groups:
+            await get_hub().unsubscribe(group, subscriber)

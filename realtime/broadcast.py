@@ -25,17 +25,25 @@ def encode_frame(frame: dict[str, Any]) -> str:
 
 
 def frame_event(
-    group: str, frame: dict[str, Any], *, seq: int | None = None, exclude_user: int | None = None
+    group: str,
+    frame: dict[str, Any],
+    *,
+    seq: int | None = None,
+    exclude_user: int | None = None,
+    version: int | None = None,
 ) -> dict[str, Any]:
     """The layer event for a frame. `seq` marks frames of a room's gap-free stream: the hub's
     sockets use it to keep their stream in order and to repair gaps from the database.
-    `exclude_user`'s own sockets skip the frame (typing is for the others)."""
+    `exclude_user`'s own sockets skip the frame (typing is for the others). `version` marks a
+    frame that replaces a state (presence): a socket skips one older than the last it sent."""
     event = {
         "type": "hub.frame", "group": group, "seq": seq, "text": encode_frame(frame),
         "sent_at": time.time(),
     }  # fmt: skip
     if exclude_user is not None:
         event["exclude_user"] = exclude_user
+    if version is not None:
+        event["version"] = version
     return event
 
 
@@ -44,16 +52,27 @@ def control_event(group: str, event_type: str, **fields: Any) -> dict[str, Any]:
     return {"type": event_type, "group": group, **fields}
 
 
-async def broadcast(
-    group: str, frame: dict[str, Any], *, seq: int | None = None, exclude_user: int | None = None
-) -> None:
-    await send_event(frame_event(group, frame, seq=seq, exclude_user=exclude_user))
+async def broadcast(group: str, frame: dict[str, Any], **marks: Any) -> None:
+    """Send `frame` to every socket watching `group`; `marks` as for `frame_event`."""
+    await send_event(frame_event(group, frame, **marks))
 
 
 def broadcast_on_commit(group: str, frame: dict[str, Any], *, seq: int | None = None) -> None:
     """Send `frame` to every socket watching `group` once the current transaction commits."""
     event = frame_event(group, frame, seq=seq)
     transaction.on_commit(lambda: _send(event))
+
+
+def close_applies(event: dict[str, Any], *, room_id: int | None, session_key: str | None) -> bool:
+    """Whether a `hub.close` event sent to a user's group ends one of their streams: the one of
+    a room they were banned or kicked from, those of a session that ended, or all of them."""
+    if event.get("room") is not None:
+        return event["room"] == room_id
+    if event.get("device") is not None:
+        return False
+    if event.get("session") is not None:
+        return event["session"] == session_key
+    return True
 
 
 def control_on_commit(event: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from rest_framework import serializers
 
-from realtime.broadcast import encode_frame
+from realtime.broadcast import close_applies, encode_frame
 from realtime.errors import DomainError
 from realtime.groups import notification_group, user_group
 from realtime.hub import get_hub
@@ -208,16 +208,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     def ends_with(self, event: dict[str, Any]) -> bool:
         """Whether a hub.close event addressed to this user applies to this socket."""
-        if event.get("room") is not None:
-            return event["room"] == self.room_id
-        if event.get("device") is not None:
-            return False
-        session = event.get("session")
-        if session is not None:
-            return self.scope.get("session") is not None and (
-                self.scope["session"].session_key == session
-            )
-        return True
+        session = self.scope.get("session")
+        session_key = session.session_key if session is not None else None
+        return close_applies(event, room_id=self.room_id, session_key=session_key)
 
     async def room_event(self, event: dict[str, Any]) -> None:
         if event["type"] == "hub.frame":

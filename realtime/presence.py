@@ -18,7 +18,7 @@ from django.conf import settings
 from realtime.broadcast import broadcast
 from realtime.groups import room_group
 from realtime.services import server_process_beat
-from realtime.store import zstore
+from realtime.store import PresenceChange, zstore
 
 logger = logging.getLogger(__name__)
 
@@ -41,21 +41,31 @@ def _address_key(ref: SocketRef) -> str:
     return f"sb:sockets:addr:{ref.address}"
 
 
-def _room_key(room_id: int) -> str:
-    return f"sb:presence:room:{room_id}"
+def _presence_keys(room_id: int, ref: SocketRef) -> tuple[str, str, str]:
+    """The room's online users, this user's sockets in the room, the room's presence version."""
+    room = f"sb:presence:room:{room_id}"
+    return room, f"{room}:user:{ref.user_id}", f"{room}:version"
 
 
-def _presence_member(ref: SocketRef) -> str:
-    return f"{ref.user_id}|{ref.socket_id}|{ref.username}"
+def _sweep_keys(room_id: int) -> tuple[str, str]:
+    room = f"sb:presence:room:{room_id}"
+    return room, f"{room}:version"
+
+
+def _user_member(ref: SocketRef) -> str:
+    return f"{ref.user_id}|{ref.username}"
 
 
 def online_users(members: list[str]) -> list[dict[str, Any]]:
-    """One entry per user however many sockets they hold, by username."""
-    users = {}
-    for member in members:
-        user_id, _, username = member.split("|", 2)
-        users[int(user_id)] = username
-    return [{"id": i, "username": n} for i, n in sorted(users.items(), key=lambda u: u[1])]
+    """The online set as frames carry it, by username."""
+    users = [member.split("|", 1) for member in members]
+    return [{"id": int(i), "username": n} for i, n in sorted(users, key=lambda u: u[1])]
+
+
+@dataclass(frozen=True)
+class Presence:
+    online: list[dict[str, Any]]
+    version: int  # of the last change this socket's join saw; newer presence frames replace it
 
 
 class Registry:
@@ -80,30 +90,29 @@ class Registry:
         for key, member in self.owned.pop(ref.socket_id, []):
             await zstore().remove(key, member)
 
-    async def join_room(self, room_id: int, ref: SocketRef) -> list[dict[str, Any]]:
+    async def join_room(self, room_id: int, ref: SocketRef) -> Presence:
         """Mark `ref` present in the room; announce the new online set if the user is new there."""
-        key, member = _room_key(room_id), _presence_member(ref)
-        before, _ = await zstore().live_members(key)
-        await zstore().add(key, member)
-        self.owned.setdefault(ref.socket_id, []).append((key, member))
+        keys = _presence_keys(room_id, ref)
+        change = await zstore().presence_join(keys, ref.socket_id, _user_member(ref))
+        owned = self.owned.setdefault(ref.socket_id, [])
+        owned += [(keys[0], _user_member(ref)), (keys[1], ref.socket_id)]
         self.rooms[room_id] = self.rooms.get(room_id, 0) + 1
-        online = online_users([*before, member])
-        if all(not m.startswith(f"{ref.user_id}|") for m in before):
-            await broadcast_presence(room_id, online)
-        return online
+        if change.changed:
+            await broadcast_presence(room_id, change)
+        return Presence(online_users(change.members), change.version)
 
     async def leave_room(self, room_id: int, ref: SocketRef) -> None:
-        key, member = _room_key(room_id), _presence_member(ref)
+        keys = _presence_keys(room_id, ref)
         entries = self.owned.get(ref.socket_id, [])
-        if (key, member) in entries:
-            entries.remove((key, member))
-        await zstore().remove(key, member)
+        for entry in [(keys[0], _user_member(ref)), (keys[1], ref.socket_id)]:
+            if entry in entries:
+                entries.remove(entry)
         self.rooms[room_id] -= 1
         if not self.rooms[room_id]:
             del self.rooms[room_id]
-        after, _ = await zstore().live_members(key)
-        if all(not m.startswith(f"{ref.user_id}|") for m in after):
-            await broadcast_presence(room_id, online_users(after))
+        change = await zstore().presence_leave(keys, ref.socket_id, _user_member(ref))
+        if change.changed:
+            await broadcast_presence(room_id, change)
 
     def _start(self) -> None:
         if self._heartbeat is None or self._heartbeat.done():
@@ -118,19 +127,21 @@ class Registry:
                 logger.warning("could not record the process heartbeat", exc_info=True)
             await asyncio.sleep(interval)
             try:
-                entries = [entry for owned in self.owned.values() for entry in owned]
+                # A user's sockets share their room entry: each is refreshed once.
+                entries = {entry for owned in self.owned.values() for entry in owned}
                 if entries:
                     await zstore().refresh(entries)
                 for room_id in list(self.rooms):
-                    members, dropped = await zstore().live_members(_room_key(room_id))
-                    if dropped:  # a process died with sockets in this room
-                        await broadcast_presence(room_id, online_users(members))
+                    change = await zstore().presence_sweep(_sweep_keys(room_id))
+                    if change.changed:  # a process died with sockets in this room
+                        await broadcast_presence(room_id, change)
             except Exception:
                 logger.warning("presence heartbeat failed; retrying", exc_info=True)
 
 
-async def broadcast_presence(room_id: int, online: list[dict[str, Any]]) -> None:
-    await broadcast(room_group(room_id), {"type": "presence", "online": online})
+async def broadcast_presence(room_id: int, change: PresenceChange) -> None:
+    frame = {"type": "presence", "online": online_users(change.members)}
+    await broadcast(room_group(room_id), frame, version=change.version)
 
 
 _registries: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Registry]" = (

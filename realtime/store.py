@@ -9,6 +9,7 @@ import asyncio
 import time
 import weakref
 from collections import defaultdict
+from dataclasses import dataclass
 
 import redis.asyncio as redis
 from django.conf import settings
@@ -28,6 +29,61 @@ redis.call('EXPIRE', KEYS[2], ARGV[6])
 return 0
 """
 
+# Presence keeps two sets per room: the users online (member "id|username") and, per user,
+# their sockets there. Each script changes both at once, so two processes never both announce
+# the same arrival or departure. A change of the online set gets a version that only grows
+# (the Redis clock, or the last version + 1): a socket skips a presence frame no newer than
+# the last one it passed on, since announcements from two processes may cross on the way.
+# Every script answers {changed (0/1), version, online members}.
+_PRESENCE_ANSWER = """
+local function answer(changed, users, version_key)
+  local version = tonumber(redis.call('GET', version_key)) or 0
+  if changed then
+    local t = redis.call('TIME')
+    version = math.max(t[1] * 1000000 + t[2], version + 1)
+    redis.call('SET', version_key, version)
+  end
+  return {changed and 1 or 0, version, redis.call('ZRANGE', users, 0, -1)}
+end
+"""
+
+# KEYS: users, user's sockets, version. ARGV: now, socket, user member, expiry, key ttl.
+_PRESENCE_JOIN = _PRESENCE_ANSWER + """
+local dropped = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+local new = redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return answer(new + dropped > 0, KEYS[1], KEYS[3])
+"""  # fmt: skip
+
+# KEYS: users, user's sockets, version. ARGV: now, socket, user member.
+_PRESENCE_LEAVE = _PRESENCE_ANSWER + """
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+local gone = 0
+if redis.call('ZCARD', KEYS[2]) == 0 then gone = redis.call('ZREM', KEYS[1], ARGV[3]) end
+local dropped = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return answer(gone + dropped > 0, KEYS[1], KEYS[3])
+"""  # fmt: skip
+
+# KEYS: users, version. ARGV: now. Drops the users whose every socket lapsed (a process died).
+_PRESENCE_SWEEP = _PRESENCE_ANSWER + """
+local dropped = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return answer(dropped > 0, KEYS[1], KEYS[2])
+"""  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PresenceChange:
+    """What a presence script answers: whether it changed the online set, the set's version
+    and the set itself."""
+
+    changed: bool
+    version: int
+    members: list[str]
+
 
 class RedisZStore:
     """Sorted sets of member -> expiry time in Redis."""
@@ -35,6 +91,9 @@ class RedisZStore:
     def __init__(self, url: str) -> None:
         self.redis = redis.Redis.from_url(url, decode_responses=True)
         self._add_if_room = self.redis.register_script(_ADD_IF_ROOM)
+        self._presence_join = self.redis.register_script(_PRESENCE_JOIN)
+        self._presence_leave = self.redis.register_script(_PRESENCE_LEAVE)
+        self._presence_sweep = self.redis.register_script(_PRESENCE_SWEEP)
 
     async def add_if_room(self, keys: tuple[str, str], member: str, caps: tuple[int, int]) -> int:
         """Add `member` to both sets unless either is full: 0 added, 1 or 2 = which was full."""
@@ -44,25 +103,23 @@ class RedisZStore:
             await self._add_if_room(keys=list(keys), args=[now, now + ttl, member, *caps, ttl * 2])
         )
 
-    async def add(self, key: str, member: str) -> None:
-        ttl = settings.SWITCHBOARD_SOCKET_TTL
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(key, {member: time.time() + ttl})
-            pipe.expire(key, ttl * 2)
-            await pipe.execute()
-
     async def remove(self, key: str, member: str) -> None:
         await self.redis.zrem(key, member)
 
-    async def live_members(self, key: str) -> tuple[list[str], int]:
-        """Members not yet expired, and how many expired ones were just dropped."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zremrangebyscore(key, "-inf", time.time())
-            pipe.zrange(key, 0, -1)
-            dropped, members = await pipe.execute()
-        return members, dropped
+    async def presence_join(self, keys: tuple[str, str, str], socket: str, user: str):
+        ttl = settings.SWITCHBOARD_SOCKET_TTL
+        now = time.time()
+        args = [now, socket, user, now + ttl, ttl * 2]
+        return PresenceChange(*await self._presence_join(keys=list(keys), args=args))
 
-    async def refresh(self, entries: list[tuple[str, str]]) -> None:
+    async def presence_leave(self, keys: tuple[str, str, str], socket: str, user: str):
+        args = [time.time(), socket, user]
+        return PresenceChange(*await self._presence_leave(keys=list(keys), args=args))
+
+    async def presence_sweep(self, keys: tuple[str, str]) -> PresenceChange:
+        return PresenceChange(*await self._presence_sweep(keys=list(keys), args=[time.time()]))
+
+    async def refresh(self, entries: set[tuple[str, str]]) -> None:
         """Push the expiry of live entries forward (the heartbeat of a healthy process)."""
         ttl = settings.SWITCHBOARD_SOCKET_TTL
         expiry = time.time() + ttl
@@ -78,37 +135,67 @@ class MemoryZStore:
 
     def __init__(self) -> None:
         self.sets: dict[str, dict[str, float]] = defaultdict(dict)
+        self.versions: dict[str, int] = {}
 
     def _prune(self, key: str) -> int:
+        members = self.sets.get(key)
+        if not members:
+            return 0
         now = time.time()
-        members = self.sets[key]
         expired = [m for m, expiry in members.items() if expiry <= now]
         for member in expired:
             del members[member]
+        if not members:
+            del self.sets[key]
         return len(expired)
 
     async def add_if_room(self, keys: tuple[str, str], member: str, caps: tuple[int, int]) -> int:
         for index, (key, cap) in enumerate(zip(keys, caps, strict=True), start=1):
             self._prune(key)
-            if len(self.sets[key]) >= cap:
+            if len(self.sets.get(key, ())) >= cap:
                 return index
         for key in keys:
             self.sets[key][member] = time.time() + settings.SWITCHBOARD_SOCKET_TTL
         return 0
-
-    async def add(self, key: str, member: str) -> None:
-        self.sets[key][member] = time.time() + settings.SWITCHBOARD_SOCKET_TTL
 
     async def remove(self, key: str, member: str) -> None:
         self.sets[key].pop(member, None)
         if not self.sets[key]:
             del self.sets[key]
 
-    async def live_members(self, key: str) -> tuple[list[str], int]:
-        dropped = self._prune(key)
-        return list(self.sets.get(key, {})), dropped
+    def _answer(self, changed: bool, users: str, version_key: str) -> PresenceChange:
+        version = self.versions.get(version_key, 0)
+        if changed:
+            version = self.versions[version_key] = max(time.time_ns() // 1000, version + 1)
+        return PresenceChange(changed, version, list(self.sets.get(users, {})))
 
-    async def refresh(self, entries: list[tuple[str, str]]) -> None:
+    async def presence_join(self, keys: tuple[str, str, str], socket: str, user: str):
+        users, sockets, version_key = keys
+        dropped = self._prune(users)
+        self._prune(sockets)
+        expiry = time.time() + settings.SWITCHBOARD_SOCKET_TTL
+        self.sets[sockets][socket] = expiry
+        new = user not in self.sets[users]
+        self.sets[users][user] = expiry
+        return self._answer(bool(new or dropped), users, version_key)
+
+    async def presence_leave(self, keys: tuple[str, str, str], socket: str, user: str):
+        users, sockets, version_key = keys
+        await self.remove(sockets, socket)
+        self._prune(sockets)
+        gone = False
+        if not self.sets.get(sockets):
+            gone = self.sets.get(users, {}).pop(user, None) is not None
+            if users in self.sets and not self.sets[users]:
+                del self.sets[users]
+        dropped = self._prune(users)
+        return self._answer(bool(gone or dropped), users, version_key)
+
+    async def presence_sweep(self, keys: tuple[str, str]) -> PresenceChange:
+        users, version_key = keys
+        return self._answer(bool(self._prune(users)), users, version_key)
+
+    async def refresh(self, entries: set[tuple[str, str]]) -> None:
         expiry = time.time() + settings.SWITCHBOARD_SOCKET_TTL
         for key, member in entries:
             if member in self.sets.get(key, {}):

@@ -7,7 +7,7 @@ from pathlib import Path
 import dj_database_url
 import structlog
 
-from config.env import env_bool, env_int, env_list
+from config.env import env_bool, env_float, env_int, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -272,3 +272,6 @@ SWITCHBOARD_MAX_SOCKETS_PER_IP = env_int("SWITCHBOARD_MAX_SOCKETS_PER_IP", 1000)
 # Sockets and presence entries expire unless their process refreshes them; a killed process's
 # entries are gone after this many seconds.
 SWITCHBOARD_SOCKET_TTL = env_int("SWITCHBOARD_SOCKET_TTL", 45)
+# A room's online set is announced at once, then at most once per this many seconds per
+# process while people keep arriving or leaving (the last announcement has the final set).
+SWITCHBOARD_PRESENCE_INTERVAL = env_float("SWITCHBOARD_PRESENCE_INTERVAL", 1.0)

@@ -110,3 +110,32 @@ async def test_sse_needs_access(layer, other, user):
     await outsider.aforce_login(other)
     assert (await outsider.get("/sse/rooms/secret/")).status_code == 404
     assert (await AsyncClient().get("/sse/rooms/lobby/")).status_code in {401, 404}
+
+
+async def test_a_ban_ends_the_banned_users_sse_stream(layer, user, other, room):
+    await sync_to_async(services.room_join)(room=room, user=other)
+    reader = AsyncClient()
+    await reader.aforce_login(other)
+    response = await reader.get("/sse/rooms/lobby/")
+    stream = aiter(response.streaming_content)
+    assert (await asyncio.wait_for(anext(stream), 5)).startswith(b"retry:")
+    # The stream is subscribed by the time it has answered: the next read waits on the hub.
+    next_chunk = asyncio.ensure_future(anext(stream, None))
+    await sync_to_async(services.member_ban)(room=room, actor=user, target=other)
+    assert await asyncio.wait_for(next_chunk, 5) is None  # the stream ended
+    assert (await reader.get("/sse/rooms/lobby/")).status_code == 403
+
+
+async def test_a_ban_elsewhere_leaves_the_sse_stream_open(layer, user, other, room):
+    elsewhere = await sync_to_async(make_room)(creator=user, name="Elsewhere", slug="elsewhere")
+    await sync_to_async(services.room_join)(room=room, user=other)
+    await sync_to_async(services.room_join)(room=elsewhere, user=other)
+    reader = AsyncClient()
+    await reader.aforce_login(other)
+    response = await reader.get("/sse/rooms/lobby/")
+    first = await asyncio.wait_for(anext(aiter(response.streaming_content)), 5)
+    assert first.startswith(b"retry:")  # subscribed from here on
+    await sync_to_async(services.member_ban)(room=elsewhere, actor=user, target=other)
+    await sync_to_async(services.message_create)(room=room, author=user, body="still here")
+    [event] = await sse_events(response, 1)
+    assert event["data"]["message"]["body"] == "still here"
