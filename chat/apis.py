@@ -13,8 +13,10 @@ from chat.serializers import (
     MemberSerializer,
     MessageSendSerializer,
     MessageSerializer,
+    MessageUpdateSerializer,
     ModerationSerializer,
     MuteSerializer,
+    ReadSerializer,
     RoleSerializer,
     RoomCreateSerializer,
     RoomSerializer,
@@ -136,6 +138,49 @@ class MessageListCreateApi(Api):
         return Response(
             MessageSerializer(message).data, status=status.HTTP_201_CREATED, headers=headers
         )
+
+
+def _room_for_writer(request: Request, slug: str):
+    room = selectors.room_get_for_user(slug=slug, user=request.user)
+    if selectors.user_is_banned(room=room, user=request.user):
+        raise Forbidden("You are banned from this room.")
+    return room
+
+
+class MessageDetailApi(Api):
+    """Edit and delete over REST, for clients without a socket (the page's SSE fallback)."""
+
+    @extend_schema(
+        operation_id="rooms_messages_update",
+        request=MessageUpdateSerializer,
+        responses=MessageSerializer,
+    )
+    def patch(self, request: Request, slug: str, message_id: int) -> Response:
+        room = _room_for_writer(request, slug)
+        serializer = MessageUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = services.message_edit(
+            room=room, actor=request.user, message_id=message_id, **serializer.validated_data
+        )
+        return Response(MessageSerializer(message).data)
+
+    @extend_schema(operation_id="rooms_messages_destroy", request=None, responses={204: None})
+    def delete(self, request: Request, slug: str, message_id: int) -> Response:
+        room = _room_for_writer(request, slug)
+        services.message_delete(room=room, actor=request.user, message_id=message_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RoomReadApi(Api):
+    """The socket's `read` frame over REST: moves the caller's read mark up to `seq`."""
+
+    @extend_schema(operation_id="rooms_read", request=ReadSerializer, responses=ReadSerializer)
+    def post(self, request: Request, slug: str) -> Response:
+        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        serializer = ReadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        mark = services.room_mark_read(room=room, user=request.user, **serializer.validated_data)
+        return Response({"seq": mark})
 
 
 def _target(username: str):

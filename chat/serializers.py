@@ -106,9 +106,12 @@ class MessageSendSerializer(serializers.Serializer):
     )  # fmt: skip
 
 
-class MessageEditSerializer(serializers.Serializer):
-    id = serializers.IntegerField(min_value=1)
+class MessageUpdateSerializer(serializers.Serializer):
     body = BodyField()
+
+
+class MessageEditSerializer(MessageUpdateSerializer):
+    id = serializers.IntegerField(min_value=1)
 
 
 class MessageRefSerializer(serializers.Serializer):

@@ -11,6 +11,12 @@ api_urlpatterns = [
     # One URL, two views: a long poll (`wait`) must not hold a thread, so the async view takes
     # it and hands everything else to the DRF view.
     path("rooms/<slug:slug>/messages/", views.room_messages, name="room-messages"),
+    path(
+        "rooms/<slug:slug>/messages/<int:message_id>/",
+        apis.MessageDetailApi.as_view(),
+        name="room-message-detail",
+    ),
+    path("rooms/<slug:slug>/read/", apis.RoomReadApi.as_view(), name="room-read"),
     path("rooms/<slug:slug>/notes/", apis.NotesApi.as_view(), name="room-notes"),
     path(
         "rooms/<slug:slug>/notes/versions/",

@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { askDialog } from "./dialog.js";
 import { MentionAutocomplete } from "./mentions.js";
 import { closeMenu, menuButton } from "./menu.js";
+import { RoomFallback, messagesAfter } from "./room-fallback.js";
 import { LiveSocket } from "./socket.js";
 import { clockTime, dayLabel, fullDate, relativeTime, sameDay } from "./time.js";
 import { toast } from "./toast.js";
@@ -15,6 +16,7 @@ const layout = document.getElementById("room-layout");
 const viewerIsStaff = layout.dataset.staff === "1";
 const list = document.getElementById("messages");
 const online = document.getElementById("online");
+const onlineNote = document.getElementById("online-note");
 const form = document.getElementById("composer");
 const input = document.getElementById("message-input");
 const sendButton = form.querySelector("button[type=submit]");
@@ -52,6 +54,7 @@ let isMember = room.is_member;
 let helloSeen = false;
 let hasHistory = false;
 let live = false;
+let limited = false; // live over the fallback (no WebSockets): no typing, no presence
 let ended = false;
 let onlineUsers = [];
 let unseen = 0;
@@ -570,7 +573,7 @@ function stoppedTyping(username) {
 // on one per 2 s: right after a send (when the next message often starts at once) the frame
 // waits until the server would take it, instead of being dropped.
 function typed() {
-  if (!live || !input.value.trim()) return;
+  if (!live || limited || !input.value.trim()) return;
   const wait = typingNextAt - Date.now();
   if (wait <= 0) {
     clearTimeout(typingTimer);
@@ -761,7 +764,8 @@ function renderOnline(users) {
     }),
   );
   if (focusedName) online.querySelector(`[data-username="${CSS.escape(focusedName)}"] button`)?.focus();
-  online.classList.toggle("stale", !live);
+  online.classList.toggle("stale", !live || limited);
+  onlineNote.hidden = !limited; // who else is here is not known without the socket
   if (users && users.some((u) => !members.has(u.username))) loadMembers();
 }
 
@@ -823,14 +827,23 @@ function showNotice(text) {
 
 const retryNow = ["Retry now", () => socket.reconnectNow()];
 
-function onState({ state, retryAt, code, attempt = 0 }) {
+const LIMITED_TEXT =
+  "Live updates via a fallback connection (WebSockets seem blocked on this network). " +
+  "Typing indicators and who's online are unavailable.";
+
+function onState({ state, retryAt, code, attempt = 0, limited: onFallback = false }) {
   clearInterval(countdown);
   countdown = null;
   const wasLive = live;
   live = state === "live";
+  limited = onFallback;
   const again = state === "connecting" && attempt > 0;
-  connState.dataset.state = again ? "reconnecting" : state;
-  if (state === "live") {
+  connState.dataset.state = again ? "reconnecting" : live && limited ? "limited" : state;
+  if (state === "live" && limited) {
+    connState.textContent = "Live (limited)";
+    showBanner(LIMITED_TEXT, { tone: "info" });
+    if (!wasLive) scheduleRead();
+  } else if (state === "live") {
     connState.textContent = "Live";
     hideBanner();
     if (!wasLive) scheduleRead();
@@ -856,7 +869,7 @@ function onState({ state, retryAt, code, attempt = 0 }) {
   } else {
     connState.textContent = "Offline";
   }
-  if (!live) clearTyping();
+  if (!live || limited) clearTyping();
   renderOnline();
 }
 
@@ -919,6 +932,9 @@ function onError(frame) {
 
 const socket = new LiveSocket(`/ws/rooms/${encodeURIComponent(room.slug)}/`, {
   backlog: 50,
+  history: (afterSeq) => messagesAfter(room.slug, afterSeq),
+  // Where WebSockets are blocked: Server-Sent Events and REST, the same frames.
+  fallback: (live) => new RoomFallback(live, room.slug),
   handlers: {
     hello: (frame) => {
       const first = !helloSeen;

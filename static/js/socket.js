@@ -3,6 +3,9 @@
 // last seq it saw (dropping duplicates) and asks for the edits and deletes it missed meanwhile,
 // queues what the user sends before the socket is ready, re-sends unacknowledged messages with
 // their client_id, and dispatches frames by type.
+// Where WebSockets are blocked (a proxy, a corporate network) a page can give it a fallback
+// transport (room-fallback.js: Server-Sent Events in, REST out). The frames it brings are applied
+// here like the socket's, by the same seq rules, so the page does not care which one is in use.
 
 const MAX_BACKOFF_MS = 15000;
 // A ping goes out this often while the socket is live; if no frame at all has come back by the
@@ -18,6 +21,18 @@ const FINAL = new Set([4001, 4003, 4008]);
 // stores a client_id once, so a retry can never make a duplicate); other refusals are final.
 const RETRYABLE = new Set(["rate_limited", "unavailable"]);
 const MAX_SEND_RETRIES = 5;
+// After this many WebSocket attempts in a row that never got as far as ready (a refused
+// handshake, a socket closed before hello), a page with a fallback switches to it, provided
+// plain HTTP still reaches the server: then the trouble is WebSockets, not the network.
+// One failure is not enough (a server restarting, a flaky network); final closes never count.
+const FALLBACK_AFTER = 3;
+// While on the fallback the WebSocket is tried again in the background, less and less often;
+// the first one that says hello takes over.
+const PROBE_FIRST_MS = 10000;
+const PROBE_MAX_MS = 5 * 60 * 1000;
+const PROBE_HELLO_MS = 10000; // a probe that opens but never says hello is given up
+// A gap in the seqs that nothing fills within this long is fetched over REST.
+const GAP_GRACE_MS = 1500;
 
 const encoder = new TextEncoder();
 const byteLength = (text) => encoder.encode(text).length;
@@ -41,12 +56,25 @@ export class LiveSocket {
    *   backlog: on first connect, how many past messages to ask for (rooms only)
    *   hello: whether the server greets with a `hello` frame (rooms); without one the socket is
    *     ready as soon as it opens (notifications)
+   *   history: async (afterSeq) => the messages above it (a page of them) or null; fills gaps
+   *   fallback: (liveSocket) => a transport for when WebSockets are blocked (rooms only), with
+   *     start(), send(frame) and stop(); it hands this object frames through receive()
    */
-  constructor(path, { handlers = {}, backlog = 0, hello = true } = {}) {
+  constructor(path, { handlers = {}, backlog = 0, hello = true, history = null, fallback = null } = {}) {
     this.path = path;
     this.handlers = handlers;
     this.backlog = backlog;
     this.expectHello = hello;
+    this.history = history;
+    this.fallback = fallback;
+    this.transport = null; // the fallback in use; null while on the WebSocket
+    this.failures = 0; // WebSocket attempts in a row that never became ready
+    this.reachedReady = false; // whether the current attempt did
+    this.probe = null; // a background WebSocket tried while on the fallback
+    this.probeTimer = null;
+    this.probeDelay = PROBE_FIRST_MS;
+    this.resuming = false; // a resume is out and its `resumed` has not come back
+    this.gapTimer = null;
     this.lastSeq = null; // every seq up to this one has been applied; null until the first hello
     this.ahead = new Set(); // seqs applied above a gap
     this.updatedSince = null; // the newest created_at / edited_at seen, for resume
@@ -63,10 +91,16 @@ export class LiveSocket {
     this.heartbeat = null;
     this.awaitingPong = false;
     this.onOnline = () => {
-      // The network is back: skip the rest of the backoff.
+      // The network is back: skip the rest of the backoff. On the fallback, a new network
+      // may let WebSockets through: try one now.
       if (this.retryTimer !== null) this.reconnectNow();
+      if (this.transport) this.tryWebSocket();
     };
     this.onOffline = () => {
+      // The fallback's stream has no heartbeat that a page can see (EventSource hides the
+      // server's keepalives), so the network going is taken at its word: the stream restarts
+      // from lastSeq when it is back.
+      if (this.transport && this.ready) return this.transport.lost();
       // Waiting to retry and the network just went: wait for it to come back instead.
       if (this.retryTimer === null) return;
       clearTimeout(this.retryTimer);
@@ -89,7 +123,9 @@ export class LiveSocket {
     window.addEventListener("online", this.onOnline);
     window.addEventListener("offline", this.onOffline);
     document.addEventListener("visibilitychange", this.onVisible);
+    this.reachedReady = false;
     this.setState("connecting", { attempt: this.attempt });
+    if (this.transport) return this.transport.start();
     const ws = new WebSocket(socketUrl(this.path));
     this.ws = ws;
     this.sentHere = [];
@@ -103,12 +139,17 @@ export class LiveSocket {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.resendTimer);
+    clearTimeout(this.gapTimer);
     this.retryTimer = null;
+    this.gapTimer = null;
     this.stopHeartbeat();
     window.removeEventListener("online", this.onOnline);
     window.removeEventListener("offline", this.onOffline);
     document.removeEventListener("visibilitychange", this.onVisible);
-    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close();
+    if (this.transport) {
+      this.leaveFallback();
+      this.setState("offline");
+    } else if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close();
     else this.setState("offline");
   }
 
@@ -143,6 +184,7 @@ export class LiveSocket {
   }
 
   raw(frame) {
+    if (this.transport) return this.transport.send(frame);
     const text = JSON.stringify(frame);
     this.sentHere.push([byteLength(text), frame]);
     if (this.sentHere.length > 200) this.sentHere.splice(0, 100);
@@ -185,6 +227,11 @@ export class LiveSocket {
     } catch {
       return;
     }
+    this.receive(frame);
+  }
+
+  /** Apply one server frame, whichever transport brought it. */
+  receive(frame) {
     this.awaitingPong = false; // any frame proves the connection is alive
     if (frame.type === "hello") return this.onHello(frame);
     if (frame.type === "message" && frame.message) {
@@ -193,10 +240,14 @@ export class LiveSocket {
         this.outbox.delete(clientId);
         this.retries.delete(clientId);
       }
+      // Applied already (a replay overlapping what came live, a REST answer and the stream
+      // both bringing one's own message): the page has it.
+      if (this.applied(seq)) return;
       this.advance(seq);
       this.noteTime(frame.message);
     }
     if (frame.type === "message.updated" && frame.message) this.noteTime(frame.message);
+    if (frame.type === "resumed" || frame.type === "reload") this.resuming = false;
     if (frame.type === "error" && this.onRefused(frame)) return;
     this.dispatch(frame);
   }
@@ -252,9 +303,13 @@ export class LiveSocket {
     }
   }
 
+  applied(seq) {
+    return this.lastSeq !== null && (seq <= this.lastSeq || this.ahead.has(seq));
+  }
+
   // lastSeq only moves over a contiguous run: a frame that arrives ahead of a gap (say a live
   // message before the replay that a resume asked for) waits in `ahead`, so a reconnect
-  // resumes from below any hole. Pages render by seq, so a repeated frame just re-renders.
+  // resumes from below any hole. Pages render by seq, whatever order frames come in.
   advance(seq) {
     if (this.lastSeq === null || seq <= this.lastSeq) return;
     this.ahead.add(seq);
@@ -262,6 +317,23 @@ export class LiveSocket {
       this.lastSeq += 1;
       this.ahead.delete(this.lastSeq);
     }
+    if (this.ahead.size) this.watchGap();
+  }
+
+  // A hole that neither a resume nor the stream fills soon is fetched over REST (the
+  // servers fill gaps themselves; this is the client's own guarantee, for every transport).
+  watchGap() {
+    if (!this.history || this.gapTimer !== null) return;
+    this.gapTimer = setTimeout(() => this.fillGap(), GAP_GRACE_MS);
+  }
+
+  async fillGap() {
+    this.gapTimer = null;
+    if (!this.ahead.size || this.stopped) return;
+    if (this.resuming || !this.ready) return this.watchGap(); // the resume brings it
+    const messages = await this.history(this.lastSeq);
+    for (const message of messages ?? []) this.receive({ type: "message", message });
+    if (this.ahead.size) this.watchGap();
   }
 
   onHello(hello) {
@@ -269,12 +341,16 @@ export class LiveSocket {
     if (this.lastSeq === null) {
       // First connect: the page starts from the recent backlog.
       this.lastSeq = Math.max(0, hello.last_seq - this.backlog);
-      if (this.backlog && hello.last_seq > this.lastSeq) this.raw({ type: "resume", after_seq: this.lastSeq });
+      if (this.backlog && hello.last_seq > this.lastSeq) {
+        this.resuming = true;
+        this.raw({ type: "resume", after_seq: this.lastSeq });
+      }
     } else if (hello.last_seq > this.lastSeq || this.updatedSince !== null) {
       // A reconnect: the messages missed, and the edits and deletes made meanwhile to the ones
       // already shown.
       const resume = { type: "resume", after_seq: this.lastSeq };
       if (this.updatedSince !== null) resume.updated_since = this.updatedSince;
+      this.resuming = true;
       this.raw(resume);
     }
     this.onReady();
@@ -283,7 +359,11 @@ export class LiveSocket {
   onReady() {
     this.attempt = 0;
     this.ready = true;
-    this.startHeartbeat();
+    this.reachedReady = true;
+    if (!this.transport) {
+      this.failures = 0;
+      this.startHeartbeat();
+    }
     this.setState("live");
     for (const frame of this.outbox.values()) this.raw(frame);
     for (const frame of this.queue.splice(0)) this.raw(frame);
@@ -291,16 +371,23 @@ export class LiveSocket {
 
   onClose(event) {
     this.ready = false;
+    this.resuming = false;
     this.stopHeartbeat();
     if (this.stopped) return this.setState("offline");
     if (FINAL.has(event.code)) {
       this.closedByServer = event.code;
+      this.leaveFallback();
       window.removeEventListener("online", this.onOnline);
       window.removeEventListener("offline", this.onOffline);
       document.removeEventListener("visibilitychange", this.onVisible);
       return this.setState("ended", { code: event.code });
     }
     if (TOO_BIG.has(event.code)) this.dropOversized();
+    if (this.fallback && !this.transport && !event.unreachable) {
+      // Offline attempts say nothing about WebSockets: the fallback would fail just the same.
+      if (!this.reachedReady && navigator.onLine !== false) this.failures += 1;
+      if (this.failures >= FALLBACK_AFTER) return this.enterFallback();
+    }
     // Without a network there is no point in trying soon: the "online" event reconnects at
     // once, and a slow retry covers a browser that is wrong about being offline.
     const offline = navigator.onLine === false;
@@ -327,9 +414,92 @@ export class LiveSocket {
     if (culprit?.client_id && this.outbox.has(culprit.client_id)) this.refuseTooBig(culprit);
   }
 
+  // --- the fallback ---------------------------------------------------------------------------
+
+  enterFallback() {
+    this.transport = this.fallback(this);
+    this.probeDelay = PROBE_FIRST_MS;
+    this.scheduleProbe();
+    this.connect(); // at once: the fallback's first request tells whether HTTP gets through
+  }
+
+  leaveFallback() {
+    this.transport?.stop();
+    this.transport = null;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = null;
+    const probe = this.probe;
+    this.probe = null;
+    probe?.close();
+  }
+
+  /** From the fallback: HTTP does not reach the server either, so the WebSocket retries on. */
+  unreachable() {
+    this.leaveFallback();
+    this.onClose({ code: 1006, unreachable: true });
+  }
+
+  /** From the fallback: its stream dropped and the browser reconnects it by itself. */
+  interrupted(retryInMs) {
+    this.ready = false;
+    this.resuming = false;
+    this.attempt += 1;
+    this.retryAt = Date.now() + retryInMs;
+    this.setState("reconnecting", { retryInMs, retryAt: this.retryAt, attempt: this.attempt });
+  }
+
+  scheduleProbe() {
+    clearTimeout(this.probeTimer);
+    const delay = this.probeDelay * (0.75 + Math.random() / 2);
+    this.probeDelay = Math.min(PROBE_MAX_MS, this.probeDelay * 2);
+    this.probeTimer = setTimeout(() => this.tryWebSocket(), delay);
+  }
+
+  tryWebSocket() {
+    clearTimeout(this.probeTimer);
+    this.probeTimer = null;
+    if (!this.transport || this.stopped || this.probe) return;
+    const ws = new WebSocket(socketUrl(this.path));
+    this.probe = ws;
+    setTimeout(() => ws === this.probe && ws.close(), PROBE_HELLO_MS);
+    ws.addEventListener("message", (event) => {
+      if (ws !== this.probe) return;
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (frame.type === "hello") this.adopt(ws, frame);
+    });
+    ws.addEventListener("close", () => {
+      if (ws !== this.probe) return;
+      this.probe = null;
+      if (this.transport) this.scheduleProbe();
+    });
+  }
+
+  // The background WebSocket said hello: it takes over. Its hello resumes from lastSeq, and
+  // the server holds live frames until the replay is out, so the switch loses nothing; a
+  // message the fallback was still posting goes out again with its client_id, stored once.
+  adopt(ws, hello) {
+    this.probe = null;
+    this.leaveFallback();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.failures = 0;
+    this.ready = false;
+    this.ws = ws;
+    this.sentHere = [];
+    ws.addEventListener("message", (event) => ws === this.ws && this.onMessage(event));
+    ws.addEventListener("close", (event) => ws === this.ws && this.onClose(event));
+    this.onHello(hello);
+  }
+
   setState(state, extra = {}) {
     this.state = state;
-    this.dispatch({ type: "state", state, ...extra });
+    // `limited`: on the fallback, where typing and presence do not exist.
+    this.dispatch({ type: "state", state, limited: this.transport !== null, ...extra });
   }
 
   dispatch(frame) {

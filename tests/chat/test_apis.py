@@ -194,3 +194,58 @@ def test_history_rejects_bad_queries(api, user, query):
 def test_unknown_room_is_404(api):
     assert api.get("/api/rooms/nope/").status_code == 404
     assert api.get("/api/rooms/nope/messages/").status_code == 404
+
+
+def test_patch_message_edits_it_for_its_author(api, user):
+    room = make_room(creator=user)
+    message, _ = services.message_create(room=room, author=user, body="teh typo")
+    path = f"/api/rooms/lobby/messages/{message.pk}/"
+    response = api.patch(path, {"body": "the typo"}, format="json")
+    assert response.status_code == 200
+    assert (response.json()["body"], response.json()["seq"]) == ("the typo", message.seq)
+    assert response.json()["edited_at"].endswith("Z")
+    assert api.patch(path, {"body": "  "}, format="json").status_code == 400
+
+
+def test_delete_message_leaves_a_tombstone(api, user):
+    room = make_room(creator=user)
+    message, _ = services.message_create(room=room, author=user, body="oops")
+    assert api.delete(f"/api/rooms/lobby/messages/{message.pk}/").status_code == 204
+    message.refresh_from_db()
+    assert (message.deleted, message.body) == (True, "")
+    assert api.delete(f"/api/rooms/lobby/messages/{message.pk}/").status_code == 404
+
+
+def test_others_messages_are_not_a_members_to_change(api, user, other):
+    room = make_room(creator=other)
+    services.room_join(room=room, user=user)
+    message, _ = services.message_create(room=room, author=other, body="mine")
+    path = f"/api/rooms/lobby/messages/{message.pk}/"
+    assert api.patch(path, {"body": "yours"}, format="json").status_code == 403
+    assert api.delete(path).status_code == 403
+    assert (
+        api.patch("/api/rooms/lobby/messages/999/", {"body": "x"}, format="json").status_code == 404
+    )
+
+
+def test_banned_user_cannot_edit_or_delete(api, user, other):
+    room = make_room(creator=other)
+    message, _ = services.message_create(room=room, author=user, body="before the ban")
+    RoomBan.objects.create(room=room, user=user, banned_by=other)
+    path = f"/api/rooms/lobby/messages/{message.pk}/"
+    assert api.patch(path, {"body": "after"}, format="json").status_code == 403
+    assert api.delete(path).status_code == 403
+
+
+def test_read_moves_the_mark_up_only_and_not_past_the_last_message(api, user, other):
+    room = make_room(creator=other)
+    services.room_join(room=room, user=user)
+    for i in range(5):
+        services.message_create(room=room, author=other, body=f"m{i}")
+    assert api.post("/api/rooms/lobby/read/", {"seq": 3}, format="json").json() == {"seq": 3}
+    assert api.get("/api/rooms/lobby/").json()["unread"] == 2
+    assert api.post("/api/rooms/lobby/read/", {"seq": 1}, format="json").status_code == 200
+    assert api.get("/api/rooms/lobby/").json()["unread"] == 2  # never moves down
+    assert api.post("/api/rooms/lobby/read/", {"seq": 99}, format="json").json() == {"seq": 5}
+    assert api.get("/api/rooms/lobby/").json()["unread"] == 0
+    assert api.post("/api/rooms/lobby/read/", {"seq": -1}, format="json").status_code == 400
