@@ -54,11 +54,12 @@ def frame_type(text: str) -> str:
 
 
 async def open_socket(url: str, cookie: str, origin: str, wait_hello: bool) -> ClientConnection:
-    """A browser-like socket: session cookie and Origin; no compression, no client pings."""
+    """A browser-like socket: session cookie (if any) and Origin; no compression, no client
+    pings."""
     ws = await connect(
         url,
         origin=origin,
-        additional_headers={"Cookie": cookie},
+        additional_headers={"Cookie": cookie} if cookie else None,
         compression=None,
         proxy=None,
         ping_interval=None,

@@ -1,10 +1,11 @@
-"""Fan-out benchmark: Switchboard's per-process hub beside the Channels tutorial shape.
+"""Fan-out benchmark: Switchboard's per-process hub beside three baselines.
 
-    python -m bench.fanout [-n SUBSCRIBERS] [-r RATE] [-d SECONDS] [--quick]
+    python -m bench.fanout [-n SUBSCRIBERS] [-r RATE] [-d SECONDS] [--systems A,B] [--quick]
 
-For each system in turn: a private redis-server, two Daphne processes, N subscriber sockets in
+For each system in turn: a private redis-server, two server processes, N subscriber sockets in
 one room split across the two, and publishers sending `message.send` frames at a fixed total
-rate. bench/README.md says what each figure means.
+rate. The baselines: the Channels tutorial shape, a bare ASGI broadcast under Daphne, and the
+`websockets` library's broadcast. bench/README.md says what each figure means.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bench import procstat
 from bench.accounts import PASSWORD, ROOM, Accounts
 from bench.clients import Publisher, SocketSpec, WorkerSpec, open_socket, publish, worker_main
 from bench.report import merge_counts, percentile_ms, problem_lines, ratios, summarize, table
-from bench.servers import LoggedDaphne, TutorialDaphne
+from bench.servers import BareAsgiDaphne, LoggedDaphne, TutorialDaphne, WebsocketsServer
 from tests.support import procs
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -42,7 +43,41 @@ BUSY_MACHINE = 0.25  # cores used by processes outside the benchmark that make f
 
 
 @dataclass
+class System:
+    name: str
+    server_class: type[LoggedDaphne]
+    ws_path: str
+    wait_hello: bool  # does a socket announce that it is subscribed (Switchboard's hello)?
+    sessions: bool  # does it authenticate sockets by Django session (so users must log in)?
+    env_extra: dict[str, str] = field(default_factory=dict)
+
+
+SYSTEMS = {
+    system.name: system
+    for system in [
+        System("switchboard", LoggedDaphne, f"/ws/rooms/{ROOM}/", wait_hello=True, sessions=True),
+        System(
+            "tutorial",
+            TutorialDaphne,
+            f"/ws/chat/{ROOM}/",
+            wait_hello=False,
+            sessions=True,
+            env_extra={"DJANGO_SETTINGS_MODULE": "bench.tutorial.settings"},
+        ),
+        # The floors put the socket in the room as the handshake completes, with no await in
+        # between (the tutorial joins its group before accept): a finished handshake means
+        # subscribed.
+        System("bare-asgi", BareAsgiDaphne, f"/ws/rooms/{ROOM}/", wait_hello=False, sessions=False),
+        System(
+            "websockets", WebsocketsServer, f"/ws/rooms/{ROOM}/", wait_hello=False, sessions=False
+        ),
+    ]
+}
+
+
+@dataclass
 class Config:
+    systems: list[str] = field(default_factory=lambda: list(SYSTEMS))
     subscribers: int = 500
     rate: float = 2.0
     duration: float = 20.0
@@ -70,25 +105,6 @@ class Config:
     def publishers(self) -> int:
         """At least one per server process, so that both have served a socket before RSS."""
         return max(SERVERS, math.ceil(self.rate / PUBLISHER_RATE))
-
-
-@dataclass
-class System:
-    name: str
-    server_class: type[LoggedDaphne]
-    ws_path: str
-    wait_hello: bool  # does a socket announce that it is subscribed (Switchboard's hello)?
-    env_extra: dict[str, str] = field(default_factory=dict)
-
-
-SWITCHBOARD = System("switchboard", LoggedDaphne, f"/ws/rooms/{ROOM}/", wait_hello=True)
-TUTORIAL = System(
-    "tutorial",
-    TutorialDaphne,
-    f"/ws/chat/{ROOM}/",
-    wait_hello=False,
-    env_extra={"DJANGO_SETTINGS_MODULE": "bench.tutorial.settings"},
-)
 
 
 def log(message: str) -> None:
@@ -163,9 +179,9 @@ class Measurement:
     ) -> None:
         self.system, self.cfg, self.accounts = system, cfg, accounts
         self.servers = servers
-        self.daphne_pids = [s.pid for s in servers]
+        self.app_pids = [s.pid for s in servers]
         self.redis_pid = redis.proc.pid
-        self.server_pids = [*self.daphne_pids, self.redis_pid]
+        self.server_pids = [*self.app_pids, self.redis_pid]
         self.figures: dict[str, Any] = {"subscribers": cfg.subscribers}
         self.k0 = cfg.warmup_messages
         self.k1 = self.k0 + cfg.measured_messages
@@ -223,7 +239,11 @@ class Measurement:
         they burn holding the sockets with no traffic (timers, heartbeats, pings)."""
         cfg, f = self.cfg, self.figures
         self.phase("settle", "waiting for the servers to calm down")
-        f["settle_seconds"] = round(await self.timeline.wait_calm(CALM_CORES, 60), 1)
+        # What connects set off grows with the sockets (Switchboard's presence frames go to
+        # every socket of the room), so the wait does too.
+        limit = 60 + cfg.subscribers / 50
+        f["settle_seconds"] = round(await self.timeline.wait_calm(CALM_CORES, limit), 1)
+        f["settled"] = f["settle_seconds"] < limit
         cpu = procstat.cpu_by_pid(self.server_pids)
         used = sum(cpu[p] - self.connect_cpu0[p] for p in self.server_pids)
         f["cpu_ms_per_connect"] = round(used * 1e3 / max(f["opened"], 1), 2)
@@ -231,8 +251,8 @@ class Measurement:
         f["rss_kib_per_socket"] = round(
             (rss_after - self.rss_before) / max(f["opened"], 1) / 1024, 1
         )
-        f["rss_mib_daphne_before"] = round(self.rss_before / 2**20, 1)
-        f["rss_mib_daphne_after"] = round(rss_after / 2**20, 1)
+        f["rss_mib_app_before"] = round(self.rss_before / 2**20, 1)
+        f["rss_mib_app_after"] = round(rss_after / 2**20, 1)
 
         self.phase("idle", f"{cfg.idle:g} s idle with {f['opened']} sockets open")
         before, t0 = procstat.cpu_by_pid(self.server_pids), time.monotonic()
@@ -295,7 +315,7 @@ class Measurement:
             window_seconds=round(window, 3),
             deliveries_in_window=deliveries,
             cpu_us_per_delivery=us_per_delivery(server_cpu),
-            cpu_us_per_delivery_daphne=us_per_delivery(sum(cpu[p] for p in self.daphne_pids)),
+            cpu_us_per_delivery_app=us_per_delivery(sum(cpu[p] for p in self.app_pids)),
             cpu_us_per_delivery_redis=us_per_delivery(cpu[self.redis_pid]),
             cpu_us_per_delivery_above_idle=us_per_delivery(server_cpu - self.idle_cores * window),
             server_cores_busy=round(server_cpu / window, 3),
@@ -338,7 +358,7 @@ class Measurement:
             "servers_exited": [
                 s.proc.returncode for s in self.servers if s.proc.poll() is not None
             ],
-            "daphne_logs": logs,
+            "server_logs": logs,
         }
 
 
@@ -374,24 +394,21 @@ async def run_system(
     system: System, cfg: Config, db_url: str, accounts: Accounts, log_dir: Path
 ) -> dict[str, Any]:
     await wait_for_quiet(cfg.wait_quiet)
-    log(f"{system.name}: starting redis-server and {SERVERS} Daphne processes")
+    log(f"{system.name}: starting redis-server and {SERVERS} server processes")
     redis = procs.RedisServer().start()
     env = procs.app_env(
         database_url=db_url,
         redis_url=redis.url,
         DJANGO_SECRET_KEY=SECRET_KEY,
+        # All sockets come from 127.0.0.1: Switchboard's per-address cap must let them in.
         SWITCHBOARD_MAX_SOCKETS_PER_IP=str(max(1000, cfg.subscribers + cfg.publishers + 100)),
         **system.env_extra,
     )
     servers: list[LoggedDaphne] = []
     try:
         for i in range(SERVERS):
-            server = system.server_class(env, log_dir / f"{system.name}-daphne-{i}.log")
+            server = system.server_class(env, log_dir / f"{system.name}-{i}.log")
             servers.append(server.start())
-        if not accounts.subscribers:
-            publishers, subscribers = Accounts.usernames(cfg.publishers, cfg.subscriber_users)
-            log(f"logging in {len(publishers) + len(subscribers)} users, creating room '{ROOM}'")
-            await accounts.prepare(servers[0].http, publishers, subscribers)
         return await Measurement(system, cfg, accounts, servers, redis).run()
     finally:
         for server in servers:
@@ -399,16 +416,32 @@ async def run_system(
         redis.kill()
 
 
-async def run(cfg: Config, log_dir: Path) -> dict[str, dict[str, Any]]:
+async def log_in(cfg: Config, db_url: str, log_dir: Path) -> Accounts:
+    """Create the users and log them in through a Switchboard process of its own, which no
+    system under test then reuses; the tutorial reads the same sessions."""
+    env = procs.app_env(database_url=db_url, DJANGO_SECRET_KEY=SECRET_KEY)
+    log("migrating a fresh SQLite database and creating users")
+    procs.manage(env, "migrate", "--noinput")
+    publishers, subscribers = Accounts.usernames(cfg.publishers, cfg.subscriber_users)
+    procs.create_users(env, *publishers, *subscribers, password=PASSWORD)
+    log(f"logging in {len(publishers) + len(subscribers)} users, creating room '{ROOM}'")
     accounts = Accounts()
+    with procs.RedisServer() as redis:
+        env = procs.app_env(database_url=db_url, redis_url=redis.url, DJANGO_SECRET_KEY=SECRET_KEY)
+        with LoggedDaphne(env, log_dir / "login.log") as server:
+            await accounts.prepare(server.http, publishers, subscribers)
+    return accounts
+
+
+async def run(cfg: Config, log_dir: Path) -> dict[str, dict[str, Any]]:
+    systems = [SYSTEMS[name] for name in cfg.systems]
     results: dict[str, dict[str, Any]] = {}
     with procs.sqlite_database() as db_url:
-        env = procs.app_env(database_url=db_url, DJANGO_SECRET_KEY=SECRET_KEY)
-        log("migrating a fresh SQLite database and creating users")
-        procs.manage(env, "migrate", "--noinput")
-        publishers, subscribers = Accounts.usernames(cfg.publishers, cfg.subscriber_users)
-        procs.create_users(env, *publishers, *subscribers, password=PASSWORD)
-        for system in (SWITCHBOARD, TUTORIAL):
+        if any(system.sessions for system in systems):
+            accounts = await log_in(cfg, db_url, log_dir)
+        else:  # the floors take anyone: no cookies
+            accounts = Accounts([""] * cfg.publishers, [""] * cfg.subscriber_users)
+        for system in systems:
             results[system.name] = await run_system(system, cfg, db_url, accounts, log_dir)
     return results
 
@@ -416,7 +449,12 @@ async def run(cfg: Config, log_dir: Path) -> dict[str, dict[str, Any]]:
 def parse_args(argv: list[str] | None) -> Config:
     parser = argparse.ArgumentParser(
         prog="python -m bench.fanout",
-        description="Fan-out: Switchboard beside the Channels tutorial shape (bench/README.md).",
+        description="Fan-out: Switchboard beside three baselines (bench/README.md).",
+    )
+    parser.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help=f"which to run, comma-separated, always in this order ({','.join(SYSTEMS)})",
     )
     parser.add_argument("-n", "--subscribers", type=int, help="subscriber sockets (500)")
     parser.add_argument("-r", "--rate", type=float, help="messages per second, in total (2)")
@@ -433,7 +471,11 @@ def parse_args(argv: list[str] | None) -> Config:
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 sockets, 5 s")
     args = parser.parse_args(argv)
     quick = {"subscribers": 100, "duration": 5.0, "warmup": 2.0, "idle": 2.0}
+    systems = {name.strip() for name in args.systems.split(",") if name.strip()}
+    if not systems or systems - SYSTEMS.keys():
+        parser.error(f"--systems: choose from {', '.join(SYSTEMS)}")
     cfg = Config(
+        systems=[name for name in SYSTEMS if name in systems],
         workers=args.workers,
         sockets_per_user=args.sockets_per_user,
         connect_concurrency=args.connect_concurrency,
@@ -463,7 +505,12 @@ def main(argv: list[str] | None = None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
 
     results = asyncio.run(run(cfg, log_dir))
-    rat = ratios(results["switchboard"], results["tutorial"])
+    # Switchboard's figures over each baseline's, when Switchboard ran.
+    rat = {
+        name: ratios(results["switchboard"], result)
+        for name, result in results.items()
+        if "switchboard" in results and name != "switchboard"
+    }
     report = {
         "benchmark": "fanout",
         "started_at": stamp,
@@ -474,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
         },
         "systems": results,
-        "ratios_switchboard_over_tutorial": rat,
+        "ratios_switchboard_over": rat,
     }
     text = json.dumps(report, indent=2)
     out = RESULTS / f"fanout-{stamp}.json"
@@ -482,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "latest.json").write_text(text)
 
     print(
-        f"\nFan-out: {cfg.subscribers} subscribers in one room on {SERVERS} Daphne processes, "
+        f"\nFan-out: {cfg.subscribers} subscribers in one room on {SERVERS} server processes, "
         f"{cfg.rate:g} msg/s from {cfg.publishers} publishers, {cfg.duration:g} s measured "
         f"(after {cfg.warmup:g} s warm-up)\n"
     )

@@ -82,7 +82,7 @@ ROWS: list[tuple[str, str, Fmt]] = [
     ("subscribers open / asked", "opened", None),
     ("deliveries in window", "deliveries_in_window", None),
     ("server CPU us / delivery", "cpu_us_per_delivery", one),
-    ("  Daphne only", "cpu_us_per_delivery_daphne", one),
+    ("  server processes only", "cpu_us_per_delivery_app", one),
     ("  redis-server only", "cpu_us_per_delivery_redis", one),
     ("  above idle", "cpu_us_per_delivery_above_idle", one),
     ("server CPU, cores busy", "server_cores_busy", three),
@@ -105,7 +105,7 @@ ROWS: list[tuple[str, str, Fmt]] = [
 
 RATIO_KEYS = [
     "cpu_us_per_delivery",
-    "cpu_us_per_delivery_daphne",
+    "cpu_us_per_delivery_app",
     "cpu_us_per_delivery_above_idle",
     "latency_ms_p50",
     "latency_ms_p99",
@@ -140,13 +140,33 @@ def cell(result: dict[str, Any], key: str, fmt: Fmt) -> str:
     return fmt(value) if fmt else str(value)
 
 
-def table(results: dict[str, dict[str, Any]], rat: dict[str, float | None]) -> str:
-    a, b = results["switchboard"], results["tutorial"]
-    lines = [f"{'':28} {'switchboard':>14} {'tutorial':>14} {'sb/tut':>8}", "-" * 67]
+# Column heads of the ratios: switchboard / each baseline.
+RATIO_HEADS = {"tutorial": "sb/tut", "bare-asgi": "sb/bare", "websockets": "sb/ws"}
+
+
+def table(results: dict[str, dict[str, Any]], rat: dict[str, dict[str, float | None]]) -> str:
+    """One column per system, then one per ratio of Switchboard to a baseline."""
+    heads = [*results, *(RATIO_HEADS.get(name, f"sb/{name}") for name in rat)]
+    rows = []
     for label, key, fmt in ROWS:
-        r = rat.get(key)
-        ratio = "" if r is None else f"{r:.2f}"
-        lines.append(f"{label:28} {cell(a, key, fmt):>14} {cell(b, key, fmt):>14} {ratio:>8}")
+        ratio_cells = [rat[name].get(key) for name in rat]
+        rows.append(
+            [
+                label,
+                *(cell(result, key, fmt) for result in results.values()),
+                *("" if r is None else f"{r:.2f}" for r in ratio_cells),
+            ]
+        )
+    widths = [max(len(row[0]) for row in rows)]
+    widths += [max(len(h), *(len(row[i + 1]) for row in rows)) for i, h in enumerate(heads)]
+    lines = [" ".join(text.rjust(w) for text, w in zip(["", *heads], widths, strict=True))]
+    lines.append("-" * len(lines[0]))
+    for row in rows:
+        cells = (
+            text.ljust(w) if i == 0 else text.rjust(w)
+            for i, (text, w) in enumerate(zip(row, widths, strict=True))
+        )
+        lines.append(" ".join(cells).rstrip())
     return "\n".join(lines)
 
 
@@ -165,6 +185,11 @@ def problem_lines(results: dict[str, dict[str, Any]], busy_machine: float) -> li
                 f"{name}: lost {result['lost']}, duplicates {result['duplicates']}, "
                 f"out of order {result['out_of_order']}"
             )
+        if not result["settled"]:
+            lines.append(
+                f"{name}: the servers were still busy {result['settle_seconds']:g} s after the "
+                "connects; the idle and measured phases include that work"
+            )
         for key in ("failed_connects", "unexpected_closes", "publisher_error_frames"):
             if p[key]:
                 lines.append(f"{name}: {key} {p[key]}")
@@ -175,8 +200,8 @@ def problem_lines(results: dict[str, dict[str, Any]], busy_machine: float) -> li
         if p["subscriber_error_frames"]:
             lines.append(f"{name}: {p['subscriber_error_frames']} error frames at subscribers")
         if p["servers_exited"]:
-            lines.append(f"{name}: Daphne exited during the run: {p['servers_exited']}")
-        for log in p["daphne_logs"]:
+            lines.append(f"{name}: a server process exited during the run: {p['servers_exited']}")
+        for log in p["server_logs"]:
             for phase in ("run", "teardown"):
                 count, first = log[f"{phase}_trouble"], log[f"{phase}_first"]
                 if count:

@@ -1,8 +1,9 @@
-"""The Daphne processes under test, started by tests.support.procs, with their output kept.
+"""The server processes under test, started like tests.support.procs does, with their output kept.
 
 procs reads a server's output until its ready line and then discards the rest. A benchmark
 must be able to show what the servers logged while it ran, so `LoggedDaphne` wraps the Popen as
-procs assigns it: every line procs reads also goes to a log file.
+procs assigns it: every line procs reads also goes to a log file. The other servers differ only
+in the command they start.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from bench.floor.websockets_server import READY
 from tests.support import procs
 
-TUTORIAL_APP = "bench.tutorial.asgi:application"
-TROUBLE = re.compile(r"WARNING|ERROR|CRITICAL|Traceback|Exception|over capacity")
+# Plain log lines (Daphne's, the floors') and Switchboard's JSON lines (structlog).
+TROUBLE = re.compile(
+    r'WARNING|ERROR|CRITICAL|"level": "(warning|error|critical)"|Traceback|Exception|over capacity'
+)
 
 
 def _tee(lines: Iterator[str], sink: IO[str]) -> Iterator[str]:
@@ -73,10 +77,12 @@ class LoggedDaphne(procs.DaphneProcess):
         return len(lines), lines[:limit]
 
 
-class TutorialDaphne(LoggedDaphne):
-    """Plain `daphne` serving the Channels tutorial app (bench.tutorial), same flags otherwise."""
+class PlainDaphne(LoggedDaphne):
+    """Plain `daphne` (not realtime.serve) serving `app`, same flags otherwise."""
 
-    def start(self) -> TutorialDaphne:
+    app = ""
+
+    def start(self) -> PlainDaphne:
         self.proc = subprocess.Popen(
             [
                 procs.PYTHON,
@@ -90,7 +96,7 @@ class TutorialDaphne(LoggedDaphne):
                 "127.0.0.1",
                 "-p",
                 str(self.port),
-                TUTORIAL_APP,
+                self.app,
             ],  # fmt: skip
             cwd=procs.ROOT,
             env=self.env,
@@ -98,5 +104,34 @@ class TutorialDaphne(LoggedDaphne):
             stderr=subprocess.STDOUT,
             text=True,
         )
-        procs._wait_for_line(self.proc, "Listening on TCP address", 60, "daphne (tutorial app)")
+        procs._wait_for_line(self.proc, "Listening on TCP address", 60, f"daphne ({self.app})")
+        return self
+
+
+class TutorialDaphne(PlainDaphne):
+    """The Channels tutorial app (bench.tutorial)."""
+
+    app = "bench.tutorial.asgi:application"
+
+
+class BareAsgiDaphne(PlainDaphne):
+    """The bare ASGI broadcast app (bench.floor.asgi)."""
+
+    app = "bench.floor.asgi:application"
+
+
+class WebsocketsServer(LoggedDaphne):
+    """`python -m bench.floor.websockets_server`: not Daphne, but a process handled the same
+    way (port, pid, RSS, stop, log), so only the command and its ready line differ."""
+
+    def start(self) -> WebsocketsServer:
+        self.proc = subprocess.Popen(
+            [procs.PYTHON, "-m", "bench.floor.websockets_server", str(self.port)],
+            cwd=procs.ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        procs._wait_for_line(self.proc, READY, 60, "bench.floor.websockets_server")
         return self
