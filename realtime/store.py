@@ -17,6 +17,8 @@ from limits import parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from config.redis_options import client_options
+
 _ADD_IF_ROOM = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
@@ -89,7 +91,8 @@ class RedisZStore:
     """Sorted sets of member -> expiry time in Redis."""
 
     def __init__(self, url: str) -> None:
-        self.redis = redis.Redis.from_url(url, decode_responses=True)
+        options = client_options()
+        self.redis = redis.Redis.from_url(url, decode_responses=True, **options)
         self._add_if_room = self.redis.register_script(_ADD_IF_ROOM)
         self._presence_join = self.redis.register_script(_PRESENCE_JOIN)
         self._presence_leave = self.redis.register_script(_PRESENCE_LEAVE)
@@ -226,7 +229,10 @@ def _limiter() -> MovingWindowRateLimiter:
     if "limiter" not in local:
         if settings.REDIS_URL:
             storage = RedisStorage(
-                "async+" + settings.REDIS_URL, implementation="redispy", key_prefix="sb-limits"
+                "async+" + settings.REDIS_URL,
+                implementation="redispy",
+                key_prefix="sb-limits",
+                **client_options(),
             )
         else:
             storage = MemoryStorage()

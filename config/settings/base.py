@@ -6,7 +6,9 @@ from pathlib import Path
 
 import dj_database_url
 import structlog
+from redis.retry import Retry
 
+from config import redis_options
 from config.env import env_bool, env_float, env_int, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -98,7 +100,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [{"address": REDIS_URL, **redis_options.client_options()}],
                 # Each process receives every room event on one channel (realtime.hub), so
                 # the per-channel buffer must absorb a burst; seq lets sockets repair any loss.
                 "capacity": 5000,
@@ -224,6 +226,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "switchboard",
+            "OPTIONS": redis_options.client_options(Retry),
         }
     }
 else:

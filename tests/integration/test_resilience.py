@@ -88,7 +88,7 @@ async def test_a_send_during_a_redis_outage_is_answered_and_its_retry_stored_onc
         stack.redis.kill()
         socket_id = await client.send_message("over the socket during the outage")
         try:
-            # Redis stays down until the server answers (redis-py retries a few seconds first).
+            # Redis stays down until the server answers (within a second: one quick retry).
             answer = await client.next_frame(within=30)
             if answer["type"] == "error":
                 ok = (answer["code"], answer["ref"]) == ("unavailable", socket_id)
