@@ -21,7 +21,7 @@ def settings_in_subprocess(env: dict[str, str], expr: str) -> subprocess.Complet
         "from config.env import select_settings_module; select_settings_module()\n"
         "import django, json; django.setup()\n"
         "from django.conf import settings\n"
-        f"print(json.dumps({expr}))"
+        f"print(json.dumps({expr}, default=repr))"
     )
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env={**base, **env}, capture_output=True, text=True
@@ -63,7 +63,9 @@ def test_environment_selects_postgres_and_redis():
     debug, engine, host, layer, hosts = json.loads(done.stdout)
     assert (debug, engine, host) == (False, "django.db.backends.postgresql", "db.internal")
     assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    assert layer["CONFIG"]["hosts"] == ["redis://cache.internal:6379/1"]
+    [host_config] = layer["CONFIG"]["hosts"]
+    assert host_config["address"] == "redis://cache.internal:6379/1"
+    assert "Retry" in host_config["retry"]  # one quick retry, not redis-py's 14 s of them
     assert hosts == ["chat.example.com"]
 
 
