@@ -176,18 +176,13 @@ class RoomConsumer(LiveConsumer):
             return
         if event["type"] != "hub.frame":
             return
-        version = event.get("version")
-        if version is not None:
-            # Presence announcements from two processes can cross: keep the newest.
-            if version < self.presence_version:
-                return
-            self.presence_version = version
         if self.holding:
             self.held.append(event)
             return
         seq = event["seq"]
         if seq is None or seq == self.high_seq + 1:
-            await self.send_text(event["text"])
+            if self._current(event):
+                await self.send_text(event["text"])
             if seq is not None:
                 self.high_seq = seq
         elif seq > self.high_seq:
@@ -224,10 +219,22 @@ class RoomConsumer(LiveConsumer):
                 if seq is not None and seq > self.high_seq + 1:
                     await self._replay(self.high_seq)
                 if seq is None or seq == self.high_seq + 1:
-                    await self.send_text(event["text"])
+                    if self._current(event):
+                        await self.send_text(event["text"])
                     if seq is not None:
                         self.high_seq = seq
         self.holding = False
+
+    def _current(self, event: dict[str, Any]) -> bool:
+        """False for a presence frame no newer than the set this socket last sent (in its hello
+        or a presence frame): announcements from two processes can cross on the way."""
+        version = event.get("version")
+        if version is None:
+            return True
+        if version <= self.presence_version:
+            return False
+        self.presence_version = version
+        return True
 
 
 def _encoded_changes(room, up_to_seq: int, since) -> list[str]:

@@ -22,6 +22,9 @@ from realtime.store import PresenceChange, zstore
 
 logger = logging.getLogger(__name__)
 
+# Local sockets in a room per SWITCHBOARD_PRESENCE_INTERVAL between two announcements.
+PRESENCE_CROWD = 500
+
 
 @dataclass(frozen=True)
 class SocketRef:
@@ -74,6 +77,9 @@ class Registry:
     def __init__(self) -> None:
         self.owned: dict[str, list[tuple[str, str]]] = {}  # socket_id -> [(key, member)]
         self.rooms: dict[int, int] = {}  # room_id -> local sockets present
+        # room_id -> whether the online set changed again since this process last announced it
+        self._announcing: dict[int, bool] = {}
+        self._announcers: set[asyncio.Task] = set()  # held here: the loop keeps weak references
         self._heartbeat: asyncio.Task | None = None
 
     async def open(self, ref: SocketRef) -> bool:
@@ -98,7 +104,7 @@ class Registry:
         owned += [(keys[0], _user_member(ref)), (keys[1], ref.socket_id)]
         self.rooms[room_id] = self.rooms.get(room_id, 0) + 1
         if change.changed:
-            await broadcast_presence(room_id, change)
+            await self._announce(room_id, change)
         return Presence(online_users(change.members), change.version)
 
     async def leave_room(self, room_id: int, ref: SocketRef) -> None:
@@ -112,7 +118,41 @@ class Registry:
             del self.rooms[room_id]
         change = await zstore().presence_leave(keys, ref.socket_id, _user_member(ref))
         if change.changed:
+            await self._announce(room_id, change)
+
+    async def _announce(self, room_id: int, change: PresenceChange) -> None:
+        """Send the room's new online set at once, then at most once per
+        SWITCHBOARD_PRESENCE_INTERVAL from this process while it keeps changing, with the set
+        as it is by then: a burst of arrivals (a class logging in, a restarted process's
+        clients coming back) is a few announcements, not one full online list to every socket
+        per arrival."""
+        if room_id in self._announcing:
+            self._announcing[room_id] = True
+            return
+        self._announcing[room_id] = False
+        try:
             await broadcast_presence(room_id, change)
+        finally:
+            task = asyncio.get_running_loop().create_task(self._announce_later(room_id))
+            self._announcers.add(task)
+            task.add_done_callback(self._announcers.discard)
+
+    async def _announce_later(self, room_id: int) -> None:
+        try:
+            while True:
+                # Each announcement is a full online list to every local socket of the room:
+                # in a crowded room the interval stretches, by 1 s per 500 local sockets.
+                crowd = self.rooms.get(room_id, 0) / PRESENCE_CROWD
+                await asyncio.sleep(settings.SWITCHBOARD_PRESENCE_INTERVAL * max(1.0, crowd))
+                if not self._announcing[room_id]:
+                    return
+                self._announcing[room_id] = False
+                latest = await zstore().presence_sweep(_sweep_keys(room_id))
+                await broadcast_presence(room_id, latest)
+        except Exception:
+            logger.warning("presence announcement failed", exc_info=True)
+        finally:
+            del self._announcing[room_id]
 
     def _start(self) -> None:
         if self._heartbeat is None or self._heartbeat.done():
@@ -134,7 +174,7 @@ class Registry:
                 for room_id in list(self.rooms):
                     change = await zstore().presence_sweep(_sweep_keys(room_id))
                     if change.changed:  # a process died with sockets in this room
-                        await broadcast_presence(room_id, change)
+                        await self._announce(room_id, change)
             except Exception:
                 logger.warning("presence heartbeat failed; retrying", exc_info=True)
 

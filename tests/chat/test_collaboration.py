@@ -140,10 +140,10 @@ def _room_detail(user):
 async def test_presence_counts_users_not_tabs(layer, user, other, room):
     alice, hello = await join(user)
     assert hello["online"] == [{"id": user.pk, "username": "alice"}]
-    assert await next_frame(alice, skip=()) == {"type": "presence", "online": hello["online"]}
     bob_tab1, hello = await join(other)
     both = [{"id": user.pk, "username": "alice"}, {"id": other.pk, "username": "bob"}]
     assert hello["online"] == both
+    # The next frame is Bob's arrival: Alice's own was in her hello, and is not repeated.
     assert await next_frame(alice, skip=()) == {"type": "presence", "online": both}
     bob_tab2, hello = await join(other)
     assert hello["online"] == both
@@ -154,6 +154,28 @@ async def test_presence_counts_users_not_tabs(layer, user, other, room):
     assert await next_frame(alice, skip=()) == {
         "type": "presence", "online": [{"id": user.pk, "username": "alice"}],
     }  # fmt: skip
+    await alice.disconnect()
+
+
+async def test_a_burst_of_arrivals_is_announced_in_one_or_two_frames(layer, settings, user, room):
+    settings.SWITCHBOARD_PRESENCE_INTERVAL = 2  # longer than the burst takes here
+    alice, _ = await join(user)
+    names = [f"guest{i}" for i in range(6)]
+    guests = []
+    for name in names:
+        guest = await sync_to_async(UserFactory)(username=name)
+        await sync_to_async(services.room_join)(room=room, user=guest)
+        guests.append(guest)
+    tabs = [(await join(guest))[0] for guest in guests]
+    everyone = ["alice", *names]
+    frames = []
+    while not frames or [u["username"] for u in frames[-1]["online"]] != everyone:
+        frames.append(await next_frame(alice, skip=()))
+    # Six arrivals within one interval: at most one announcement at once (if Alice's own
+    # did not open the interval) and one at its end, which has everyone.
+    assert len(frames) <= 2, frames
+    for tab in tabs:
+        await tab.disconnect()
     await alice.disconnect()
 
 
