@@ -141,7 +141,7 @@ class Registry:
         try:
             while True:
                 # Each announcement is a full online list to every local socket of the room:
-                # in a crowded room the interval stretches, by 1 s per 500 local sockets.
+                # past PRESENCE_CROWD local sockets in the room, the interval grows in proportion.
                 crowd = self.rooms.get(room_id, 0) / PRESENCE_CROWD
                 await asyncio.sleep(settings.SWITCHBOARD_PRESENCE_INTERVAL * max(1.0, crowd))
                 if not self._announcing[room_id]:
