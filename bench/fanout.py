@@ -56,6 +56,15 @@ SYSTEMS = {
     system.name: system
     for system in [
         System("switchboard", LoggedDaphne, f"/ws/rooms/{ROOM}/", wait_hello=True, sessions=True),
+        # The same app on channels_redis's pub/sub layer instead of its core layer.
+        System(
+            "switchboard-pubsub",
+            LoggedDaphne,
+            f"/ws/rooms/{ROOM}/",
+            wait_hello=True,
+            sessions=True,
+            env_extra={"DJANGO_SETTINGS_MODULE": "bench.pubsub_settings"},
+        ),
         System(
             "tutorial",
             TutorialDaphne,

@@ -141,7 +141,12 @@ def cell(result: dict[str, Any], key: str, fmt: Fmt) -> str:
 
 
 # Column heads of the ratios: switchboard / each baseline.
-RATIO_HEADS = {"tutorial": "sb/tut", "bare-asgi": "sb/bare", "websockets": "sb/ws"}
+RATIO_HEADS = {
+    "switchboard-pubsub": "sb/pubsub",
+    "tutorial": "sb/tut",
+    "bare-asgi": "sb/bare",
+    "websockets": "sb/ws",
+}
 
 
 def table(results: dict[str, dict[str, Any]], rat: dict[str, dict[str, float | None]]) -> str:

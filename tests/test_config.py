@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db
 
 def settings_in_subprocess(env: dict[str, str], expr: str) -> subprocess.CompletedProcess:
     base = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REDIS_", "DATABASE_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "REDIS_", "DATABASE_", "SWITCHBOARD_"))
     }
     code = (
         "from config.env import select_settings_module; select_settings_module()\n"
