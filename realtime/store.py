@@ -36,6 +36,7 @@ return 0
 # the same arrival or departure. A change of the online set gets a version that only grows
 # (the Redis clock, or the last version + 1): a socket skips a presence frame no newer than
 # the last one it passed on, since announcements from two processes may cross on the way.
+# (The version key may expire after a quiet day: the clock keeps the next one ahead.)
 # Every script answers {changed (0/1), version, online members}.
 _PRESENCE_ANSWER = """
 local function answer(changed, users, version_key)
@@ -43,7 +44,7 @@ local function answer(changed, users, version_key)
   if changed then
     local t = redis.call('TIME')
     version = math.max(t[1] * 1000000 + t[2], version + 1)
-    redis.call('SET', version_key, version)
+    redis.call('SET', version_key, version, 'EX', 86400)
   end
   return {changed and 1 or 0, version, redis.call('ZRANGE', users, 0, -1)}
 end
