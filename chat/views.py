@@ -128,9 +128,8 @@ async def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 break
-            try:
-                event = await asyncio.wait_for(subscriber.queue.get(), remaining)
-            except TimeoutError:
+            event = await subscriber.next(remaining)
+            if event is None:
                 break
             news = event.get("seq") is not None and event["seq"] > after_seq
             if news or event["type"] == RESYNC:
@@ -182,9 +181,8 @@ async def _room_stream(room, after_seq: int, user_id: int, session_key: str | No
         async for chunk in catch_up():
             yield chunk
         while True:
-            try:
-                event = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_SECONDS)
-            except TimeoutError:
+            event = await subscriber.next(KEEPALIVE_SECONDS)
+            if event is None:
                 yield ": keepalive\n\n"
                 continue
             if event["type"] == RESYNC:

@@ -1,6 +1,5 @@
 """The dashboard page and its Server-Sent Events stream."""
 
-import asyncio
 import time
 from collections import defaultdict
 
@@ -82,9 +81,8 @@ async def _dashboard_stream(dashboard, series, resume_from):
             for chunk in await missed():
                 yield chunk
         while True:
-            try:
-                event = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_SECONDS)
-            except TimeoutError:
+            event = await subscriber.next(KEEPALIVE_SECONDS)
+            if event is None:
                 yield ": keepalive\n\n"
                 continue
             started = time.monotonic()
@@ -102,9 +100,8 @@ async def _dashboard_stream(dashboard, series, resume_from):
                 remaining = 0.1 - (time.monotonic() - started)
                 if remaining <= 0:
                     break
-                try:
-                    event = await asyncio.wait_for(subscriber.queue.get(), remaining)
-                except TimeoutError:
+                event = await subscriber.next(remaining)
+                if event is None:
                     break
             for panel_id, points in by_panel.items():
                 yield sse(

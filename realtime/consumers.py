@@ -50,6 +50,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.user = self.scope["user"]
         self.ref: SocketRef | None = None
         self.groups_joined: list[str] = []
+        self.token_expiry: asyncio.TimerHandle | None = None
         self.strikes: list[float] = []
         if not self.user.is_authenticated or not self.user.is_active:
             await self.close()
@@ -102,6 +103,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.ref is None:
             return
         OPEN_SOCKETS.labels(self.kind).dec()
+        if self.token_expiry is not None:
+            self.token_expiry.cancel()  # else the loop holds this consumer until the token ends
         try:
             await self.closing()
         finally:
@@ -119,7 +122,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         delay = max(expires_at - time.time(), 0)
         loop = asyncio.get_running_loop()
-        loop.call_later(delay, lambda: loop.create_task(self.close(CLOSE_SESSION_ENDED)))
+        self.token_expiry = loop.call_later(
+            delay, lambda: loop.create_task(self.close(CLOSE_SESSION_ENDED))
+        )
 
     # --- client frames ---------------------------------------------------------------------
 

@@ -26,6 +26,16 @@ class QueueSubscriber:
             self.queue.get_nowait()
         self.queue.put_nowait(event)
 
+    async def next(self, timeout: float) -> dict[str, Any] | None:
+        """The next event, or None after `timeout` seconds. (Not `asyncio.wait_for`: on Python
+        3.11 it can swallow the cancellation of a client that went away just as an event
+        came, and the stream then runs on until Daphne kills it.)"""
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.queue.get()
+        except TimeoutError:
+            return None
+
 
 async def request_user(request: HttpRequest):
     """The session user, or the Bearer/Api-Key user for scripts (the sockets' one check)."""
