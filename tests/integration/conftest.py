@@ -90,9 +90,12 @@ class Stack:
             list(pool.map(procs.DaphneProcess.start, servers))
 
 
-def start_daphnes(env: dict[str, str], count: int) -> list[procs.DaphneProcess]:
-    """Start `count` Daphne processes at once (each is awaited by its ready line)."""
-    servers = [procs.DaphneProcess(env) for _ in range(count)]
+def start_daphnes(
+    env: dict[str, str], count: int, *options: str, keep_output: bool = False
+) -> list[procs.DaphneProcess]:
+    """Start `count` Daphne processes at once (each is awaited by its ready line), with more
+    Daphne `options`; `keep_output` keeps what each prints (procs.DaphneProcess.output)."""
+    servers = [procs.DaphneProcess(env, *options, keep_output=keep_output) for _ in range(count)]
     try:
         with ThreadPoolExecutor(count) as pool:
             list(pool.map(procs.DaphneProcess.start, servers))
@@ -117,13 +120,16 @@ def running_stack(database: str, database_url: str) -> Iterator[Stack]:
 
 
 @contextlib.contextmanager
-def derived_stack(base: Stack, **extra_env: str) -> Iterator[Stack]:
+def derived_stack(
+    base: Stack, *options: str, keep_output: bool = False, **extra_env: str
+) -> Iterator[Stack]:
     """Two more Daphnes and a redis-server of their own, on `base`'s database and users, with
-    extra settings (environment variables). Room ids are unique in the shared database, and
-    this stack's Redis is its own, so the two stacks never hear each other."""
+    extra settings (environment variables) and Daphne `options`. Room ids are unique in the
+    shared database, and this stack's Redis is its own, so the two stacks never hear each other."""
     with procs.RedisServer() as redis:
         env = procs.app_env(database_url=base.env["DATABASE_URL"], redis_url=redis.url, **extra_env)
-        stack = Stack(base.database, env, redis, *start_daphnes(env, 2), pool=base.pool)
+        servers = start_daphnes(env, 2, *options, keep_output=keep_output)
+        stack = Stack(base.database, env, redis, *servers, pool=base.pool)
         try:
             yield stack
         finally:
@@ -169,6 +175,24 @@ def roomy_stack(sqlite_stack: Stack) -> Iterator[Stack]:
 def own_stack(sqlite_stack: Stack) -> Iterator[Stack]:
     """A stack for one test, which may kill or restart any of its processes."""
     with derived_stack(sqlite_stack, **UNLIMITED) as stack:
+        yield stack
+
+
+# The soak's keepalive: a peer that vanishes (no FIN, no close frame) is dropped within
+# SOAK_PING_SECONDS + SOAK_PING_TIMEOUT + 2 s (Daphne checks its timers every 2 s).
+SOAK_PING_SECONDS, SOAK_PING_TIMEOUT = 5, 10
+SOAK_SOCKET_TTL = 15
+
+
+@pytest.fixture
+def soak_stack(sqlite_stack: Stack) -> Iterator[Stack]:
+    """A stack for the soak: the shipped rate limits and socket caps, a keepalive that drops
+    vanished peers in seconds, socket and presence entries that lapse 15 s after their
+    process stops refreshing them, and Daphnes whose logs the test reads (`server.output`)."""
+    ping = ("--ping-interval", str(SOAK_PING_SECONDS), "--ping-timeout", str(SOAK_PING_TIMEOUT))
+    with derived_stack(
+        sqlite_stack, *ping, keep_output=True, SWITCHBOARD_SOCKET_TTL=str(SOAK_SOCKET_TTL)
+    ) as stack:
         yield stack
 
 

@@ -8,7 +8,9 @@ so a lost frame fails a test instead of hanging it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -340,6 +342,45 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[SseEvent]:
                 event_id = value
             elif name == "data":
                 data.append(value)
+
+
+async def open_silent_socket(
+    server: Server, path: str, account: Account
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket handshake by hand on `server` (a procs.DaphneProcess): a peer that then never
+    answers a ping nor closes, as one whose network vanished. The caller may read the raw
+    bytes the server sends; EOF (or a reset) means the server gave up on it."""
+    port = int(server.http.rpartition(":")[2])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {server.http}\r\nCookie: sessionid={account.sessionid}\r\n\r\n"
+        ).encode()
+    )
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HTTP_TIMEOUT)
+        assert head.startswith(b"HTTP/1.1 101"), head
+    except BaseException:
+        writer.close()
+        raise
+    return reader, writer
+
+
+async def metric_by_label(server: Server, name: str) -> dict[str, float]:
+    """Every sample of one metric of the server process (`/metrics`), by its label text
+    (`kind="room"`; "" for a metric without labels)."""
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, trust_env=False) as http:
+        response = await http.get(f"{server.http}/metrics")
+    assert response.status_code == 200, response.text
+    samples = {}
+    for line in response.text.splitlines():
+        sample, _, value = line.rpartition(" ")
+        if sample == name or sample.startswith(name + "{"):
+            samples[sample.removeprefix(name).strip("{}")] = float(value)
+    return samples
 
 
 async def metric(server: Server, name: str, **labels: str) -> float:

@@ -29,8 +29,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float, what: str) -> None:
-    """Read the process's output until `needle` appears; fail with what it printed otherwise."""
+def _wait_for_line(
+    proc: subprocess.Popen, needle: str, timeout: float, what: str, keep: list[str] | None = None
+) -> None:
+    """Read the process's output until `needle` appears; fail with what it printed otherwise.
+
+    The output is drained afterwards; with `keep`, every line is appended to it as well."""
     seen: list[str] = []
     found = False
     settled = threading.Event()  # the line appeared, or the output ended (the process died)
@@ -39,6 +43,8 @@ def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float, what: st
         nonlocal found
         for line in proc.stdout:
             seen.append(line)
+            if keep is not None:
+                keep.append(line)
             if needle in line:
                 found = True
                 break
@@ -51,7 +57,8 @@ def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float, what: st
         proc.kill()
         raise RuntimeError(f"{what} did not start:\n{''.join(seen)[-4000:]}")
     # Keep draining so a chatty child never blocks on a full pipe.
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    sink = (lambda line: None) if keep is None else keep.append
+    threading.Thread(target=lambda: [sink(line) for line in proc.stdout], daemon=True).start()
 
 
 class RedisServer:
@@ -244,11 +251,13 @@ def create_users(env: dict[str, str], *usernames: str, password: str = "pw-Switc
 class DaphneProcess:
     """`python -m realtime.serve` (Daphne) on a free port with the given environment."""
 
-    def __init__(self, env: dict[str, str], *options: str) -> None:
+    def __init__(self, env: dict[str, str], *options: str, keep_output: bool = False) -> None:
         self.env = env
         self.options = options  # more Daphne options, e.g. "--ping-interval", "1"
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        # With keep_output, every line the process prints (its logs), across restarts.
+        self.output: list[str] | None = [] if keep_output else None
 
     @property
     def http(self) -> str:
@@ -279,7 +288,7 @@ class DaphneProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        _wait_for_line(self.proc, "Listening on TCP address", 60, "daphne")
+        _wait_for_line(self.proc, "Listening on TCP address", 60, "daphne", self.output)
         return self
 
     @property

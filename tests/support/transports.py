@@ -136,6 +136,11 @@ class _Reconnecting:
     def name(self) -> str:
         return self.view.name
 
+    @property
+    def running(self) -> bool:
+        """Started and not stopped (connected or on its way back)."""
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
         self._task.add_done_callback(self._crashed)
@@ -231,6 +236,14 @@ class ResumingChat(_Reconnecting):
             self.next_server = self.servers.index(server)
         if self.ws is not None:
             await self.ws.close()
+
+    def abort(self, server: Server | None = None) -> None:
+        """Drop the TCP connection with no close frame, as a killed tab or a lost link does
+        (the client reconnects at once)."""
+        if server is not None:
+            self.next_server = self.servers.index(server)
+        if self.ws is not None:
+            self.ws.transport.abort()
 
     async def stop(self) -> None:
         if self.ws is not None:
