@@ -18,7 +18,15 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.clients import ChatClient, Rest, connect_chat, metric, recv_json
-from tests.support.transports import LongPoller, ResumingChat, SseReader, content, identity
+from tests.support.transports import (
+    LongPoller,
+    ResumingChat,
+    SseReader,
+    all_reach,
+    content,
+    describe,
+    identity,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -26,39 +34,11 @@ MiB = 1024 * 1024
 OUTAGE_SECONDS = 2
 
 
-def state(client) -> str:
-    """One line on where a client is, for failure messages."""
-    view = client.view
-    extra = ""
-    if isinstance(client, ResumingChat):
-        odd = {client.bodies[c]: a for c, a in client.answers.items() if a != ["message"]}
-        extra = (
-            f", closes {client.closes}, unanswered {list(client.pending.values())}, "
-            f"sends answered otherwise than by their message: {odd}"
-        )
-    return (
-        f"{view.name}: applied 1..{view.applied}, {client.connections} connection(s), "
-        f"{len(client.failed_connects)} failed connect(s){extra}"
-    )
-
-
-async def all_reach(clients, seq: int, within: float) -> None:
-    """Every client has applied up to `seq`; one failure lists where every client is."""
-    results = await asyncio.gather(
-        *(c.view.until_seq(seq, within) for c in clients), return_exceptions=True
-    )
-    if any(isinstance(result, BaseException) for result in results):
-        raise AssertionError(
-            f"not every client got seq {seq} within {within}s:\n"
-            + "\n".join(state(c) for c in clients)
-        )
-
-
 def assert_same_as_history(clients, history: list[dict[str, Any]]) -> None:
     for client in clients:
         assert not client.view.problems, client.view.problems
         expected = [content(m) for m in history]
-        assert [content(m) for m in client.view.as_list()] == expected, state(client)
+        assert [content(m) for m in client.view.as_list()] == expected, describe(client)
 
 
 async def post_until_stored(rest: Rest, slug: str, body: str, client_id: str) -> None:
@@ -263,7 +243,7 @@ async def test_clients_of_a_killed_process_resume_on_the_other_without_loss(room
     client_ids = [m["client_id"] for m in history]
     assert len(client_ids) == len(set(client_ids)), "a retried send was stored twice"
     for moved, survivor in ((bob_c, two), (carol_c, one)):
-        assert moved.connections == 2, state(moved)
+        assert moved.connections == 2, describe(moved)
         assert moved.servers[moved.next_server % 2] is survivor
     assert_same_as_history(clients, history)
 
@@ -378,8 +358,8 @@ async def test_websocket_sse_and_long_poll_clients_end_with_the_history(roomy_st
 
     changed = {m["seq"] for m in history if m["edited_at"] or m["deleted"]}
     assert changed, "the script edited or deleted something"
-    assert socket_reader.connections > 1, state(socket_reader)
-    assert sse_reader.drops > 0 and poller.drops > 0, (state(sse_reader), state(poller))
+    assert socket_reader.connections > 1, describe(socket_reader)
+    assert sse_reader.drops > 0 and poller.drops > 0, (describe(sse_reader), describe(poller))
     # Sockets resume with `updated_since`, so they have every edit and delete too.
     assert_same_as_history([*writers, socket_reader], history)
     # SSE and long polling replay messages, not later edits: the same messages, in the same
@@ -387,6 +367,6 @@ async def test_websocket_sse_and_long_poll_clients_end_with_the_history(roomy_st
     for reader in (sse_reader, poller):
         assert not reader.view.problems, reader.view.problems
         got = reader.view.as_list()
-        assert [identity(m) for m in got] == [identity(m) for m in history], state(reader)
+        assert [identity(m) for m in got] == [identity(m) for m in history], describe(reader)
         unchanged = [content(m) for m in got if m["seq"] not in changed]
         assert unchanged == [content(m) for m in history if m["seq"] not in changed]

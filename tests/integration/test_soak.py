@@ -45,7 +45,15 @@ from tests.support.clients import (
     open_silent_socket,
     recv_json,
 )
-from tests.support.transports import LongPoller, ResumingChat, SseReader, content, identity
+from tests.support.transports import (
+    LongPoller,
+    ResumingChat,
+    SseReader,
+    all_reach,
+    content,
+    describe,
+    identity,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -244,16 +252,6 @@ async def full_history(rest: Rest, slug: str) -> list[dict[str, Any]]:
         history += page
         if len(page) < 200:
             return history
-
-
-def state(client) -> str:
-    view = client.view
-    extra = f", closes {client.closes[-5:]}" if isinstance(client, ResumingChat) else ""
-    return (
-        f"{view.name} in {getattr(client, 'slug', '?')}: applied 1..{view.applied}, "
-        f"{client.connections} connection(s), {len(client.failed_connects)} failed "
-        f"connect(s){extra}"
-    )
 
 
 async def try_frame(client: ResumingChat, frame: dict[str, Any]) -> bool:
@@ -486,18 +484,6 @@ async def until_same_as_history(rest: Rest, slug: str, chats: list[ResumingChat]
             wait.cancel()
 
 
-async def all_reach(clients, seq: int, within: float) -> None:
-    """Every client has applied up to `seq`; one failure lists where every client is."""
-    results = await asyncio.gather(
-        *(c.view.until_seq(seq, within) for c in clients), return_exceptions=True
-    )
-    if any(isinstance(result, BaseException) for result in results):
-        raise AssertionError(
-            f"not every client got seq {seq} within {within}s:\n"
-            + "\n".join(state(c) for c in clients)
-        )
-
-
 async def back_in(chat: ResumingChat) -> None:
     """Connected and resumed, whether it was stopped or is on its way back."""
     if chat.running:
@@ -685,9 +671,9 @@ async def test_steady_load_with_reconnect_churn_leaves_memory_flat_and_nothing_b
 
     for chat in every_chat:
         assert not chat.view.problems, chat.view.problems
-        assert not chat.errors, (state(chat), chat.errors[:5])
+        assert not chat.errors, (describe(chat), chat.errors[:5])
         expected = [content(m) for m in histories[chat.slug]]
-        assert [content(m) for m in chat.view.as_list()] == expected, state(chat)
+        assert [content(m) for m in chat.view.as_list()] == expected, describe(chat)
     for other in others:
         assert not other.view.problems, other.view.problems
         history = histories[other.slug]
@@ -698,5 +684,5 @@ async def test_steady_load_with_reconnect_churn_leaves_memory_flat_and_nothing_b
     # The load was what it claims to be.
     assert reconnects >= CHURN_PER_SECOND * SOAK_SECONDS * 0.5, reconnects
     assert load_counts["vanished peers"] and load_counts["hops"], load_counts
-    assert min(o.connections for o in others) > 1, [state(o) for o in others]
+    assert min(o.connections for o in others) > 1, [describe(o) for o in others]
     assert bells[1].connections > 1 and notified, (bells[1].connections, notified)

@@ -434,3 +434,32 @@ class LongPoller(_Reconnecting):
                     continue
                 for message in response.json():
                     self.view.add(message, strict=True)
+
+
+def describe(client: _Reconnecting) -> str:
+    """One line on where a client is, for failure messages."""
+    view = client.view
+    extra = ""
+    if isinstance(client, ResumingChat):
+        odd = {client.bodies[c]: a for c, a in client.answers.items() if a != ["message"]}
+        extra = (
+            f", last closes {client.closes[-5:]}, unanswered {list(client.pending.values())}, "
+            f"sends answered otherwise than by their message: {odd}"
+        )
+    return (
+        f"{view.name} in {getattr(client, 'slug', '?')}: applied 1..{view.applied}, "
+        f"{client.connections} connection(s), {len(client.failed_connects)} failed "
+        f"connect(s){extra}"
+    )
+
+
+async def all_reach(clients: Sequence[_Reconnecting], seq: int, within: float) -> None:
+    """Every client has applied up to `seq`; one failure lists where every client is."""
+    results = await asyncio.gather(
+        *(c.view.until_seq(seq, within) for c in clients), return_exceptions=True
+    )
+    if any(isinstance(result, BaseException) for result in results):
+        raise AssertionError(
+            f"not every client got seq {seq} within {within}s:\n"
+            + "\n".join(describe(c) for c in clients)
+        )
