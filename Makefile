@@ -33,9 +33,11 @@ run: $(VENV)/.installed static/dist/notes.js
 	@echo "  Switchboard is starting on http://localhost:$(PORT)"
 	@echo "  Log in as alice, bob or carol (admin for /admin/) with password: switchboard-demo"
 	@echo ""
-	@trap 'kill 0' INT TERM EXIT; \
-	DJANGO_DEBUG=1 $(PY) manage.py sample_server & \
-	DJANGO_DEBUG=1 $(PY) manage.py simulate_devices & \
+	@# The sampler and the simulator stop with the server. (Not `trap 'kill 0'`: the shell would
+	@# get its own TERM, run the trap again, and recurse until it crashes.)
+	@DJANGO_DEBUG=1 $(PY) manage.py sample_server & sampler=$$!; \
+	DJANGO_DEBUG=1 $(PY) manage.py simulate_devices & simulator=$$!; \
+	trap 'kill $$sampler $$simulator 2>/dev/null' INT TERM EXIT; \
 	SWITCHBOARD_LOG_FORMAT=console DJANGO_DEBUG=1 $(PY) -m realtime.serve -b 127.0.0.1 -p $(PORT) config.asgi:application
 
 ## system-deps: Debian packages the tests drive for real (redis-server, PostgreSQL, Chromium, nginx)
