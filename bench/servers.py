@@ -82,30 +82,11 @@ class PlainDaphne(LoggedDaphne):
 
     app = ""
 
-    def start(self) -> PlainDaphne:
-        self.proc = subprocess.Popen(
-            [
-                procs.PYTHON,
-                "-m",
-                "daphne",
-                "--websocket-max-message-size",
-                "65536",
-                "-v",
-                "1",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                self.app,
-            ],  # fmt: skip
-            cwd=procs.ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        procs._wait_for_line(self.proc, "Listening on TCP address", 60, f"daphne ({self.app})")
-        return self
+    def command(self) -> list[str]:
+        return [
+            procs.PYTHON, "-m", "daphne", "--websocket-max-message-size", "65536", "-v", "1",
+            "-b", "127.0.0.1", "-p", str(self.port), self.app,
+        ]  # fmt: skip
 
 
 class TutorialDaphne(PlainDaphne):
@@ -124,14 +105,7 @@ class WebsocketsServer(LoggedDaphne):
     """`python -m bench.floor.websockets_server`: not Daphne, but a process handled the same
     way (port, pid, RSS, stop, log), so only the command and its ready line differ."""
 
-    def start(self) -> WebsocketsServer:
-        self.proc = subprocess.Popen(
-            [procs.PYTHON, "-m", "bench.floor.websockets_server", str(self.port)],
-            cwd=procs.ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        procs._wait_for_line(self.proc, READY, 60, "bench.floor.websockets_server")
-        return self
+    ready = READY
+
+    def command(self) -> list[str]:
+        return [procs.PYTHON, "-m", "bench.floor.websockets_server", str(self.port)]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 CONFIG = procs.ROOT / "deploy" / "nginx.conf"
 
 
-class Nginx:
+class Nginx(procs.Loopback):
     """nginx in the foreground with deploy/nginx.conf filled in for loopback ports."""
 
     def __init__(self, upstream_ports: list[int]) -> None:
@@ -39,14 +39,6 @@ class Nginx:
         )
         (self.dir / "nginx.conf").write_text(config)
         self.proc: subprocess.Popen | None = None
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Nginx:
         self.proc = subprocess.Popen(

@@ -11,17 +11,9 @@ from tests.support.clients import ChatClient, Rest, login
 pytestmark = pytest.mark.integration
 
 
-class Runserver:
+class Runserver(procs.Loopback):
     def __init__(self, env: dict[str, str]) -> None:
         self.env, self.port = env, procs.free_port()
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
 
 @pytest.fixture

@@ -248,16 +248,10 @@ def create_users(env: dict[str, str], *usernames: str, password: str = "pw-Switc
     manage(env, "shell", "-c", code)
 
 
-class DaphneProcess:
-    """`python -m realtime.serve` (Daphne) on a free port with the given environment."""
+class Loopback:
+    """Something that listens on 127.0.0.1:`port`."""
 
-    def __init__(self, env: dict[str, str], *options: str, keep_output: bool = False) -> None:
-        self.env = env
-        self.options = options  # more Daphne options, e.g. "--ping-interval", "1"
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-        # With keep_output, every line the process prints (its logs), across restarts.
-        self.output: list[str] | None = [] if keep_output else None
+    port: int
 
     @property
     def http(self) -> str:
@@ -267,28 +261,36 @@ class DaphneProcess:
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+
+class DaphneProcess(Loopback):
+    """`python -m realtime.serve` (Daphne) on a free port with the given environment."""
+
+    ready = "Listening on TCP address"  # the line that says it serves
+
+    def __init__(self, env: dict[str, str], *options: str, keep_output: bool = False) -> None:
+        self.env = env
+        self.options = options  # more Daphne options, e.g. "--ping-interval", "1"
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        # With keep_output, every line the process prints (its logs), across restarts.
+        self.output: list[str] | None = [] if keep_output else None
+
+    def command(self) -> list[str]:
+        return [
+            PYTHON, "-m", "realtime.serve", "-v", "1", "-b", "127.0.0.1", "-p", str(self.port),
+            *self.options, "config.asgi:application",
+        ]  # fmt: skip
+
     def start(self) -> DaphneProcess:
         self.proc = subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "realtime.serve",
-                "-v",
-                "1",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                *self.options,
-                "config.asgi:application",
-            ],  # fmt: skip
+            self.command(),
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        _wait_for_line(self.proc, "Listening on TCP address", 60, "daphne", self.output)
+        _wait_for_line(self.proc, self.ready, 60, self.command()[2], self.output)
         return self
 
     @property
