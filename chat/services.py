@@ -11,14 +11,13 @@ from django.utils import timezone
 from chat.frames import message_deleted_frame, message_frame, message_updated_frame
 from chat.models import Membership, Message, ModerationAction, Room, RoomBan, RoomMute
 from realtime.broadcast import broadcast, broadcast_on_commit, control_event, control_on_commit
+from realtime.closecodes import CloseCode
 from realtime.errors import Forbidden, Invalid, NotFound
 from realtime.groups import room_group, user_group
 from realtime.models import Notification
 from realtime.notifications import notification_create
 from realtime.slugs import free_slug
 from realtime.store import rate_allows
-
-CLOSE_ACCESS_REVOKED = 4003
 
 
 def room_create(
@@ -124,7 +123,7 @@ def _record(*, room: Room, actor: AbstractBaseUser, kind: str, target=None, reas
 def _revoke_sockets(*, room: Room, user: AbstractBaseUser) -> None:
     """Close the user's sockets in this room with 4003, on every process, after commit."""
     control_on_commit(
-        control_event(user_group(user.pk), "hub.close", code=CLOSE_ACCESS_REVOKED, room=room.pk)
+        control_event(user_group(user.pk), "hub.close", code=CloseCode.ACCESS_REVOKED, room=room.pk)
     )
 
 

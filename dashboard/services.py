@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from dashboard.models import AlertRule, Dashboard, Device, Panel, Reading, ReadingRollup
 from realtime.broadcast import control_event, control_on_commit, send_event
+from realtime.closecodes import CloseCode
 from realtime.errors import Forbidden, Invalid
 from realtime.groups import readings_group, user_group
 from realtime.metrics import READINGS_INGESTED
@@ -21,7 +22,6 @@ from realtime.notifications import notification_create
 from realtime.slugs import free_slug
 
 KEY_PREFIX = "sbk_"
-CLOSE_ACCESS_REVOKED = 4003
 
 
 def _hash(key: str) -> str:
@@ -67,7 +67,10 @@ def device_revoke(*, device: Device, actor: AbstractBaseUser) -> None:
 def _close_device_sockets(device: Device) -> None:
     control_on_commit(
         control_event(
-            user_group(device.owner_id), "hub.close", code=CLOSE_ACCESS_REVOKED, device=device.pk
+            user_group(device.owner_id),
+            "hub.close",
+            code=CloseCode.ACCESS_REVOKED,
+            device=device.pk,
         )
     )
 

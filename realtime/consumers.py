@@ -21,6 +21,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from realtime.broadcast import close_applies, encode_frame
+from realtime.closecodes import CloseCode
 from realtime.errors import DomainError
 from realtime.groups import notification_group, user_group
 from realtime.hub import get_hub
@@ -30,10 +31,6 @@ from realtime.store import rate_allows
 
 logger = logging.getLogger(__name__)
 
-CLOSE_SESSION_ENDED = 4001
-CLOSE_ACCESS_REVOKED = 4003
-CLOSE_ABUSE = 4008
-CLOSE_FRAME_TOO_BIG = 4009
 
 Handler = Callable[[Any, dict[str, Any]], Awaitable[None]]
 
@@ -123,7 +120,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         delay = max(expires_at - time.time(), 0)
         loop = asyncio.get_running_loop()
         self.token_expiry = loop.call_later(
-            delay, lambda: loop.create_task(self.close(CLOSE_SESSION_ENDED))
+            delay, lambda: loop.create_task(self.close(CloseCode.SESSION_ENDED))
         )
 
     # --- client frames ---------------------------------------------------------------------
@@ -133,7 +130,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         limit = settings.SWITCHBOARD_MAX_FRAME_BYTES
         if len(raw) * 4 > limit and len(raw if bytes_data is not None else raw.encode()) > limit:
             # Daphne normally refuses such a frame itself (1009); this guards other servers.
-            await self.close(CLOSE_FRAME_TOO_BIG)
+            await self.close(CloseCode.FRAME_TOO_BIG)
             return
         FRAMES_IN.labels(self.kind).inc()
         try:
@@ -195,7 +192,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         now = time.monotonic()
         self.strikes = [t for t in self.strikes if now - t < 60] + [now]
         if len(self.strikes) > settings.SWITCHBOARD_ABUSE_STRIKES:
-            await self.close(CLOSE_ABUSE)
+            await self.close(CloseCode.ABUSE)
             return
         await self.send_error("rate_limited", "Too many frames; slow down.", ref)
 

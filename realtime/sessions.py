@@ -1,9 +1,8 @@
 """Ending a user's sockets when their credentials end (logout, password change, deactivation)."""
 
 from realtime.broadcast import control_event, control_on_commit
+from realtime.closecodes import CloseCode
 from realtime.groups import user_group
-
-CLOSE_SESSION_ENDED = 4001
 
 
 def user_sockets_end(*, user_id: int, session_key: str | None = None) -> None:
@@ -13,6 +12,6 @@ def user_sockets_end(*, user_id: int, session_key: str | None = None) -> None:
     """
     control_on_commit(
         control_event(
-            user_group(user_id), "hub.close", code=CLOSE_SESSION_ENDED, session=session_key
+            user_group(user_id), "hub.close", code=CloseCode.SESSION_ENDED, session=session_key
         )
     )
