@@ -1,12 +1,13 @@
 """The rooms and messages REST API (CONTRACT.md §3)."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from chat import notes, selectors, services
+from chat import notes, policy, selectors, services
 from chat.models import NoteVersion
 from chat.serializers import (
     HistoryQuerySerializer,
@@ -25,7 +26,8 @@ from chat.serializers import (
     UserRefSerializer,
 )
 from realtime.api import Api
-from realtime.errors import Forbidden, NotFound
+from realtime.errors import NotFound
+from realtime.quotas import require_rate_sync
 
 
 class RoomListCreateApi(Api):
@@ -41,42 +43,40 @@ class RoomListCreateApi(Api):
         serializer = RoomCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         room = services.room_create(creator=request.user, **serializer.validated_data)
-        room = selectors.room_get_for_user(slug=room.slug, user=request.user)
+        room = policy.room_to_see(slug=room.slug, user=request.user)
         return Response(RoomSerializer(room).data, status=status.HTTP_201_CREATED)
 
 
 class RoomDetailApi(Api):
     @extend_schema(operation_id="rooms_retrieve", responses=RoomSerializer)
     def get(self, request: Request, slug: str) -> Response:
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        room = policy.room_to_see(slug=slug, user=request.user)
         return Response(RoomSerializer(room).data)
 
     @extend_schema(
         operation_id="rooms_update", request=RoomUpdateSerializer, responses=RoomSerializer
     )
     def patch(self, request: Request, slug: str) -> Response:
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        room = policy.room_to_see(slug=slug, user=request.user)
         serializer = RoomUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.room_update(room=room, actor=request.user, **serializer.validated_data)
-        return Response(
-            RoomSerializer(selectors.room_get_for_user(slug=slug, user=request.user)).data
-        )
+        return Response(RoomSerializer(policy.room_to_see(slug=slug, user=request.user)).data)
 
 
 class RoomJoinApi(Api):
     @extend_schema(operation_id="rooms_join", request=None, responses=RoomSerializer)
     def post(self, request: Request, slug: str) -> Response:
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        room = policy.room_to_see(slug=slug, user=request.user)
         services.room_join(room=room, user=request.user)
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        room = policy.room_to_see(slug=slug, user=request.user)
         return Response(RoomSerializer(room).data)
 
 
 class RoomLeaveApi(Api):
     @extend_schema(operation_id="rooms_leave", request=None, responses={204: None})
     def post(self, request: Request, slug: str) -> Response:
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        room = policy.room_to_see(slug=slug, user=request.user)
         services.room_leave(room=room, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -84,7 +84,7 @@ class RoomLeaveApi(Api):
 class RoomMembersApi(Api):
     @extend_schema(operation_id="rooms_members_list", responses=MemberSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        room = policy.room_to_read(slug=slug, user=request.user)
         return Response(MemberSerializer(selectors.member_list(room=room), many=True).data)
 
     @extend_schema(
@@ -93,14 +93,11 @@ class RoomMembersApi(Api):
         responses={201: MemberSerializer},
     )
     def post(self, request: Request, slug: str) -> Response:
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        # Authority first: who may not add members learns nothing about which usernames exist.
+        room = policy.room_to_moderate(slug=slug, user=request.user)
         serializer = UsernameSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = (
-            get_user_model().objects.filter(username=serializer.validated_data["username"]).first()
-        )
-        if user is None:
-            raise NotFound("No such user.")
+        user = _target(serializer.validated_data["username"])
         membership = services.member_add(room=room, actor=request.user, user=user)
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -112,7 +109,7 @@ class MessageListCreateApi(Api):
         responses=MessageSerializer(many=True),
     )
     def get(self, request: Request, slug: str) -> Response:
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        room = policy.room_to_read(slug=slug, user=request.user)
         query = HistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         messages = selectors.message_list(room=room, **query.validated_data)
@@ -124,11 +121,10 @@ class MessageListCreateApi(Api):
         responses={201: OpenApiResponse(MessageSerializer, "Stored (or replayed) message")},
     )
     def post(self, request: Request, slug: str) -> Response:
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
-        if selectors.user_is_banned(room=room, user=request.user):
-            raise Forbidden("You are banned from this room.")
+        room = policy.room_to_read(slug=slug, user=request.user)
         serializer = MessageSendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        require_rate_sync(settings.SWITCHBOARD_CHAT_SEND_RATE, "send", str(request.user.pk))
         message, created = services.message_create(
             room=room, author=request.user, **serializer.validated_data
         )
@@ -140,13 +136,6 @@ class MessageListCreateApi(Api):
         )
 
 
-def _room_for_writer(request: Request, slug: str):
-    room = selectors.room_get_for_user(slug=slug, user=request.user)
-    if selectors.user_is_banned(room=room, user=request.user):
-        raise Forbidden("You are banned from this room.")
-    return room
-
-
 class MessageDetailApi(Api):
     """Edit and delete over REST, for clients without a socket (the page's SSE fallback)."""
 
@@ -156,7 +145,7 @@ class MessageDetailApi(Api):
         responses=MessageSerializer,
     )
     def patch(self, request: Request, slug: str, message_id: int) -> Response:
-        room = _room_for_writer(request, slug)
+        room = policy.room_to_read(slug=slug, user=request.user)
         serializer = MessageUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         message = services.message_edit(
@@ -166,7 +155,7 @@ class MessageDetailApi(Api):
 
     @extend_schema(operation_id="rooms_messages_destroy", request=None, responses={204: None})
     def delete(self, request: Request, slug: str, message_id: int) -> Response:
-        room = _room_for_writer(request, slug)
+        room = policy.room_to_read(slug=slug, user=request.user)
         services.message_delete(room=room, actor=request.user, message_id=message_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -176,7 +165,7 @@ class RoomReadApi(Api):
 
     @extend_schema(operation_id="rooms_read", request=ReadSerializer, responses=ReadSerializer)
     def post(self, request: Request, slug: str) -> Response:
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        room = policy.room_to_read(slug=slug, user=request.user)
         serializer = ReadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         mark = services.room_mark_read(room=room, user=request.user, **serializer.validated_data)
@@ -214,7 +203,8 @@ class ModerationApi(Api):
     )
     def post(self, request: Request, slug: str, action: str) -> Response:
         serializer_class, perform = self.actions[action]
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        # Authority first: who may not moderate learns nothing about which usernames exist.
+        room = policy.room_to_moderate(slug=slug, user=request.user)
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         perform(room, request.user, _target(serializer.validated_data["username"]),
@@ -243,7 +233,7 @@ class NoteVersionCreateSerializer(serializers.Serializer):
 class NotesApi(Api):
     @extend_schema(operation_id="rooms_notes_retrieve", responses=NoteSerializer)
     def get(self, request: Request, slug: str) -> Response:
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        room = policy.room_to_read(slug=slug, user=request.user)
         return Response(NoteSerializer(notes.note_text(room=room)).data)
 
 
@@ -252,7 +242,7 @@ class NoteVersionListCreateApi(Api):
         operation_id="rooms_notes_versions_list", responses=NoteVersionSerializer(many=True)
     )
     def get(self, request: Request, slug: str) -> Response:
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        room = policy.room_to_read(slug=slug, user=request.user)
         versions = NoteVersion.objects.filter(room=room).select_related("created_by")
         return Response(NoteVersionSerializer(versions, many=True).data)
 
@@ -262,7 +252,7 @@ class NoteVersionListCreateApi(Api):
         responses={201: NoteVersionSerializer},
     )
     def post(self, request: Request, slug: str) -> Response:
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        room = policy.room_to_read(slug=slug, user=request.user)
         serializer = NoteVersionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         version = notes.note_version_create(
@@ -276,6 +266,6 @@ class NoteVersionRestoreApi(Api):
         operation_id="rooms_notes_versions_restore", request=None, responses=NoteVersionSerializer
     )
     def post(self, request: Request, slug: str, version_id: int) -> Response:
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        room = policy.room_to_read(slug=slug, user=request.user)
         version = notes.note_version_restore(room=room, actor=request.user, version_id=version_id)
         return Response(NoteVersionSerializer(version).data)

@@ -10,7 +10,8 @@ from django.db.models import Max
 from django.utils import timezone
 from pycrdt import Doc, Text, merge_updates
 
-from chat.models import Membership, NoteUpdate, NoteVersion, Room, RoomMute, RoomNote
+from chat import policy
+from chat.models import NoteUpdate, NoteVersion, Room, RoomNote
 from realtime.broadcast import control_event, control_on_commit
 from realtime.errors import Forbidden, NotFound
 from realtime.groups import notes_group
@@ -52,10 +53,12 @@ def note_text(*, room: Room) -> dict:
 
 
 def note_may_write(*, room: Room, user: AbstractBaseUser) -> bool:
-    """Muted users and archived rooms read the notes but cannot change them."""
-    if room.is_archived:
+    """Members change the notes; visitors, the banned and muted, and archived rooms only read."""
+    try:
+        policy.require_write_notes(policy.access_get(room=room, user=user))
+    except (Forbidden, NotFound):
         return False
-    return not RoomMute.objects.filter(room=room, user=user, until__gt=timezone.now()).exists()
+    return True
 
 
 @transaction.atomic
@@ -95,16 +98,8 @@ def note_compact(*, room: Room) -> None:
         updates.delete()
 
 
-def _require_owner(*, room: Room, user: AbstractBaseUser) -> None:
-    if (
-        not user.is_staff
-        and not Membership.objects.filter(room=room, user=user, role=Membership.Role.OWNER).exists()
-    ):
-        raise Forbidden("Only the room's owners can manage note versions.")
-
-
 def note_version_create(*, room: Room, actor: AbstractBaseUser, name: str) -> NoteVersion:
-    _require_owner(room=room, user=actor)
+    policy.require_own(policy.access_get(room=room, user=actor))
     state = note_state(room=room)
     _, text = doc_from_state(state)
     return NoteVersion.objects.create(
@@ -114,7 +109,7 @@ def note_version_create(*, room: Room, actor: AbstractBaseUser, name: str) -> No
 
 def note_version_restore(*, room: Room, actor: AbstractBaseUser, version_id: int) -> NoteVersion:
     """Make the notes read as the version did: an ordinary update, so every editor converges."""
-    _require_owner(room=room, user=actor)
+    policy.require_own(policy.access_get(room=room, user=actor))
     version = NoteVersion.objects.filter(room=room, pk=version_id).first()
     if version is None:
         raise NotFound("No such version.")

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from chat import policy
 from chat.frames import message_deleted_frame, message_frame, message_updated_frame
 from chat.models import Membership, Message, ModerationAction, Room, RoomBan, RoomMute
 from realtime.broadcast import broadcast, broadcast_on_commit, control_event, control_on_commit
@@ -47,10 +48,7 @@ def room_create(
 
 def room_join(*, room: Room, user: AbstractBaseUser) -> Membership:
     """Join a public room (private rooms are joined by invitation: member_add)."""
-    if room.is_private:
-        raise NotFound("No such room.")
-    if RoomBan.objects.filter(room=room, user=user).exists():
-        raise Forbidden("You are banned from this room.")
+    policy.require_join(policy.access_get(room=room, user=user))
     membership, _ = Membership.objects.get_or_create(
         room=room, user=user, defaults={"last_read_seq": room.last_seq}
     )
@@ -75,42 +73,13 @@ def room_leave(*, room: Room, user: AbstractBaseUser) -> None:
 
 def member_add(*, room: Room, actor: AbstractBaseUser, user: AbstractBaseUser) -> Membership:
     """An owner or moderator adds `user` to the room (the way into a private room)."""
-    _require_moderator(room=room, user=actor)
+    policy.require_moderate(policy.access_get(room=room, user=actor))
     if RoomBan.objects.filter(room=room, user=user).exists():
         raise Forbidden("That user is banned from this room; unban them first.")
     membership, _ = Membership.objects.get_or_create(
         room=room, user=user, defaults={"last_read_seq": 0}
     )
     return membership
-
-
-def _require_moderator(*, room: Room, user: AbstractBaseUser) -> None:
-    if _authority(room=room, user=user) < MODERATOR:
-        raise Forbidden("Only the room's owners and moderators can do that.")
-
-
-MEMBER, MODERATOR, OWNER, STAFF = 0, 1, 2, 3
-_RANK = {Membership.Role.MEMBER: MEMBER, Membership.Role.MODERATOR: MODERATOR,
-         Membership.Role.OWNER: OWNER}  # fmt: skip
-
-
-def _authority(*, room: Room, user: AbstractBaseUser, staff_counts: bool = True) -> int:
-    """How much say `user` has in `room`: staff (through admin) above owners above moderators."""
-    if staff_counts and user.is_staff:
-        return STAFF
-    role = Membership.objects.filter(room=room, user=user).values_list("role", flat=True).first()
-    return _RANK.get(role, MEMBER)
-
-
-def _require_authority_over(
-    *, room: Room, actor: AbstractBaseUser, target: AbstractBaseUser
-) -> None:
-    """Moderators act on members, owners on moderators too, staff on anyone; none on themselves."""
-    if actor.pk == target.pk:
-        raise Forbidden("You cannot do that to yourself.")
-    rank = _authority(room=room, user=actor)
-    if rank < MODERATOR or _authority(room=room, user=target, staff_counts=False) >= rank:
-        raise Forbidden("You do not have authority over that member in this room.")
 
 
 def _record(*, room: Room, actor: AbstractBaseUser, kind: str, target=None, reason: str = "",
@@ -132,7 +101,7 @@ def member_ban(
     *, room: Room, actor: AbstractBaseUser, target: AbstractBaseUser, reason: str = ""
 ) -> RoomBan:
     """Ban `target`: membership gone, sockets closed (4003), no way back until unbanned."""
-    _require_authority_over(room=room, actor=actor, target=target)
+    policy.require_authority_over(policy.access_get(room=room, user=actor), target)
     ban, _ = RoomBan.objects.update_or_create(
         room=room, user=target, defaults={"banned_by": actor, "reason": reason[:500]}
     )
@@ -144,7 +113,7 @@ def member_ban(
 
 @transaction.atomic
 def member_unban(*, room: Room, actor: AbstractBaseUser, target: AbstractBaseUser) -> None:
-    _require_moderator(room=room, user=actor)
+    policy.require_moderate(policy.access_get(room=room, user=actor))
     if RoomBan.objects.filter(room=room, user=target).delete()[0]:
         _record(room=room, actor=actor, target=target, kind=ModerationAction.Kind.UNBAN)
 
@@ -154,7 +123,7 @@ def member_kick(
     *, room: Room, actor: AbstractBaseUser, target: AbstractBaseUser, reason: str = ""
 ) -> None:
     """Remove `target` and close their sockets in the room; a public room can be rejoined."""
-    _require_authority_over(room=room, actor=actor, target=target)
+    policy.require_authority_over(policy.access_get(room=room, user=actor), target)
     Membership.objects.filter(room=room, user=target).delete()
     _record(room=room, actor=actor, target=target, kind=ModerationAction.Kind.KICK, reason=reason)
     _revoke_sockets(room=room, user=target)
@@ -166,7 +135,7 @@ def member_mute(
     reason: str = "",
 ) -> RoomMute:  # fmt: skip
     """Mute `target` for `minutes`: they still read, their sends get `muted`."""
-    _require_authority_over(room=room, actor=actor, target=target)
+    policy.require_authority_over(policy.access_get(room=room, user=actor), target)
     until = timezone.now() + timedelta(minutes=minutes)
     mute, _ = RoomMute.objects.update_or_create(
         room=room, user=target, defaults={"until": until, "muted_by": actor, "reason": reason[:500]}
@@ -178,7 +147,7 @@ def member_mute(
 
 @transaction.atomic
 def member_unmute(*, room: Room, actor: AbstractBaseUser, target: AbstractBaseUser) -> None:
-    _require_moderator(room=room, user=actor)
+    policy.require_moderate(policy.access_get(room=room, user=actor))
     if RoomMute.objects.filter(room=room, user=target).delete()[0]:
         _record(room=room, actor=actor, target=target, kind=ModerationAction.Kind.UNMUTE)
 
@@ -188,8 +157,7 @@ def member_set_role(
     *, room: Room, actor: AbstractBaseUser, target: AbstractBaseUser, role: str
 ) -> Membership:
     """Owners (and staff) promote members to moderator or owner, or demote them."""
-    if _authority(room=room, user=actor) < OWNER:
-        raise Forbidden("Only the room's owners can change roles.")
+    policy.require_own(policy.access_get(room=room, user=actor))
     membership = Membership.objects.filter(room=room, user=target).first()
     if membership is None:
         raise NotFound("That user is not a member of this room.")
@@ -215,8 +183,7 @@ def room_update(
     is_archived: bool | None = None,
 ) -> Room:  # fmt: skip
     """Owners rename the room, set its topic, archive it (read-only) or bring it back."""
-    if _authority(room=room, user=actor) < OWNER:
-        raise Forbidden("Only the room's owners can change its settings.")
+    policy.require_own(policy.access_get(room=room, user=actor))
     room = Room.objects.select_for_update().get(pk=room.pk)
     if name is not None:
         room.name = name
@@ -260,18 +227,15 @@ def message_create(
         existing = _message_by_client_id(room=room, author=author, client_id=client_id)
         if existing is not None:
             return existing, False
-    if RoomMute.objects.filter(room=room, user=author, until__gt=timezone.now()).exists():
-        raise Forbidden("You are muted in this room for now.", code="muted")
     try:
         with transaction.atomic():
             # The UPDATE takes the room row's write lock until commit, so concurrent senders on
             # any process queue here: seq N+1 is always committed after seq N, with no gaps.
             Room.objects.filter(pk=room.pk).update(last_seq=F("last_seq") + 1)
-            seq, archived = (
-                Room.objects.filter(pk=room.pk).values_list("last_seq", "is_archived").get()
-            )
-            if archived:
-                raise Forbidden("This room is archived and read-only.")
+            # Checked under the room's lock: an archive or mute committed before this send
+            # applies to it.
+            policy.require_post(policy.access_get(room=room, user=author))
+            seq = Room.objects.filter(pk=room.pk).values_list("last_seq", flat=True).get()
             message = Message.objects.create(
                 room=room, seq=seq, author=author, body=body, client_id=client_id
             )
@@ -334,8 +298,7 @@ def _editable(*, room: Room, actor: AbstractBaseUser, message_id: int) -> Messag
     )
     if message is None:
         raise NotFound("No such message in this room.")
-    if message.author_id != actor.pk and _authority(room=room, user=actor) < MODERATOR:
-        raise Forbidden("Only the author or a moderator can change this message.")
+    policy.require_change(policy.access_get(room=room, user=actor), message)
     if message.deleted:
         raise NotFound("That message was deleted.")
     return message

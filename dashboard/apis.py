@@ -20,6 +20,7 @@ from dashboard.serializers import (
     validate_readings,
 )
 from realtime.api import Api
+from realtime.credentials import INGEST
 from realtime.errors import Forbidden
 
 DeviceKeySerializer = inline_serializer(
@@ -82,6 +83,7 @@ class DeviceIngestThrottle(SimpleRateThrottle):
 
 
 class IngestApi(Api):
+    credential_scope = INGEST  # the one REST path a device key reaches
     throttle_classes = [DeviceIngestThrottle]
 
     @extend_schema(

@@ -5,12 +5,14 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed
 
 from dashboard.services import device_authenticate
+from realtime.credentials import DEVICE_KEY
 
 
 class ApiKeyAuthentication(BaseAuthentication):
     """request.user is the device's owner and request.auth the Device."""
 
     keyword = "Api-Key"
+    credential = DEVICE_KEY  # reaches what realtime.credentials lets a device key reach
 
     def authenticate(self, request):
         scheme, _, key = get_authorization_header(request).decode("latin1").partition(" ")

@@ -19,7 +19,10 @@ RETRY_AFTER_SECONDS = 2
 def exception_handler(exc, context):
     """Map a DomainError to its status, with the contract's code and a readable reason."""
     if isinstance(exc, DomainError):
-        return Response({"code": exc.code, "detail": exc.detail}, status=exc.status)
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return Response({"code": exc.code, "detail": exc.detail}, status=exc.status,
+                        headers=headers)  # fmt: skip
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         return Response(
             {"code": "unavailable", "detail": "The server is briefly unavailable; try again."},

@@ -11,11 +11,14 @@ import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 
+import limits.storage
+import limits.strategies
 import redis.asyncio as redis
 from django.conf import settings
 from limits import parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.retry import Retry as SyncRetry
 
 from config.redis_options import client_options
 
@@ -225,27 +228,72 @@ def zstore() -> RedisZStore | MemoryZStore:
     return local["zstore"]
 
 
-def _limiter() -> MovingWindowRateLimiter:
-    local = _loop_local()
-    if "limiter" not in local:
+class _InProcessLimiter:
+    """The in-memory limiter behind the async interface: in-process, so a hit blocks nothing,
+    and sync callers (REST views) and async ones (sockets) count against the same windows."""
+
+    def __init__(self, limiter: limits.strategies.MovingWindowRateLimiter) -> None:
+        self.limiter = limiter
+
+    async def hit(self, item, *identifiers: str) -> bool:
+        return self.limiter.hit(item, *identifiers)
+
+
+_sync_limiter: limits.strategies.MovingWindowRateLimiter | None = None
+
+
+def _limiter_sync() -> limits.strategies.MovingWindowRateLimiter:
+    """One per process, for the sync callers; in Redis it shares keys with the async one."""
+    global _sync_limiter
+    if _sync_limiter is None:
         if settings.REDIS_URL:
-            storage = RedisStorage(
-                "async+" + settings.REDIS_URL,
-                implementation="redispy",
-                key_prefix="sb-limits",
-                **client_options(),
+            storage = limits.storage.RedisStorage(
+                settings.REDIS_URL, key_prefix="sb-limits", **client_options(SyncRetry)
             )
         else:
-            storage = MemoryStorage()
+            storage = limits.storage.MemoryStorage()
+        _sync_limiter = limits.strategies.MovingWindowRateLimiter(storage)
+    return _sync_limiter
+
+
+def _limiter() -> MovingWindowRateLimiter | _InProcessLimiter:
+    if not settings.REDIS_URL:
+        return _InProcessLimiter(_limiter_sync())
+    local = _loop_local()
+    if "limiter" not in local:
+        storage = RedisStorage(
+            "async+" + settings.REDIS_URL,
+            implementation="redispy",
+            key_prefix="sb-limits",
+            **client_options(),
+        )
         local["limiter"] = MovingWindowRateLimiter(storage)
     return local["limiter"]
 
 
 async def rate_allows(rates: str, *identifiers: str) -> bool:
-    """Count one hit against every limit in `rates` ("20/5second;100/minute"); False if over any."""
+    """Count one hit against every limit in `rates` ("20/5second;100/minute"); False if over any.
+
+    The one rate limiter of every transport: sockets call this, REST views `rate_allows_sync`,
+    and both count in the same windows (Redis across processes, else this process)."""
     limiter = _limiter()
     allowed = True
     for item in parse_many(rates):
         # Every limit is counted, so a burst also uses up the sustained allowance.
         allowed = await limiter.hit(item, *identifiers) and allowed
+    return allowed
+
+
+def rate_limits_reset() -> None:
+    """Forget every in-process count (tests: each starts with fresh windows)."""
+    global _sync_limiter
+    _sync_limiter = None
+
+
+def rate_allows_sync(rates: str, *identifiers: str) -> bool:
+    """`rate_allows` for sync code (DRF views, services); the same windows."""
+    limiter = _limiter_sync()
+    allowed = True
+    for item in parse_many(rates):
+        allowed = limiter.hit(item, *identifiers) and allowed
     return allowed

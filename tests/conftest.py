@@ -3,6 +3,7 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from realtime.store import rate_limits_reset
 from tests.factories import UserFactory
 
 
@@ -28,8 +29,9 @@ def api(user):
 
 @pytest.fixture(autouse=True)
 def fresh_throttle_counts():
-    """DRF throttles count in the cache, which outlives a test."""
+    """DRF throttles count in the cache, and rate limits in this process: both outlive a test."""
     cache.clear()
+    rate_limits_reset()
 
 
 @pytest.fixture

@@ -1,0 +1,214 @@
+"""Who may see, read, write and moderate a room: the one place that knows about membership,
+privacy, bans, mutes and archive.
+
+Every path asks here, whatever its transport: the REST API, the chat and notes sockets, the
+SSE stream and the long poll, the notes REST API, the pages, Django admin's actions and the
+services behind them (Zulip's `access_stream_by_id`, called by its views, event queue and
+tools alike). A refusal is a realtime.errors domain error, which each transport turns into its
+own answer once: 404/403 over HTTP, a refused handshake or an `error` frame over a socket.
+tests/integration/test_transport_matrix.py asserts the same answer on every path.
+
+The verbs:
+- see: the room's name and metadata (public rooms, and private ones the user belongs to);
+- read: its messages, notes, members and live streams (see, and not banned);
+- post: send a message (read, the room not archived, the user not muted);
+- change: edit or delete a message (post, and the author or a moderator);
+- write_notes: change the notes (a member, the room not archived, the user not muted);
+- moderate / own: the moderation actions and the room's settings, by rank.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Exists, OuterRef, Subquery
+from django.utils import timezone
+
+from chat.models import Membership, Message, Room, RoomBan, RoomMute
+from realtime.errors import Forbidden, NotFound
+
+MEMBER, MODERATOR, OWNER, STAFF = 0, 1, 2, 3
+_RANK = {Membership.Role.MEMBER: MEMBER, Membership.Role.MODERATOR: MODERATOR,
+         Membership.Role.OWNER: OWNER}  # fmt: skip
+
+NO_SUCH_ROOM = "No such room."
+
+
+@dataclass(frozen=True)
+class RoomAccess:
+    """What one user is in one room, read in one query."""
+
+    room: Room
+    user: AbstractBaseUser
+    role: str | None  # None: not a member
+    banned: bool
+    muted_until: datetime | None
+
+    @property
+    def is_member(self) -> bool:
+        return self.role is not None
+
+    @property
+    def rank(self) -> int:
+        """Staff (through admin) above owners above moderators above everyone else."""
+        if self.user.is_staff:
+            return STAFF
+        return _RANK.get(self.role, MEMBER)
+
+    @property
+    def muted(self) -> bool:
+        return self.muted_until is not None and self.muted_until > timezone.now()
+
+
+def access_get(*, room: Room, user: AbstractBaseUser) -> RoomAccess:
+    """The user's standing in the room: membership, ban and mute, fresh from the database."""
+    if not user.is_authenticated:
+        return RoomAccess(room, user, None, False, None)
+    now = timezone.now()
+    row = (
+        Room.objects.filter(pk=room.pk)
+        .annotate(
+            role=Subquery(
+                Membership.objects.filter(room=OuterRef("pk"), user=user).values("role")[:1]
+            ),
+            banned=Exists(RoomBan.objects.filter(room=OuterRef("pk"), user=user)),
+            muted_until=Subquery(
+                RoomMute.objects.filter(room=OuterRef("pk"), user=user, until__gt=now).values(
+                    "until"
+                )[:1]
+            ),
+            archived=Subquery(Room.objects.filter(pk=OuterRef("pk")).values("is_archived")[:1]),
+        )
+        .values("role", "banned", "muted_until", "archived")
+        .first()
+    )
+    if row is None:
+        raise NotFound(NO_SUCH_ROOM)
+    room.is_archived = row["archived"]  # an archive since the room was read applies now
+    return RoomAccess(room, user, row["role"], row["banned"], row["muted_until"])
+
+
+# --- the verbs: each raises NotFound or Forbidden, or returns the access it checked ----------
+
+
+def require_see(access: RoomAccess) -> RoomAccess:
+    """A private room is NotFound to anyone outside it: its existence is not revealed."""
+    if not access.user.is_authenticated or not access.user.is_active:
+        raise NotFound(NO_SUCH_ROOM)
+    if access.room.is_private and not access.is_member:
+        raise NotFound(NO_SUCH_ROOM)
+    return access
+
+
+def require_read(access: RoomAccess) -> RoomAccess:
+    require_see(access)
+    if access.banned:
+        raise Forbidden("You are banned from this room.")
+    return access
+
+
+def require_post(access: RoomAccess) -> RoomAccess:
+    require_read(access)
+    if access.room.is_archived:
+        raise Forbidden("This room is archived and read-only.")
+    if access.muted:
+        raise Forbidden("You are muted in this room for now.", code="muted")
+    return access
+
+
+def require_change(access: RoomAccess, message: Message) -> RoomAccess:
+    """Edit or delete `message`: its author or a moderator, in a room open to posting."""
+    require_post(access)
+    if message.author_id != access.user.pk and access.rank < MODERATOR:
+        raise Forbidden("Only the author or a moderator can change this message.")
+    return access
+
+
+def require_write_notes(access: RoomAccess) -> RoomAccess:
+    """Notes are changed by the room's members only (a visitor of a public room reads them)."""
+    require_post(access)
+    if not access.is_member:
+        raise Forbidden("Join the room to edit its notes.")
+    return access
+
+
+def require_moderate(access: RoomAccess) -> RoomAccess:
+    """Owners and moderators of the room; staff anywhere (they moderate through admin)."""
+    if access.rank < STAFF:
+        require_see(access)
+    if access.rank < MODERATOR:
+        raise Forbidden("Only the room's owners and moderators can do that.")
+    return access
+
+
+def require_own(access: RoomAccess) -> RoomAccess:
+    if access.rank < STAFF:
+        require_see(access)
+    if access.rank < OWNER:
+        raise Forbidden("Only the room's owners can do that.")
+    return access
+
+
+def require_authority_over(access: RoomAccess, target: AbstractBaseUser) -> RoomAccess:
+    """Moderators act on members, owners on moderators too, staff on anyone; none on themselves.
+
+    Checked before anything about the target is revealed: a member who may not moderate
+    learns nothing about which usernames exist."""
+    require_moderate(access)
+    if access.user.pk == target.pk:
+        raise Forbidden("You cannot do that to yourself.")
+    target_role = (
+        Membership.objects.filter(room=access.room, user=target).values_list("role", flat=True)
+    ).first()
+    if _RANK.get(target_role, MEMBER) >= access.rank:
+        raise Forbidden("You do not have authority over that member in this room.")
+    return access
+
+
+def require_join(access: RoomAccess) -> RoomAccess:
+    """Public rooms are joined freely (but not by the banned); private ones by invitation."""
+    require_see(access)
+    if access.room.is_private and not access.is_member:
+        raise NotFound(NO_SUCH_ROOM)
+    if access.banned:
+        raise Forbidden("You are banned from this room.")
+    return access
+
+
+# --- by slug, for the transports ---------------------------------------------------------------
+
+
+def _room_by_slug(slug: str, user: AbstractBaseUser) -> Room:
+    from chat.selectors import room_queryset_for  # the annotated room the serializers show
+
+    room = room_queryset_for(user=user).filter(slug=slug).first()
+    if room is None:
+        raise NotFound(NO_SUCH_ROOM)
+    return room
+
+
+def room_to_see(*, slug: str, user: AbstractBaseUser) -> Room:
+    """The room's metadata (detail, join, the page's title)."""
+    return require_see(access_get(room=_room_by_slug(slug, user), user=user)).room
+
+
+def room_to_read(*, slug: str, user: AbstractBaseUser) -> Room:
+    """History, notes, members, sockets and streams."""
+    return require_read(access_get(room=_room_by_slug(slug, user), user=user)).room
+
+
+def room_to_post(*, slug: str, user: AbstractBaseUser) -> Room:
+    return require_post(access_get(room=_room_by_slug(slug, user), user=user)).room
+
+
+def room_to_moderate(*, slug: str, user: AbstractBaseUser) -> Room:
+    return require_moderate(access_get(room=_room_by_slug(slug, user), user=user)).room
+
+
+def still_reads(*, room: Room, user: AbstractBaseUser) -> bool:
+    """Whether an open stream may go on (re-checked when something about the user changed)."""
+    try:
+        require_read(access_get(room=room, user=user))
+    except (NotFound, Forbidden):
+        return False
+    return True
