@@ -8,7 +8,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import selectors, services
+from chat import policy, selectors, services
 from chat.frames import message_change_frame, message_frame
 from chat.serializers import (
     MessageEditSerializer,
@@ -42,9 +42,7 @@ class RoomConsumer(LiveConsumer):
 
     async def authorize(self) -> None:
         slug = self.scope["url_route"]["kwargs"]["slug"]
-        self.room = await database_sync_to_async(selectors.room_get_for_socket)(
-            slug=slug, user=self.user
-        )
+        self.room = await database_sync_to_async(policy.room_to_read)(slug=slug, user=self.user)
         self.room_id = self.room.pk
 
     async def opened(self) -> None:

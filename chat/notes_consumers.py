@@ -18,7 +18,7 @@ from pycrdt import (
     write_message,
 )
 
-from chat import selectors
+from chat import policy
 from chat.notes import doc_from_state, note_state, note_update_append
 from realtime.broadcast import control_event, send_event
 from realtime.consumers import LiveConsumer
@@ -98,9 +98,7 @@ class NotesConsumer(LiveConsumer):
 
     async def authorize(self) -> None:
         slug = self.scope["url_route"]["kwargs"]["slug"]
-        self.room = await database_sync_to_async(selectors.room_get_for_socket)(
-            slug=slug, user=self.user
-        )
+        self.room = await database_sync_to_async(policy.room_to_read)(slug=slug, user=self.user)
         self.room_id = self.room.pk
 
     async def opened(self) -> None:

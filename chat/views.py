@@ -11,22 +11,23 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from chat import selectors
+from chat import policy, selectors
 from chat.apis import MessageListCreateApi
-from chat.models import Room
 from chat.serializers import LongPollQuerySerializer, MessageSerializer, RoomSerializer
 from dashboard import selectors as dashboard_selectors
-from realtime.broadcast import close_applies
-from realtime.errors import Forbidden, NotFound
+from realtime.errors import DomainError, Forbidden, NotFound
 from realtime.groups import room_group, user_group
 from realtime.hub import RESYNC, get_hub
 from realtime.sse import (
     KEEPALIVE_SECONDS,
     QueueSubscriber,
+    StreamCredential,
+    StreamSlot,
     last_event_id,
-    request_user,
     sse,
     sse_response,
+    stream_credential,
+    stream_ends,
 )
 
 
@@ -45,10 +46,12 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def room_page(request: HttpRequest, slug: str) -> HttpResponse:
     try:
-        room = selectors.room_get_for_user(slug=slug, user=request.user)
+        room = policy.room_to_see(slug=slug, user=request.user)
     except NotFound:
         raise Http404("No such room.") from None
-    if selectors.user_is_banned(room=room, user=request.user):
+    try:
+        policy.room_to_read(slug=slug, user=request.user)
+    except Forbidden:
         return render(request, "chat/banned.html", {"room": room}, status=403)
     rooms = selectors.room_list_for_user(user=request.user).filter(memberships__user=request.user)
     return render(
@@ -82,21 +85,16 @@ STREAMED_TYPES = {"message", "message.updated", "message.deleted"}
 
 
 async def _room_for(request: HttpRequest, slug: str):
-    """(room, user, None) for a user who may read the room, else (None, user, an error)."""
-    user = await request_user(request)
-    if not user.is_authenticated:
-        return None, user, JsonResponse(
-            {"detail": "Authentication credentials were not provided."}, status=401
-        )  # fmt: skip
+    """(room, credential, None) for a caller who may read the room, else (None, None, refusal)."""
+    credential = await stream_credential(request)
+    if isinstance(credential, JsonResponse):
+        return None, None, credential
     try:
-        room = await sync_to_async(selectors.room_get_for_socket)(slug=slug, user=user)
-    except NotFound:
-        refusal = JsonResponse({"code": "not_found", "detail": "No such room."}, status=404)
-        return None, user, refusal
-    except Forbidden as error:
-        refusal = JsonResponse({"code": error.code, "detail": error.detail}, status=403)
-        return None, user, refusal
-    return room, user, None
+        room = await sync_to_async(policy.room_to_read)(slug=slug, user=credential.user)
+    except DomainError as error:
+        refusal = JsonResponse({"code": error.code, "detail": error.detail}, status=error.status)
+        return None, None, refusal
+    return room, credential, None
 
 
 def _messages_after(room, after_seq: int, limit: int) -> list[dict]:
@@ -114,16 +112,20 @@ async def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
     if not query.is_valid():
         return JsonResponse(query.errors, status=400)
     after_seq, wait, limit = (query.validated_data[k] for k in ("after_seq", "wait", "limit"))
-    room, _, refusal = await _room_for(request, slug)
+    room, credential, refusal = await _room_for(request, slug)
     if refusal:
         return refusal
+    slot = StreamSlot(credential, request)
+    if refusal := await slot.take():
+        return refusal
     subscriber = QueueSubscriber(size=100)
-    group = room_group(room.pk)
-    await get_hub().subscribe(group, subscriber)
+    groups = (room_group(room.pk), user_group(credential.user.pk))
     try:
+        for group in groups:
+            await get_hub().subscribe(group, subscriber)
         # Subscribed first, then read: a message committed in between is in one or the other.
         messages = await sync_to_async(_messages_after)(room, after_seq, limit)
-        deadline = asyncio.get_running_loop().time() + wait
+        deadline = asyncio.get_running_loop().time() + min(wait, credential.remaining())
         while not messages:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
@@ -131,11 +133,18 @@ async def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
             event = await subscriber.next(remaining)
             if event is None:
                 break
+            if stream_ends(event, credential, room_id=room.pk):
+                # Banned, kicked or signed out while waiting: answer as a fresh request would.
+                _, _, refusal = await _room_for(request, slug)
+                return refusal or JsonResponse([], safe=False)
             news = event.get("seq") is not None and event["seq"] > after_seq
             if news or event["type"] == RESYNC:
                 messages = await sync_to_async(_messages_after)(room, after_seq, limit)
     finally:
-        await get_hub().unsubscribe(group, subscriber)
+        for group in groups:
+            await get_hub().unsubscribe(group, subscriber)
+        await slot.release()
+        await slot.release()
     return JsonResponse(messages, safe=False)
 
 
@@ -148,22 +157,21 @@ room_messages.initkwargs = {}
 @login_not_required
 async def room_events(request: HttpRequest, slug: str) -> HttpResponse:
     """The room's message frames as Server-Sent Events, id = seq; Last-Event-ID resumes."""
-    room, user, refusal = await _room_for(request, slug)
+    room, credential, refusal = await _room_for(request, slug)
     if refusal:
         return refusal
     after_seq = last_event_id(request, "after_seq")
     if after_seq is None:
-        after_seq = await sync_to_async(lambda: Room.objects.get(pk=room.pk).last_seq)()
-    # Without a session (a Bearer token), only a user-wide close (deactivation) ends it.
-    session_key = request.session.session_key if "Authorization" not in request.headers else None
-    return sse_response(_room_stream(room, after_seq, user.pk, session_key))
+        after_seq = await sync_to_async(selectors.room_last_seq)(room=room)
+    slot = StreamSlot(credential, request)
+    if refusal := await slot.take():
+        return refusal
+    return sse_response(_room_stream(room, after_seq, credential, slot), slot)
 
 
-async def _room_stream(room, after_seq: int, user_id: int, session_key: str | None):
+async def _room_stream(room, after_seq: int, credential: StreamCredential, slot: StreamSlot):
     subscriber = QueueSubscriber()
-    groups = (room_group(room.pk), user_group(user_id))
-    for group in groups:
-        await get_hub().subscribe(group, subscriber)
+    groups = (room_group(room.pk), user_group(credential.user.pk))
     high_seq = after_seq
 
     async def catch_up():
@@ -177,13 +185,18 @@ async def _room_stream(room, after_seq: int, user_id: int, session_key: str | No
                 return
 
     try:
+        for group in groups:
+            await get_hub().subscribe(group, subscriber)
         yield "retry: 2000\n\n"
         async for chunk in catch_up():
             yield chunk
         while True:
-            event = await subscriber.next(KEEPALIVE_SECONDS)
+            if credential.remaining() <= 0:
+                return  # the token expired: the reconnect gets 401, as the socket gets 4001
+            event = await subscriber.next(min(KEEPALIVE_SECONDS, credential.remaining()))
             if event is None:
-                yield ": keepalive\n\n"
+                if credential.remaining() > 0:
+                    yield ": keepalive\n\n"
                 continue
             if event["type"] == RESYNC:
                 async for chunk in catch_up():
@@ -192,7 +205,7 @@ async def _room_stream(room, after_seq: int, user_id: int, session_key: str | No
             if event["type"] == "hub.close":
                 # Banned, kicked or signed out: the stream ends as the socket would, and the
                 # client's reconnect gets the refusal (403 or 401).
-                if close_applies(event, room_id=room.pk, session_key=session_key):
+                if stream_ends(event, credential, room_id=room.pk):
                     return
                 continue
             if event["type"] != "hub.frame":
@@ -210,3 +223,4 @@ async def _room_stream(room, after_seq: int, user_id: int, session_key: str | No
     finally:
         for group in groups:
             await get_hub().unsubscribe(group, subscriber)
+        await slot.release()

@@ -9,6 +9,7 @@ from django.conf import settings
 
 from dashboard import selectors, services
 from dashboard.serializers import validate_readings
+from realtime import credentials
 from realtime.consumers import LiveConsumer
 from realtime.errors import Forbidden
 from realtime.groups import readings_group
@@ -19,6 +20,7 @@ class DeviceConsumer(LiveConsumer):
     """/ws/devices/: a device pushes batches of readings; each gets an ack or an error."""
 
     kind = "device"
+    credential_scope = credentials.INGEST
     # A device's socket is budgeted like its ingestion, not like a browser tab.
     frame_rate_setting = "SWITCHBOARD_DEVICE_INGEST_RATE"
 

@@ -12,15 +12,18 @@ from dashboard import selectors
 from dashboard.serializers import DashboardSerializer
 from dashboard.services import iso
 from realtime.errors import NotFound
-from realtime.groups import readings_group
+from realtime.groups import readings_group, user_group
 from realtime.hub import RESYNC, get_hub
 from realtime.sse import (
     KEEPALIVE_SECONDS,
     QueueSubscriber,
+    StreamCredential,
+    StreamSlot,
     last_event_id,
-    request_user,
     sse,
     sse_response,
+    stream_credential,
+    stream_ends,
 )
 
 
@@ -39,24 +42,29 @@ def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
 @login_not_required  # answers 401 itself, and takes Bearer tokens as well as the session
 async def dashboard_events(request: HttpRequest, slug: str) -> HttpResponse:
     """`snapshot`, then `readings` per panel at most 10 a second; id = the last reading id."""
-    user = await request_user(request)
-    if not user.is_authenticated:
-        return JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
+    credential = await stream_credential(request)
+    if isinstance(credential, JsonResponse):
+        return credential
     try:
-        dashboard = await sync_to_async(selectors.dashboard_get_for_user)(slug=slug, user=user)
+        dashboard = await sync_to_async(selectors.dashboard_get_for_user)(
+            slug=slug, user=credential.user
+        )
     except NotFound:
         return JsonResponse({"code": "not_found", "detail": "No such dashboard."}, status=404)
     series = await sync_to_async(selectors.panels_by_series)(dashboard=dashboard)
     resume_from = last_event_id(request, "after_id")
-    return sse_response(_dashboard_stream(dashboard, series, resume_from))
+    slot = StreamSlot(credential, request)
+    if refusal := await slot.take():
+        return refusal
+    return sse_response(_dashboard_stream(dashboard, series, resume_from, credential, slot), slot)
 
 
-async def _dashboard_stream(dashboard, series, resume_from):
+async def _dashboard_stream(dashboard, series, resume_from, credential: StreamCredential, slot):
     subscriber = QueueSubscriber()
+    # The user's group too: a logout, password change or deactivation ends the stream.
     groups = [readings_group(device_id) for device_id in {d for d, _ in series}]
+    groups.append(user_group(credential.user.pk))
     hub = get_hub()
-    for group in groups:
-        await hub.subscribe(group, subscriber)
     last_id = resume_from
 
     async def missed() -> list[str]:
@@ -74,6 +82,8 @@ async def _dashboard_stream(dashboard, series, resume_from):
         ]
 
     try:
+        for group in groups:
+            await hub.subscribe(group, subscriber)
         if resume_from is None:
             panels, last_id = await sync_to_async(selectors.snapshot)(dashboard=dashboard)
             yield sse("snapshot", {"type": "snapshot", "panels": panels}, last_id)
@@ -81,9 +91,16 @@ async def _dashboard_stream(dashboard, series, resume_from):
             for chunk in await missed():
                 yield chunk
         while True:
-            event = await subscriber.next(KEEPALIVE_SECONDS)
+            if credential.remaining() <= 0:
+                return  # the token expired: the reconnect gets 401
+            event = await subscriber.next(min(KEEPALIVE_SECONDS, credential.remaining()))
             if event is None:
-                yield ": keepalive\n\n"
+                if credential.remaining() > 0:
+                    yield ": keepalive\n\n"
+                continue
+            if event["type"] == "hub.close":
+                if stream_ends(event, credential):
+                    return
                 continue
             started = time.monotonic()
             by_panel = defaultdict(list)
@@ -92,6 +109,9 @@ async def _dashboard_stream(dashboard, series, resume_from):
             while True:
                 if event["type"] == RESYNC:
                     resync = True
+                elif event["type"] == "hub.close":
+                    if stream_ends(event, credential):
+                        return
                 elif event["last_id"] > last_id:
                     for metric, ts, value in event["points"]:
                         for panel_id in series.get((event["device"], metric), ()):
@@ -113,3 +133,4 @@ async def _dashboard_stream(dashboard, series, resume_from):
     finally:
         for group in groups:
             await hub.unsubscribe(group, subscriber)
+        await slot.release()

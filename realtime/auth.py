@@ -20,6 +20,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 
 from dashboard.services import device_authenticate
+from realtime import credentials
 
 SESSION = "session"
 HEADER = "header"
@@ -76,6 +77,13 @@ def authenticate_header(authorization: str) -> tuple[Any, Any, float | None]:
         if device is not None:
             return device.owner, device, None
     return AnonymousUser(), None, None
+
+
+def credential_kind(scope) -> str:
+    """Which kind of credential opened this socket (realtime.credentials says what it reaches)."""
+    if scope.get("device") is not None:
+        return credentials.DEVICE_KEY
+    return credentials.JWT if scope.get("auth") == HEADER else credentials.SESSION
 
 
 class SocketOriginValidator(OriginValidator):

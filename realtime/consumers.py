@@ -20,6 +20,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from rest_framework import serializers
 
+from realtime import credentials
+from realtime.auth import credential_kind
 from realtime.broadcast import close_applies, encode_frame
 from realtime.closecodes import CloseCode
 from realtime.errors import DomainError
@@ -42,6 +44,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     kind: ClassVar[str] = "socket"  # the label of this socket's metrics
     frame_rate_setting: ClassVar[str] = "SWITCHBOARD_SOCKET_FRAME_RATE"
     room_id: int | None = None  # set by room sockets: a ban or kick there ends them
+    credential_scope: ClassVar[str] = credentials.USER  # what the credential must reach
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
@@ -51,6 +54,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.strikes: list[float] = []
         if not self.user.is_authenticated or not self.user.is_active:
             await self.close()
+            return
+        if not credentials.allows(credential_kind(self.scope), self.credential_scope):
+            await self.close()  # a device key opens the device socket and nothing else
             return
         try:
             await self.authorize()

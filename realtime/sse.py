@@ -2,14 +2,20 @@
 
 import asyncio
 import json
+import math
+import time
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.contrib.auth.models import AnonymousUser
-from django.http import HttpRequest, StreamingHttpResponse
+from asgiref.sync import async_to_sync, sync_to_async
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 
+from realtime import credentials
 from realtime.auth import authenticate_header
+from realtime.broadcast import close_applies
+from realtime.presence import SocketRef, get_registry
 
 KEEPALIVE_SECONDS = 15
 
@@ -37,14 +43,73 @@ class QueueSubscriber:
             return None
 
 
-async def request_user(request: HttpRequest):
-    """The session user, or the Bearer/Api-Key user for scripts (the sockets' one check)."""
+@dataclass(frozen=True)
+class StreamCredential:
+    """Who opened a stream or long poll, with what, and until when."""
+
+    user: Any
+    kind: str  # realtime.credentials: session, jwt or device_key
+    session_key: str | None  # a logout of this session ends the stream
+    expires_at: float | None  # a JWT's expiry ends the stream
+
+    def remaining(self) -> float:
+        """Seconds until the credential expires (infinite for a session)."""
+        return math.inf if self.expires_at is None else self.expires_at - time.time()
+
+
+async def stream_credential(request: HttpRequest) -> StreamCredential | JsonResponse:
+    """The caller of a stream, authenticated as the sockets are; or the refusal to answer with
+    (401 without credentials, 403 for one that may not read, such as a device key)."""
     authorization = request.headers.get("Authorization")
     if authorization:
-        user, _, _ = await sync_to_async(authenticate_header)(authorization)
-        return user
-    user = await request.auser()
-    return user if user.is_authenticated else AnonymousUser()
+        user, device, expires_at = await sync_to_async(authenticate_header)(authorization)
+        kind = credentials.DEVICE_KEY if device is not None else credentials.JWT
+        credential = StreamCredential(user, kind, None, expires_at)
+    else:
+        user = await request.auser()
+        key = request.session.session_key
+        credential = StreamCredential(user, credentials.SESSION, key, None)
+    if not credential.user.is_authenticated or not credential.user.is_active:
+        return JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
+    if not credentials.allows(credential.kind, credentials.USER):
+        return JsonResponse({"code": "forbidden", "detail": credentials.REFUSAL}, status=403)
+    return credential
+
+
+def stream_ends(event: dict[str, Any], credential: StreamCredential, room_id=None) -> bool:
+    """Whether a `hub.close` event for the user ends this stream, as it would end a socket."""
+    return event["type"] == "hub.close" and close_applies(
+        event, room_id=room_id, session_key=credential.session_key
+    )
+
+
+class StreamSlot:
+    """A stream's or long poll's place in the per-user and per-address caps, which sockets
+    share (realtime.presence): a user cannot open streams without bound either."""
+
+    def __init__(self, credential: StreamCredential, request: HttpRequest) -> None:
+        user = credential.user
+        self.ref = SocketRef(
+            uuid.uuid4().hex, user.pk, user.get_username(),
+            request.META.get("REMOTE_ADDR") or "unknown", f"user:{user.pk}",
+        )  # fmt: skip
+        self.held = False
+
+    async def take(self) -> JsonResponse | None:
+        """Take the slot; a 429 refusal to answer with if the caps are full."""
+        if not await get_registry().open(self.ref):
+            return JsonResponse(
+                {"code": "too_many_connections",
+                 "detail": "Too many open sockets and streams; close some and retry."},
+                status=429, headers={"Retry-After": "5"},
+            )  # fmt: skip
+        self.held = True
+        return None
+
+    async def release(self) -> None:
+        if self.held:
+            self.held = False
+            await get_registry().close(self.ref)
 
 
 def sse(event: str, data: Any, event_id: int | str | None = None) -> str:
@@ -55,8 +120,12 @@ def sse(event: str, data: Any, event_id: int | str | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def sse_response(stream: AsyncIterator[str]) -> StreamingHttpResponse:
+def sse_response(stream: AsyncIterator[str], slot: "StreamSlot") -> StreamingHttpResponse:
+    """The stream's response; its slot is released when the stream ends or the response is
+    closed, whichever comes first (a client gone before the first byte never runs the
+    stream's own `finally`)."""
     response = StreamingHttpResponse(stream, content_type="text/event-stream")
+    response._resource_closers.append(lambda: async_to_sync(slot.release)())
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
     return response
