@@ -28,12 +28,29 @@ def _each(request: HttpRequest, queryset: QuerySet, perform, done: str) -> None:
         messages.success(request, f"{done}: {count}.")
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that change only through chat.services (the actions below call them): an edit in
+    a change form would skip the policy, the audit log and the closing of sockets."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
-    autocomplete_fields = ["user"]
     fields = ["user", "role", "last_read_seq", "joined_at"]
-    readonly_fields = ["last_read_seq", "joined_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # members are added by the room's moderators, or by joining
 
 
 @admin.register(Room)
@@ -49,10 +66,34 @@ class RoomAdmin(admin.ModelAdmin):
     ]
     list_filter = ["is_private", "is_archived", "created_at"]
     search_fields = ["name", "slug", "topic", "created_by__username"]
-    prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["last_seq", "created_at"]
-    autocomplete_fields = ["created_by"]
+    # Name and topic are saved through services.room_update; the rest changes by actions.
+    fields = ["name", "topic", "slug", "is_private", "is_archived", "created_by", "last_seq",
+              "created_at"]  # fmt: skip
+    readonly_fields = ["slug", "is_private", "is_archived", "created_by", "last_seq", "created_at"]
     inlines = [MembershipInline]
+    actions = ["archive", "unarchive"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # rooms are made by people (services.room_create gives them an owner)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # archive instead: history stays readable
+
+    def save_model(self, request, obj: Room, form, change: bool) -> None:
+        try:
+            services.room_update(room=obj, actor=request.user, name=obj.name, topic=obj.topic)
+        except DomainError as error:
+            messages.error(request, error.detail)
+
+    @admin.action(description="Archive (read-only, audited)")
+    def archive(self, request, queryset):
+        _each(request, queryset, lambda room: services.room_update(
+            room=room, actor=request.user, is_archived=True), "Archived")  # fmt: skip
+
+    @admin.action(description="Unarchive")
+    def unarchive(self, request, queryset):
+        _each(request, queryset, lambda room: services.room_update(
+            room=room, actor=request.user, is_archived=False), "Unarchived")  # fmt: skip
 
     @admin.display(description="members")
     def member_count(self, room: Room) -> int:
@@ -60,12 +101,11 @@ class RoomAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ReadOnlyAdmin):
     list_display = ["user", "room", "role", "last_read_seq", "joined_at"]
     list_filter = ["role", "room"]
     search_fields = ["user__username", "room__name", "room__slug"]
-    autocomplete_fields = ["user", "room"]
-    actions = ["ban", "kick", "mute_hour", "make_moderator"]
+    actions = ["ban", "kick", "mute_hour", "make_moderator", "make_member"]
 
     # Staff moderate through the same services as room owners: same rules, same audit log,
     # and the target's open sockets close at once on every process.
@@ -112,19 +152,21 @@ class MembershipAdmin(admin.ModelAdmin):
             room=m.room, actor=request.user, target=m.user, role=Membership.Role.MODERATOR),
             "Promoted")  # fmt: skip
 
+    @admin.action(description="Make member (no moderation rights)")
+    def make_member(self, request, queryset):
+        _each(request, queryset.select_related("room", "user"), lambda m: services.member_set_role(
+            room=m.room, actor=request.user, target=m.user, role=Membership.Role.MEMBER),
+            "Demoted")  # fmt: skip
+
 
 @admin.register(RoomBan)
-class RoomBanAdmin(admin.ModelAdmin):
+class RoomBanAdmin(ReadOnlyAdmin):
+    """Bans are made by the Membership action (which closes sockets) and lifted by `unban`."""
+
     list_display = ["user", "room", "banned_by", "reason", "created_at"]
     list_filter = ["room", "created_at"]
     search_fields = ["user__username", "room__name", "reason"]
     actions = ["unban"]
-
-    def has_add_permission(self, request) -> bool:
-        return False  # bans are made through the Membership action, which closes sockets
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.action(description="Unban")
     def unban(self, request, queryset):
@@ -137,11 +179,21 @@ class RoomBanAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoomMute)
-class RoomMuteAdmin(admin.ModelAdmin):
+class RoomMuteAdmin(ReadOnlyAdmin):
     list_display = ["user", "room", "until", "muted_by", "reason"]
     list_filter = ["room"]
     search_fields = ["user__username", "room__name", "reason"]
-    readonly_fields = ["room", "user", "muted_by", "created_at"]
+    actions = ["unmute"]
+
+    @admin.action(description="Unmute")
+    def unmute(self, request, queryset):
+        _each(
+            request,
+            queryset.select_related("room", "user"),
+            lambda mute: services.member_unmute(room=mute.room, actor=request.user,
+                                                target=mute.user),
+            "Unmuted",
+        )  # fmt: skip
 
 
 @admin.register(ModerationAction)
@@ -162,12 +214,11 @@ class ModerationActionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdmin):
     list_display = ["room", "seq", "author", "short_body", "created_at", "edited_at", "deleted"]
     list_filter = ["deleted", "room", "created_at"]
     search_fields = ["body", "author__username", "room__slug", "client_id"]
     list_select_related = ["room", "author"]
-    readonly_fields = ["room", "seq", "author", "client_id", "created_at", "edited_at", "deleted"]
     date_hierarchy = "created_at"
     actions = ["tombstone"]
 
@@ -180,8 +231,7 @@ class MessageAdmin(admin.ModelAdmin):
             "Deleted",
         )
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # a hard delete would leave a gap in seq; use the tombstone action
+    # No hard delete either: it would leave a gap in seq; the tombstone action tells the room.
 
     @admin.display(description="body")
     def short_body(self, message: Message) -> str:

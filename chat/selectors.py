@@ -3,8 +3,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
-from chat.models import Membership, Message, Room, RoomBan
-from realtime.errors import Forbidden, NotFound
+from chat.models import Membership, Message, Room
 
 
 def room_queryset_for(*, user: AbstractBaseUser) -> QuerySet[Room]:
@@ -30,28 +29,8 @@ def room_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Room]:
     )
 
 
-def room_get_for_user(*, slug: str, user: AbstractBaseUser) -> Room:
-    """A room `user` may see; a private room they are not in is NotFound, not Forbidden."""
-    room = room_queryset_for(user=user).filter(slug=slug).first()
-    if room is None or (room.is_private and room.my_role is None):
-        raise NotFound("No such room.")
-    return room
-
-
-def room_get_for_socket(*, slug: str, user: AbstractBaseUser) -> Room:
-    """A room `user` may open a socket to: visible and not banned from."""
-    room = room_get_for_user(slug=slug, user=user)
-    if user_is_banned(room=room, user=user):
-        raise Forbidden("You are banned from this room.")
-    return room
-
-
 def room_last_seq(*, room: Room) -> int:
     return Room.objects.filter(pk=room.pk).values_list("last_seq", flat=True).get()
-
-
-def user_is_banned(*, room: Room, user: AbstractBaseUser) -> bool:
-    return RoomBan.objects.filter(room=room, user=user).exists()
 
 
 def membership_get(*, room: Room, user: AbstractBaseUser) -> Membership | None:

@@ -68,7 +68,10 @@ def room_leave(*, room: Room, user: AbstractBaseUser) -> None:
         ).exists()
     ):
         raise Forbidden("The last owner cannot leave; make someone else owner first.")
-    membership.delete()
+    with transaction.atomic():
+        membership.delete()
+        if room.is_private:
+            _revoke_sockets(room=room, user=user)  # outside a private room, nothing to read
 
 
 def member_add(*, room: Room, actor: AbstractBaseUser, user: AbstractBaseUser) -> Membership:
