@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import UserCreationForm
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from chat import policy, selectors
@@ -97,6 +98,18 @@ async def _room_for(request: HttpRequest, slug: str):
     return room, credential, None
 
 
+async def _refusal_after(event: dict, slug: str, credential: StreamCredential) -> JsonResponse:
+    """What a request gets after an event that ended its stream: the room's refusal (a ban,
+    a kick), else 401 (the session or the account ended)."""
+    if event.get("room") is not None:
+        try:
+            await sync_to_async(policy.room_to_read)(slug=slug, user=credential.user)
+        except DomainError as error:
+            return JsonResponse({"code": error.code, "detail": error.detail}, status=error.status)
+        return JsonResponse([], safe=False)
+    return JsonResponse({"detail": "Your session ended; sign in again."}, status=401)
+
+
 def _messages_after(room, after_seq: int, limit: int) -> list[dict]:
     return MessageSerializer(
         selectors.message_list(room=room, after_seq=after_seq, limit=limit), many=True
@@ -104,6 +117,9 @@ def _messages_after(room, after_seq: int, limit: int) -> list[dict]:
 
 
 @login_not_required  # DRF-style 401s, and Bearer tokens as well as the session
+# DRF checks CSRF itself, for session-authenticated requests only (as every APIView is exempt
+# from Django's middleware): a Bearer or Api-Key POST carries no cookie to forge.
+@csrf_exempt
 async def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
     """The messages endpoint; `after_seq=N&wait=S` makes the GET a long poll (async, no thread)."""
     if request.method != "GET" or "wait" not in request.GET:
@@ -134,9 +150,8 @@ async def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
             if event is None:
                 break
             if stream_ends(event, credential, room_id=room.pk):
-                # Banned, kicked or signed out while waiting: answer as a fresh request would.
-                _, _, refusal = await _room_for(request, slug)
-                return refusal or JsonResponse([], safe=False)
+                # Banned, kicked or signed out while waiting: answer as a new request would.
+                return await _refusal_after(event, slug, credential)
             news = event.get("seq") is not None and event["seq"] > after_seq
             if news or event["type"] == RESYNC:
                 messages = await sync_to_async(_messages_after)(room, after_seq, limit)
