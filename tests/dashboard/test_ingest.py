@@ -231,24 +231,35 @@ def test_alerts_api_creates_rules_for_own_devices_only(api, user, other):
 
 
 def test_series_buckets_min_avg_max_over_raw_and_rolled_up_data(user):
+    # Buckets are aligned to the epoch (the same bucket whenever it is asked for), so the
+    # readings are placed inside one bucket on purpose, at fixed dates: today's date plays no part.
     device, _ = services.device_create(owner=user, name="D")
-    now = timezone.now().replace(microsecond=0)
-    old = now - timedelta(days=10)
+    bucket = 86400 * 30
+    start = datetime.fromtimestamp(682 * bucket, tz=UTC)  # 2026-01-07, a bucket boundary
+    old, recent = start + timedelta(days=1), start + timedelta(days=20)
     readings = [{"metric": "t", "value": v, "ts": old + timedelta(seconds=s)}
                 for s, v in [(1, 1), (2, 3), (3, 8)]]  # fmt: skip
-    readings += [{"metric": "t", "value": v, "ts": now - timedelta(seconds=s)}
+    readings += [{"metric": "t", "value": v, "ts": recent + timedelta(seconds=s)}
                  for s, v in [(5, 10), (4, 20)]]  # fmt: skip
     services.readings_record(device=device, readings=readings)
-    assert services.readings_downsample(older_than=timedelta(days=7), bucket_seconds=3600) == 3
+    cutoff = start + timedelta(days=10)  # folds the old readings, keeps the recent ones raw
+    older_than = timezone.now() - cutoff
+    assert services.readings_downsample(older_than=older_than, bucket_seconds=3600) == 3
     assert ReadingRollup.objects.get().count == 3
     assert Reading.objects.count() == 2
     points = selectors.series(
-        device=device, metric="t", since=old - timedelta(hours=1), until=now + timedelta(seconds=1),
-        bucket=86400 * 30,
+        device=device, metric="t", since=start, until=start + timedelta(seconds=bucket),
+        bucket=bucket,
     )  # fmt: skip
     [(ts, low, avg, high)] = points
     assert (low, high) == (1, 20) and math.isclose(avg, (1 + 3 + 8 + 10 + 20) / 5)
-    assert ts.endswith("Z")
+    assert ts == "2026-01-07T00:00:00.000Z"
+    # The next bucket starts a whole bucket later, whatever the readings' dates.
+    later = selectors.series(
+        device=device, metric="t", since=start - timedelta(days=1), until=recent + timedelta(1),
+        bucket=86400,
+    )  # fmt: skip
+    assert [p[0] for p in later] == ["2026-01-08T00:00:00.000Z", "2026-01-27T00:00:00.000Z"]
 
 
 def test_series_api_validates_and_needs_the_device_on_the_dashboard(api, user, other):
