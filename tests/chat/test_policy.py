@@ -85,8 +85,12 @@ def test_a_device_key_still_ingests(device_key):
 
 
 @pytest.mark.parametrize("path", ["/ws/rooms/secret/", "/ws/rooms/secret/notes/",
-                                  "/ws/notifications/", "/ws/dashboards/none/"])  # fmt: skip
-async def test_a_device_key_opens_no_socket_but_its_own(private_room, device_key, path):
+                                  "/ws/notifications/", "/ws/dashboards/open/"])  # fmt: skip
+async def test_a_device_key_opens_no_socket_but_its_own(user, private_room, device_key, path):
+    from dashboard.models import Dashboard
+
+    await sync_to_async(Dashboard.objects.create)(owner=user, name="Open", slug="open",
+                                                  is_public=True)  # fmt: skip
     headers = [(b"authorization", f"Api-Key {device_key}".encode())]
     socket = WebsocketCommunicator(application, path, headers=headers)
     connected, _ = await socket.connect(timeout=5)
