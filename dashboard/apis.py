@@ -6,7 +6,6 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 
 from dashboard import selectors, services
 from dashboard.models import Device
@@ -22,6 +21,7 @@ from dashboard.serializers import (
 from realtime.api import Api
 from realtime.credentials import INGEST
 from realtime.errors import Forbidden
+from realtime.quotas import require_rate_sync
 
 DeviceKeySerializer = inline_serializer(
     "DeviceKey", {"id": serializers.IntegerField(), "name": serializers.CharField(),
@@ -65,26 +65,10 @@ class DeviceRevokeApi(Api):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class DeviceIngestThrottle(SimpleRateThrottle):
-    """SWITCHBOARD_DEVICE_INGEST_RATE batches per device, shared by processes via the cache."""
-
-    scope = "ingest"
-
-    def get_rate(self) -> str:
-        return settings.SWITCHBOARD_DEVICE_INGEST_RATE
-
-    def get_cache_key(self, request, view) -> str | None:
-        device = request.auth if isinstance(request.auth, Device) else None
-        return (
-            None
-            if device is None
-            else self.cache_format % {"scope": self.scope, "ident": device.pk}
-        )
-
-
 class IngestApi(Api):
     credential_scope = INGEST  # the one REST path a device key reaches
-    throttle_classes = [DeviceIngestThrottle]
+    # A device's budget is its own (below), shared with its socket: not its owner's REST writes.
+    throttle_classes = []
 
     @extend_schema(
         operation_id="ingest",
@@ -97,6 +81,11 @@ class IngestApi(Api):
             if request.user.is_authenticated:
                 raise Forbidden("Ingestion takes a device's Api-Key, not a user's credentials.")
             raise NotAuthenticated("Send Authorization: Api-Key <key>.")
+        # One budget per device, counted in the same windows as DeviceConsumer.on_readings.
+        require_rate_sync(
+            settings.SWITCHBOARD_DEVICE_INGEST_RATE, "ingest", str(device.pk),
+            detail="This device sends readings too often.",
+        )  # fmt: skip
         readings = validate_readings(request.data)
         if isinstance(readings, dict):
             return Response(
@@ -160,7 +149,9 @@ class SeriesApi(Api):
         query = SeriesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        device = selectors.device_on_dashboard(dashboard=dashboard, device_id=data["device"])
+        device = selectors.charted_device(
+            dashboard=dashboard, device_id=data["device"], metric=data["metric"]
+        )
         points = selectors.series(
             device=device, metric=data["metric"], since=data["since"], until=data["until"],
             bucket=data["bucket"],

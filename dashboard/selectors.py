@@ -40,34 +40,39 @@ def dashboard_get_for_user(*, slug: str, user: AbstractBaseUser) -> Dashboard:
     return dashboard
 
 
-def device_on_dashboard(*, dashboard: Dashboard, device_id: int) -> Device:
-    """A device charted on the dashboard: what a dashboard's viewers may query series of."""
-    device = Device.objects.filter(pk=device_id, panels__dashboard=dashboard).distinct().first()
-    if device is None:
-        raise NotFound("That device is not on this dashboard.")
-    return device
-
-
 def panels_by_series(*, dashboard: Dashboard) -> dict[tuple[int, str], list[int]]:
-    """(device id, metric) -> the ids of the panels that chart it."""
+    """What a dashboard's viewers may read: (device id, metric) -> the panels that chart it.
+
+    The one answer for every path: the series API (`charted_device`), the snapshot, the socket
+    and the SSE stream (which map each reading to panels through it and drop the rest). A
+    public dashboard shows its charted metrics, never the device's others."""
     series = defaultdict(list)
     for panel in Panel.objects.filter(dashboard=dashboard):
         series[(panel.device_id, panel.metric)].append(panel.pk)
     return dict(series)
 
 
+def charted_device(*, dashboard: Dashboard, device_id: int, metric: str) -> Device:
+    """The device, if the dashboard charts this metric of it; NotFound for any other series."""
+    if (device_id, metric) not in panels_by_series(dashboard=dashboard):
+        raise NotFound("That device's metric is not charted on this dashboard.")
+    return Device.objects.get(pk=device_id)
+
+
 def snapshot(*, dashboard: Dashboard) -> tuple[dict[str, list], int]:
     """The recent points of every panel, and the highest reading id they include."""
     panels, last_id = {}, 0
     since = datetime.now(UTC) - SNAPSHOT_WINDOW
-    for panel in Panel.objects.filter(dashboard=dashboard):
+    for (device_id, metric), panel_ids in panels_by_series(dashboard=dashboard).items():
         rows = list(
-            Reading.objects.filter(device_id=panel.device_id, metric=panel.metric, ts__gte=since)
+            Reading.objects.filter(device_id=device_id, metric=metric, ts__gte=since)
             .order_by("-ts")
             .values_list("pk", "ts", "value")[:SNAPSHOT_POINTS]
         )
         rows.reverse()
-        panels[str(panel.pk)] = [[iso(ts), value] for _, ts, value in rows]
+        points = [[iso(ts), value] for _, ts, value in rows]
+        for panel_id in panel_ids:
+            panels[str(panel_id)] = points
         last_id = max([last_id, *(pk for pk, _, _ in rows)])
     return panels, last_id
 

@@ -160,7 +160,7 @@ def test_ingest_needs_a_device_key(api, device_key):
 
 
 def test_ingest_is_rate_limited_per_device_with_retry_after(device_key, user, settings):
-    settings.SWITCHBOARD_DEVICE_INGEST_RATE = "2/min"
+    settings.SWITCHBOARD_DEVICE_INGEST_RATE = "2/minute"
     _, key = device_key
     other_device, other_key = services.device_create(owner=user, name="Other")
     for _ in range(2):
@@ -302,3 +302,27 @@ def test_dashboards_api_and_privacy(api, user, other):
     assert api.post("/api/dashboards/private-ops/panels/", panel, format="json").status_code == 403
     panel["device"] = device.pk
     assert api.post("/api/dashboards/private-ops/panels/", panel, format="json").status_code == 201
+
+
+def test_series_api_serves_only_the_charted_metrics_of_a_public_dashboard(user, other):
+    device, _ = services.device_create(owner=user, name="Home")
+    services.dashboard_create(owner=user, name="Public", slug="public", is_public=True, panels=[
+        {"title": "T", "device": device, "metric": "temperature", "kind": "line"}])  # fmt: skip
+    services.readings_record(device=device, readings=[
+        {"metric": "temperature", "value": 21, "ts": timezone.now()},
+        {"metric": "door.open", "value": 1, "ts": timezone.now()},
+    ])  # fmt: skip
+    viewer = Client()
+    viewer.force_login(other)
+    url = f"/api/dashboards/public/series/?device={device.pk}&bucket=60&metric="
+    charted = viewer.get(url + "temperature")
+    assert charted.status_code == 200 and charted.json()["points"][0][1:] == [21, 21, 21]
+    hidden = viewer.get(url + "door.open")
+    assert hidden.status_code == 404
+    assert hidden.json() == {
+        "code": "not_found",
+        "detail": "That device's metric is not charted on this dashboard.",
+    }
+    owner = Client()
+    owner.force_login(user)
+    assert owner.get(url + "door.open").status_code == 404  # the rule is the dashboard's

@@ -7,6 +7,7 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.test import Client
 from django.utils import timezone
 
 from config.asgi import application
@@ -169,3 +170,66 @@ async def test_dashboard_socket_frames_are_json(layer, user, dashboard):
     await viewer.send_to(text_data=json.dumps({"type": "ping"}))
     assert await viewer.receive_json_from(timeout=5) == {"type": "pong"}
     await viewer.disconnect()
+
+
+async def test_dashboard_socket_sends_only_charted_metrics(
+    layer, user, other, device_key, dashboard
+):
+    device, _ = device_key
+    await sync_to_async(services.readings_record)(
+        device=device, readings=[{"metric": "door.open", "value": 7, "ts": timezone.now()}]
+    )
+    viewer, connected = await dashboard_socket(other)  # a public dashboard, someone else's
+    assert connected
+    snapshot = await viewer.receive_json_from(timeout=5)
+    assert 7 not in [v for points in snapshot["panels"].values() for _, v in points]
+    await sync_to_async(services.readings_record)(device=device, readings=[
+        {"metric": "door.open", "value": 8, "ts": timezone.now()},
+        {"metric": "humidity", "value": 60, "ts": timezone.now()},
+    ])  # fmt: skip
+    frame = await viewer.receive_json_from(timeout=5)
+    assert [v for _, v in frame["points"]] == [60]
+    assert await viewer.receive_nothing(timeout=0.3)  # the door reading never comes
+    await viewer.disconnect()
+
+
+def rest_ingest(key: str, value: float):
+    return Client().post(
+        "/api/ingest/",
+        {"readings": [{"metric": "temperature", "value": value}]},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {key}",
+    )
+
+
+async def test_rest_ingest_spends_the_device_socket_budget(layer, device_key, settings):
+    settings.SWITCHBOARD_DEVICE_INGEST_RATE = "3/minute"
+    _, key = device_key
+    for value in range(3):
+        assert (await sync_to_async(rest_ingest)(key, value)).status_code == 202
+    sensor, connected = await device_socket(key)
+    assert connected
+    await sensor.send_json_to({"type": "readings", "readings": [{"metric": "t", "value": 1}]})
+    refused = await sensor.receive_json_from(timeout=5)
+    assert refused["type"] == "error" and refused["code"] == "rate_limited"
+    await sensor.disconnect()
+    assert await sync_to_async(Reading.objects.count)() == 3
+
+
+async def test_device_socket_spends_the_rest_ingest_budget(layer, device_key, user, settings):
+    settings.SWITCHBOARD_DEVICE_INGEST_RATE = "3/minute"
+    _, key = device_key
+    sensor, connected = await device_socket(key)
+    assert connected
+    for value in range(3):
+        await sensor.send_json_to(
+            {"type": "readings", "readings": [{"metric": "t", "value": value}]}
+        )
+        assert await sensor.receive_json_from(timeout=5) == {"type": "ack", "accepted": 1}
+    await sensor.disconnect()
+    refused = await sync_to_async(rest_ingest)(key, 4)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert refused.json()["code"] == "rate_limited" and refused.json()["detail"]
+    _, other_key = await sync_to_async(services.device_create)(owner=user, name="Other")
+    assert (await sync_to_async(rest_ingest)(other_key, 5)).status_code == 202  # per device
+    assert await sync_to_async(Reading.objects.count)() == 4
