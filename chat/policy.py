@@ -132,21 +132,21 @@ def require_write_notes(access: RoomAccess) -> RoomAccess:
     return access
 
 
-def require_moderate(access: RoomAccess) -> RoomAccess:
-    """Owners and moderators of the room; staff anywhere (they moderate through admin)."""
-    if access.rank < STAFF:
+def _require_rank(access: RoomAccess, rank: int, refusal: str) -> RoomAccess:
+    if access.rank < STAFF:  # staff moderate any room, through admin
         require_see(access)
-    if access.rank < MODERATOR:
-        raise Forbidden("Only the room's owners and moderators can do that.")
+    if access.rank < rank:
+        raise Forbidden(refusal)
     return access
+
+
+def require_moderate(access: RoomAccess) -> RoomAccess:
+    """Owners and moderators of the room; staff anywhere."""
+    return _require_rank(access, MODERATOR, "Only the room's owners and moderators can do that.")
 
 
 def require_own(access: RoomAccess) -> RoomAccess:
-    if access.rank < STAFF:
-        require_see(access)
-    if access.rank < OWNER:
-        raise Forbidden("Only the room's owners can do that.")
-    return access
+    return _require_rank(access, OWNER, "Only the room's owners can do that.")
 
 
 def require_authority_over(access: RoomAccess, target: AbstractBaseUser) -> RoomAccess:

@@ -36,6 +36,25 @@ def device_key(user):
     return key
 
 
+async def open_room_socket(user, slug: str = "lobby") -> WebsocketCommunicator:
+    """A browser tab's chat socket, its hello read."""
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    headers = [(b"origin", b"http://localhost"),
+               (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]  # fmt: skip
+    socket = WebsocketCommunicator(application, f"/ws/rooms/{slug}/", headers=headers)
+    assert (await socket.connect(timeout=5))[0]
+    assert (await socket.receive_json_from(timeout=5))["type"] == "hello"
+    return socket
+
+
+async def next_answer(socket: WebsocketCommunicator) -> dict:
+    """The next frame that is not presence."""
+    while (frame := await socket.receive_json_from(timeout=5))["type"] == "presence":
+        pass
+    return frame
+
+
 def key_client(key: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
@@ -171,16 +190,9 @@ def test_muted_and_archived_cannot_edit_or_delete(user, other, lobby_with_messag
 async def test_a_muted_user_cannot_edit_over_the_socket(user, other, lobby_with_message):
     room, message = lobby_with_message
     await sync_to_async(services.member_mute)(room=room, actor=user, target=other, minutes=10)
-    client = Client()
-    await sync_to_async(client.force_login)(other)
-    headers = [(b"origin", b"http://localhost"),
-               (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]  # fmt: skip
-    socket = WebsocketCommunicator(application, "/ws/rooms/lobby/", headers=headers)
-    assert (await socket.connect(timeout=5))[0]
-    assert (await socket.receive_json_from(timeout=5))["type"] == "hello"
+    socket = await open_room_socket(other)
     await socket.send_json_to({"type": "message.edit", "id": message.pk, "body": "after"})
-    while (frame := await socket.receive_json_from(timeout=5))["type"] == "presence":
-        pass
+    frame = await next_answer(socket)
     assert (frame["type"], frame["code"], frame["ref"]) == ("error", "muted", message.pk)
     await socket.disconnect()
 
@@ -318,17 +330,9 @@ async def test_rest_sends_and_socket_sends_share_one_budget(layer, user, setting
     post = sync_to_async(lambda: client.post("/api/rooms/lobby/messages/", {"body": "rest"},
                                              format="json"))  # fmt: skip
     assert (await post()).status_code == 201
-    web = Client()
-    await sync_to_async(web.force_login)(user)
-    headers = [(b"origin", b"http://localhost"),
-               (b"cookie", f"sessionid={web.cookies['sessionid'].value}".encode())]  # fmt: skip
-    socket = WebsocketCommunicator(application, "/ws/rooms/lobby/", headers=headers)
-    assert (await socket.connect(timeout=5))[0]
-    await socket.receive_json_from(timeout=5)
+    socket = await open_room_socket(user)
     await socket.send_json_to({"type": "message.send", "body": "socket", "client_id": "c1"})
-    while (frame := await socket.receive_json_from(timeout=5))["type"] == "presence":
-        pass
-    assert frame["type"] == "message"
+    assert (await next_answer(socket))["type"] == "message"
     refused = await post()
     assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
     assert int(refused["Retry-After"]) > 0
