@@ -1,4 +1,5 @@
-"""ASGI entry point: Django for HTTP, the socket auth stack for WebSockets."""
+"""ASGI entry point: Django for HTTP, the socket auth stack for WebSockets, both behind the
+trusted proxy rule (realtime.proxy), which decides the client's address and scheme."""
 
 from config.env import select_settings_module
 
@@ -13,11 +14,14 @@ django_asgi_app = get_asgi_application()
 from chat.routing import websocket_urlpatterns as chat_ws  # noqa: E402
 from dashboard.routing import websocket_urlpatterns as dashboard_ws  # noqa: E402
 from realtime.auth import SocketAuthStack  # noqa: E402
+from realtime.proxy import TrustedProxyMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns as realtime_ws  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": SocketAuthStack(URLRouter([*chat_ws, *dashboard_ws, *realtime_ws])),
-    }
+application = TrustedProxyMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": SocketAuthStack(URLRouter([*chat_ws, *dashboard_ws, *realtime_ws])),
+        }
+    )
 )

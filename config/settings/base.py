@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",  # refresh tokens: rotated, revocable
     "drf_spectacular",
     "axes",
     "realtime",
@@ -171,7 +172,8 @@ REST_FRAMEWORK = {
         "realtime.credentials.CredentialScopePermission",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSONParser reads request.stream, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE check.
+    "DEFAULT_PARSER_CLASSES": ["realtime.parsers.BoundedJSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "EXCEPTION_HANDLER": "realtime.api.exception_handler",
 }
@@ -242,6 +244,13 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": False,
+    # A refresh token is good for one use; a replayed (stolen) one is refused. A password
+    # change or deactivation blacklists all of the user's (realtime.sessions).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    # Tokens carry a hash of the password hash: an access token minted before a password
+    # change stops working at once, on every transport (they all use JWTAuthentication).
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -249,6 +258,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Rooms, messages, devices and dashboards. See docs/protocol.md.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Like every page but login, signup and /healthz (CONTRACT.md §1): a signed-in user.
+    "SERVE_PERMISSIONS": [
+        "rest_framework.permissions.IsAuthenticated",
+        "realtime.credentials.CredentialScopePermission",
+    ],
 }
 
 # --- Login lockout (django-axes) --------------------------------------------------------------
@@ -257,7 +271,13 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: per name, per address
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env_int("SWITCHBOARD_PROXY_COUNT", 0)
+# The client address is the one realtime.proxy resolved (REMOTE_ADDR), never a header as sent.
+AXES_CLIENT_IP_CALLABLE = "realtime.proxy.client_address"
+
+# --- Proxies -------------------------------------------------------------------------------------
+# Addresses or networks (CIDR) of the proxies in front of the app. Only a request that arrives
+# from one of them has its X-Forwarded-For and X-Forwarded-Proto believed (realtime.proxy).
+SWITCHBOARD_TRUSTED_PROXIES = env_list("SWITCHBOARD_TRUSTED_PROXIES", "")
 
 # --- Abuse limits ------------------------------------------------------------------------------
 # `limits` syntax; several limits separated by ";" all apply (a burst cap and a sustained rate).

@@ -16,8 +16,9 @@ if not SECRET_KEY:
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must name at least one host.")
 
-# TLS terminates at Daphne's TLS endpoint or at a proxy that sets X-Forwarded-Proto.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# TLS terminates at Daphne's TLS endpoint or at a proxy. No SECURE_PROXY_SSL_HEADER: Django
+# would believe X-Forwarded-Proto from anyone. realtime.proxy sets the request's scheme from it
+# only when the request comes from SWITCHBOARD_TRUSTED_PROXIES.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
