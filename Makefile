@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench lint format system-deps clean
+.PHONY: run serve-demo test bench lint format system-deps clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt node_modules/.installed
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,12 @@ static/dist/notes.js: node_modules/.installed package-lock.json $(wildcard stati
 	npm run build --silent
 
 ## run: install, migrate, load demo data and serve on http://localhost:$(PORT) (SQLite, in-memory
-## layer), with the built-in server sampler and the device simulator beside it
+## layer), with the built-in server sampler and the device simulator running inside the server
 run: $(VENV)/.installed static/dist/notes.js
+	@$(MAKE) --no-print-directory serve-demo
+
+## serve-demo: `run` once installed: migrate, seed and serve (tests/integration/test_demo.py runs it)
+serve-demo:
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=1 $(PY) manage.py seed_demo
 	DJANGO_DEBUG=1 $(PY) manage.py seed_dashboards
@@ -33,12 +37,9 @@ run: $(VENV)/.installed static/dist/notes.js
 	@echo "  Switchboard is starting on http://localhost:$(PORT)"
 	@echo "  Log in as alice, bob or carol (admin for /admin/) with password: switchboard-demo"
 	@echo ""
-	@# The sampler and the simulator stop with the server. (Not `trap 'kill 0'`: the shell would
-	@# get its own TERM, run the trap again, and recurse until it crashes.)
-	@DJANGO_DEBUG=1 $(PY) manage.py sample_server & sampler=$$!; \
-	DJANGO_DEBUG=1 $(PY) manage.py simulate_devices & simulator=$$!; \
-	trap 'kill $$sampler $$simulator 2>/dev/null' INT TERM EXIT; \
-	SWITCHBOARD_LOG_FORMAT=console DJANGO_DEBUG=1 $(PY) -m realtime.serve -b 127.0.0.1 -p $(PORT) config.asgi:application
+	@# The sampler and the simulator run as tasks of the server (SWITCHBOARD_DEMO_SOURCES): as
+	@# processes of their own, their readings could not reach it over the in-memory layer.
+	SWITCHBOARD_LOG_FORMAT=console DJANGO_DEBUG=1 SWITCHBOARD_DEMO_SOURCES=1 exec $(PY) -m realtime.serve -b 127.0.0.1 -p $(PORT) config.asgi:application
 
 ## system-deps: Debian packages the tests drive for real (redis-server, PostgreSQL, Chromium, nginx)
 system-deps:

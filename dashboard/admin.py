@@ -31,4 +31,4 @@ class AlertRuleAdmin(admin.ModelAdmin):
     list_display = ["__str__", "owner", "for_seconds", "state", "last_value", "changed_at"]
     list_filter = ["state", "op"]
     search_fields = ["metric", "device__name", "owner__username"]
-    readonly_fields = ["state", "pending_since", "last_value", "changed_at"]
+    readonly_fields = ["state", "pending_since", "clear_since", "last_value", "changed_at"]

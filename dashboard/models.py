@@ -123,6 +123,8 @@ class AlertRule(models.Model):
     )
     state = models.CharField(max_length=10, choices=State.choices, default=State.OK)
     pending_since = models.DateTimeField(null=True, blank=True)
+    # While firing: since when the value has been back across the threshold (None: it is not).
+    clear_since = models.DateTimeField(null=True, blank=True)
     last_value = models.FloatField(null=True, blank=True)
     changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

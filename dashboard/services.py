@@ -130,7 +130,10 @@ def _holds(op: str, value: float, threshold: float) -> bool:
 
 
 def _evaluate_alerts(*, device: Device, readings: list[dict]) -> None:
-    """Step matching rules through ok -> pending -> firing -> ok; one notification per change."""
+    """Step matching rules through ok -> pending -> firing -> ok; one notification per change.
+
+    Both edges wait `for_seconds`: over the threshold that long to fire, back across it that
+    long to resolve."""
     by_metric = defaultdict(list)
     for reading in readings:
         by_metric[reading["metric"]].append(reading)
@@ -142,25 +145,36 @@ def _evaluate_alerts(*, device: Device, readings: list[dict]) -> None:
     for rule in rules:
         for reading in sorted(by_metric[rule.metric], key=lambda r: r["ts"]):
             _step(rule, reading["value"], reading["ts"])
-        rule.save(update_fields=["state", "pending_since", "last_value", "changed_at"])
+        rule.save(
+            update_fields=["state", "pending_since", "clear_since", "last_value", "changed_at"]
+        )
 
 
 def _step(rule: AlertRule, value: float, ts: datetime) -> None:
     rule.last_value = value
-    if _holds(rule.op, value, rule.threshold):
-        if rule.state == AlertRule.State.OK:
-            rule.state, rule.pending_since = AlertRule.State.PENDING, ts
-        if (
-            rule.state == AlertRule.State.PENDING
-            and (ts - rule.pending_since).total_seconds() >= rule.for_seconds
-        ):
-            rule.state, rule.changed_at = AlertRule.State.FIRING, ts
-            _alert_notify(rule, Notification.Kind.ALERT_FIRING, value)
-    else:
-        if rule.state == AlertRule.State.FIRING:
-            rule.changed_at = ts
+    holds = _holds(rule.op, value, rule.threshold)
+    if rule.state == AlertRule.State.FIRING:
+        # Hysteresis: a firing rule resolves only once the value has stayed back across the
+        # threshold for `for_seconds`, as it had to stay over it to fire; a noisy value around
+        # the threshold then fires once, not at every crossing.
+        if holds:
+            rule.clear_since = None
+            return
+        if rule.clear_since is None:
+            rule.clear_since = ts
+        if (ts - rule.clear_since).total_seconds() >= rule.for_seconds:
+            rule.state, rule.changed_at = AlertRule.State.OK, ts
+            rule.pending_since = rule.clear_since = None
             _alert_notify(rule, Notification.Kind.ALERT_RESOLVED, value)
+        return
+    if not holds:
         rule.state, rule.pending_since = AlertRule.State.OK, None
+        return
+    if rule.state == AlertRule.State.OK:
+        rule.state, rule.pending_since = AlertRule.State.PENDING, ts
+    if (ts - rule.pending_since).total_seconds() >= rule.for_seconds:
+        rule.state, rule.changed_at, rule.clear_since = AlertRule.State.FIRING, ts, None
+        _alert_notify(rule, Notification.Kind.ALERT_FIRING, value)
 
 
 def _alert_notify(rule: AlertRule, kind: str, value: float) -> None:

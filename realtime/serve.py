@@ -4,18 +4,23 @@ Daphne enforces --websocket-max-message-size through autobahn, whose default on 
 the limit is to drop the TCP connection (the client sees 1006). Turning autobahn's documented
 `failByDrop` option off makes the same check send a proper close frame, 1009 "message too big",
 as CONTRACT.md §4 promises. Two defaults differ (an explicit option or variable wins): a 20 s
-handshake timeout, and one malloc arena. Everything else is stock Daphne.
+handshake timeout, and one malloc arena. It also starts SWITCHBOARD_SERVER_TASKS (the demo's
+readings under `make run`) on the server's loop. Everything else is stock Daphne.
 """
 
+import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import logging
 import os
 import sys
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from twisted.internet import reactor
+
+logger = logging.getLogger(__name__)
 
 
 class ClosingServer(Server):
@@ -24,7 +29,29 @@ class ClosingServer(Server):
         # Set the one attribute: setProtocolOptions() would also reset Daphne's allowNullOrigin,
         # and autobahn would then answer `Origin: null` with 400 before the app can say 403.
         reactor.callWhenRunning(lambda: setattr(self.ws_factory, "failByDrop", False))
+        reactor.callWhenRunning(start_server_tasks)
         super().run()
+
+
+_server_tasks: set[asyncio.Task] = set()  # referenced, so the loop does not drop them
+
+
+def start_server_tasks() -> None:
+    """Start SWITCHBOARD_SERVER_TASKS on the server's loop (the application has set Django up)."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    loop = asyncio.get_event_loop()
+    for path in settings.SWITCHBOARD_SERVER_TASKS:
+        task = loop.create_task(import_string(path)())
+        _server_tasks.add(task)
+        task.add_done_callback(_server_task_done)
+
+
+def _server_task_done(task: asyncio.Task) -> None:
+    _server_tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("server task failed", exc_info=task.exception())
 
 
 class ClosingCommandLine(CommandLineInterface):

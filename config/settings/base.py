@@ -291,7 +291,7 @@ SWITCHBOARD_NOTES_FRAME_RATE = os.environ.get(
 )
 # Refusals a socket may collect within a minute before it is closed with 4008.
 SWITCHBOARD_ABUSE_STRIKES = env_int("SWITCHBOARD_ABUSE_STRIKES", 10)
-# Ingest requests (REST batches or socket frames) per device.
+# Ingest requests per device: one budget shared by REST batches and socket frames.
 SWITCHBOARD_DEVICE_INGEST_RATE = os.environ.get("SWITCHBOARD_DEVICE_INGEST_RATE", "50/second")
 SWITCHBOARD_REST_WRITE_RATE = os.environ.get("SWITCHBOARD_REST_WRITE_RATE", "120/min")
 SWITCHBOARD_MAX_SOCKETS_PER_USER = env_int("SWITCHBOARD_MAX_SOCKETS_PER_USER", 20)
@@ -302,3 +302,11 @@ SWITCHBOARD_SOCKET_TTL = env_int("SWITCHBOARD_SOCKET_TTL", 45)
 # A room's online set is announced at once, then at most once per this many seconds per
 # process while people keep arriving or leaving (the last announcement has the final set).
 SWITCHBOARD_PRESENCE_INTERVAL = env_float("SWITCHBOARD_PRESENCE_INTERVAL", 1.0)
+
+# --- Tasks of the server process -----------------------------------------------------------------
+# Coroutine functions (dotted paths) that `python -m realtime.serve` runs as tasks of its event
+# loop. `make run` sets SWITCHBOARD_DEMO_SOURCES=1: the demo's server sampler and device
+# simulator then run inside the server, whose sockets the in-memory layer alone can reach.
+SWITCHBOARD_SERVER_TASKS = (
+    ["dashboard.demo.run_sources"] if env_bool("SWITCHBOARD_DEMO_SOURCES", False) else []
+)

@@ -1,13 +1,14 @@
 """Devices and API keys, ingestion over REST with strict validation, alerts, series."""
 
 import math
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from dashboard import selectors, services
+from dashboard import demo, selectors, services
 from dashboard.models import AlertRule, Device, Reading, ReadingRollup
 from realtime.models import Notification
 
@@ -194,7 +195,7 @@ def test_alert_fires_after_for_seconds_once_and_resolves_once(user):
     rule.refresh_from_db()
     assert rule.state == "firing"
     assert list(Notification.objects.values_list("kind", flat=True)) == ["alert.firing"]
-    feed((21, 29), (22, 28))
+    feed((21, 29), (22, 28), (31, 27))  # back under for for_seconds: resolved
     rule.refresh_from_db()
     assert rule.state == "ok"
     kinds = sorted(Notification.objects.values_list("kind", flat=True))
@@ -326,3 +327,67 @@ def test_series_api_serves_only_the_charted_metrics_of_a_public_dashboard(user, 
     owner = Client()
     owner.force_login(user)
     assert owner.get(url + "door.open").status_code == 404  # the rule is the dashboard's
+
+
+def _notified(user) -> list[str]:
+    notifications = Notification.objects.filter(user=user).order_by("pk")
+    return list(notifications.values_list("kind", flat=True))
+
+
+def test_a_noisy_value_around_the_threshold_fires_once_and_resolves_once(user):
+    device, _ = services.device_create(owner=user, name="Greenhouse")
+    AlertRule.objects.create(
+        owner=user, device=device, metric="t", op=">", threshold=25, for_seconds=10
+    )
+    noise = random.Random(12)
+    # Ten minutes at one reading a second: 2 below, 6 above, 2 below; the noise crosses the
+    # threshold every few readings all along.
+    means = [24] * 120 + [26] * 360 + [24] * 120
+    services.readings_record(device=device, readings=[
+        {"metric": "t", "value": mean + noise.gauss(0, 0.6), "ts": _at(second)}
+        for second, mean in enumerate(means)
+    ])  # fmt: skip
+    assert _notified(user) == ["alert.firing", "alert.resolved"]
+
+
+def test_a_firing_alert_resolves_only_after_for_seconds_back_across(user):
+    device, _ = services.device_create(owner=user, name="Greenhouse")
+    rule = AlertRule.objects.create(
+        owner=user, device=device, metric="t", op=">", threshold=30, for_seconds=10
+    )
+
+    def feed(*pairs):
+        services.readings_record(
+            device=device, readings=[{"metric": "t", "value": v, "ts": _at(t)} for t, v in pairs]
+        )
+
+    feed((0, 31), (10, 31))
+    assert _notified(user) == ["alert.firing"]
+    feed((11, 29), (15, 29), (16, 31), (20, 29))  # back above at 16: still firing
+    rule.refresh_from_db()
+    assert rule.state == "firing" and _notified(user) == ["alert.firing"]
+    feed((29, 28))  # below since 20, for 9 s
+    assert _notified(user) == ["alert.firing"]
+    feed((30, 27))  # for 10 s
+    rule.refresh_from_db()
+    assert rule.state == "ok" and _notified(user) == ["alert.firing", "alert.resolved"]
+
+
+def test_the_demo_alert_does_not_flap(user):
+    """An hour of the simulator's greenhouse through the seeded rule: one firing per warm spell."""
+    device, _ = services.device_create(owner=user, name="Greenhouse")
+    AlertRule.objects.create(
+        owner=user, device=device, metric="temperature", op=">", threshold=25, for_seconds=10
+    )
+    noise = random.Random(7)
+    [(_, base, spread)] = [m for m in demo.SENSORS["Greenhouse"] if m[0] == "temperature"]
+    services.readings_record(device=device, readings=[
+        {"metric": "temperature", "value": demo.sensor_value(base, spread, second / 60, noise),
+         "ts": _at(second)}
+        for second in range(3600)
+    ])  # fmt: skip
+    kinds = _notified(user)
+    warm_spells = math.ceil(3600 / (2 * math.pi * 60))  # the wave's period is 2π minutes
+    assert 0 < kinds.count("alert.firing") <= warm_spells, kinds
+    assert kinds[::2] == ["alert.firing"] * len(kinds[::2])  # firing and resolved alternate
+    assert kinds[1::2] == ["alert.resolved"] * len(kinds[1::2])

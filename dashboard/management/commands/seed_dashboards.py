@@ -4,9 +4,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from dashboard.management.commands.sample_server import builtin_device
-from dashboard.models import AlertRule, Dashboard, Device
-from dashboard.services import dashboard_create, device_create
+from dashboard.demo import builtin_device, sensor_devices
+from dashboard.models import AlertRule, Dashboard
+from dashboard.services import dashboard_create
 
 
 class Command(BaseCommand):
@@ -16,12 +16,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         alice = get_user_model().objects.get(username="alice")
         server = builtin_device()
-        sensors = {}
-        for name in ("Greenhouse", "Server room"):
-            sensors[name] = (
-                Device.objects.filter(owner=alice, name=name).first()
-                or device_create(owner=alice, name=name)[0]
-            )
+        sensors = sensor_devices(owner=alice)
         if not Dashboard.objects.filter(slug="ops").exists():
             dashboard = dashboard_create(
                 owner=alice, name="Operations", slug="ops", is_public=True,

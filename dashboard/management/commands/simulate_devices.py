@@ -1,50 +1,29 @@
-"""Simulated devices that push readings through the real ingestion service, for demos."""
+"""Simulated devices that push readings through the real ingestion service, for demos.
 
-import math
-import random
+As a process of its own its readings reach the servers' sockets over Redis (REDIS_URL); `make
+run` runs the same simulator inside the server instead (dashboard.demo)."""
+
 import time
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-from django.utils import timezone
 
-from dashboard.models import Device
-from dashboard.services import device_create, readings_record
-
-SENSORS = {
-    "Greenhouse": [("temperature", 22.0, 4.0), ("humidity", 55.0, 12.0)],
-    "Server room": [("temperature", 19.0, 2.0), ("power.kw", 3.2, 0.8)],
-}
-
-
-def _wave(base: float, spread: float, phase: float) -> float:
-    return round(base + spread * math.sin(phase) + random.gauss(0, spread / 8), 2)
+from dashboard.demo import DEMO_OWNER, SIMULATE_INTERVAL, sensor_devices, sensors_simulate_record
 
 
 class Command(BaseCommand):
     help = "Push simulated sensor readings every --interval seconds (Ctrl+C to stop)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--owner", default="alice")
-        parser.add_argument("--interval", type=float, default=1.0)
+        parser.add_argument("--owner", default=DEMO_OWNER)
+        parser.add_argument("--interval", type=float, default=SIMULATE_INTERVAL)
         parser.add_argument("--count", type=int, default=0, help="stop after N rounds (0: never)")
 
     def handle(self, *args, owner: str, interval: float, count: int, **options) -> None:
-        user = get_user_model().objects.get(username=owner)
-        devices = {}
-        for name in SENSORS:
-            device = Device.objects.filter(owner=user, name=name).first()
-            devices[name] = device or device_create(owner=user, name=name)[0]
+        devices = sensor_devices(owner=get_user_model().objects.get(username=owner))
         rounds = 0
         while not count or rounds < count:
-            now = timezone.now()
-            phase = time.time() / 60
-            for name, metrics in SENSORS.items():
-                readings = [
-                    {"metric": metric, "ts": now, "value": _wave(base, spread, phase + i)}
-                    for i, (metric, base, spread) in enumerate(metrics)
-                ]
-                readings_record(device=devices[name], readings=readings)
+            sensors_simulate_record(devices=devices)
             rounds += 1
             if not count or rounds < count:
                 time.sleep(interval)

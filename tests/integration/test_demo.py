@@ -1,0 +1,69 @@
+"""`make run`'s demo moves: started exactly as the Makefile starts it (its `serve-demo` recipe,
+the in-memory layer, no Redis), the demo dashboard's socket gets live readings from the server
+sampler and the device simulator without a reload."""
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support import procs
+from tests.support.clients import Account, connect_socket, login, recv_json
+
+pytestmark = pytest.mark.integration
+
+DEMO_PASSWORD = "switchboard-demo"  # chat/management/commands/seed_demo.py
+
+
+@pytest.fixture
+def demo() -> Iterator[procs.Loopback]:
+    with procs.sqlite_database() as database:
+        env = procs.app_env(database_url=database)
+        del env["DJANGO_SETTINGS_MODULE"]  # `make run` sets none: DJANGO_DEBUG=1 picks local
+        server = procs.Loopback()
+        server.port = procs.free_port()
+        # A session of its own, so the whole tree the recipe starts can be stopped at once.
+        make = subprocess.Popen(
+            ["make", "--no-print-directory", "serve-demo", f"PORT={server.port}"],
+            cwd=procs.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            procs._wait_for_line(make, "Listening on TCP address", 120, "make serve-demo")
+            yield server
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(make.pid, signal.SIGTERM)
+            try:
+                make.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(make.pid, signal.SIGKILL)
+                make.wait()
+
+
+async def panel_titles(server: procs.Loopback, account: Account) -> dict[int, str]:
+    """The demo dashboard's panel titles by id, from the REST API."""
+    async with httpx.AsyncClient(
+        base_url=server.http, cookies={"sessionid": account.sessionid}, trust_env=False
+    ) as http:
+        dashboard = (await http.get("/api/dashboards/ops/")).json()
+    return {panel["id"]: panel["title"] for panel in dashboard["panels"]}
+
+
+async def test_make_run_demo_dashboard_moves_without_a_reload(demo):
+    account = await login(demo.http, "bob", DEMO_PASSWORD)
+    titles = await panel_titles(demo, account)
+    socket = await connect_socket(demo, "/ws/dashboards/ops/", account)
+    assert (await recv_json(socket))["type"] == "snapshot"
+    live: set[str] = set()
+    wanted = {"Server CPU", "Greenhouse temperature"}  # the sampler's and the simulator's
+    while not wanted <= live:
+        frame = await recv_json(socket, within=15)
+        if frame["type"] == "readings":
+            assert frame["points"], frame
+            live.add(titles[frame["panel"]])
+    await socket.close()
