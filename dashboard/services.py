@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import logging
 import secrets
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,8 @@ from realtime.metrics import READINGS_INGESTED
 from realtime.models import Notification
 from realtime.notifications import notification_create
 from realtime.slugs import free_slug
+
+logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "sbk_"
 
@@ -52,16 +55,27 @@ def device_rotate_key(*, device: Device, actor: AbstractBaseUser) -> str:
         key_prefix=key[:12], key_hash=_hash(key), revoked_at=None
     )
     _close_device_sockets(device)
+    _audit("device key rotated", device=device, actor=actor)
     return key
 
 
 @transaction.atomic
 def device_revoke(*, device: Device, actor: AbstractBaseUser) -> None:
+    """The key stops working at once and the device's sockets close (4003)."""
     _require_owner(device=device, actor=actor)
     Device.objects.filter(pk=device.pk).update(
         key_prefix="", key_hash="", revoked_at=timezone.now()
     )
     _close_device_sockets(device)
+    _audit("device key revoked", device=device, actor=actor)
+
+
+def _audit(what: str, *, device: Device, actor: AbstractBaseUser) -> None:
+    # Who changed which device's key, whether through the API or by staff in the admin.
+    logger.info(
+        "%s: device %s of user %s, by user %s", what, device.pk, device.owner_id, actor.pk,
+        extra={"device": device.pk, "owner": device.owner_id, "actor": actor.pk},
+    )  # fmt: skip
 
 
 def _close_device_sockets(device: Device) -> None:
