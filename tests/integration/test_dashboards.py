@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from tests.integration.conftest import Stack, derived_stack
 from tests.support.clients import (
     HTTP_TIMEOUT,
     Account,
@@ -194,10 +196,6 @@ async def test_rotating_a_key_closes_the_device_socket_on_the_other_process_4003
     [owner] = await stack.login(1)
     reading = json.dumps({"type": "readings", "readings": [{"metric": "humidity", "value": 40}]})
 
-    def device_socket(server: Server, key: str):
-        headers = {"Authorization": f"Api-Key {key}"}
-        return connect_socket(server, "/ws/devices/", origin=None, headers=headers)
-
     async with Rest(stack.one, owner) as rest:
         device, dashboard, _ = await dashboard_with_panel(rest, "humidity")
         old_key = device["api_key"]
@@ -229,3 +227,61 @@ async def test_rotating_a_key_closes_the_device_socket_on_the_other_process_4003
     async with await device_socket(stack.one, new_key) as sensor:
         await sensor.send(reading)
         assert await recv_json(sensor) == {"type": "ack", "accepted": 1}
+
+
+@pytest.fixture(scope="module")
+def ingest_budget_stack(sqlite_stack: Stack) -> Iterator[Stack]:
+    """Two Daphnes and a Redis of their own where a device may send 4 batches a minute."""
+    with derived_stack(sqlite_stack, SWITCHBOARD_DEVICE_INGEST_RATE="4/minute") as stack:
+        yield stack
+
+
+def device_socket(server: Server, key: str):
+    headers = {"Authorization": f"Api-Key {key}"}
+    return connect_socket(server, "/ws/devices/", origin=None, headers=headers)
+
+
+async def test_a_device_has_one_ingest_budget_across_rest_sockets_and_processes(
+    ingest_budget_stack,
+):
+    stack = ingest_budget_stack
+    [owner] = await stack.login(1)
+    reading = {"metric": "t", "value": 1}
+    frame = json.dumps({"type": "readings", "readings": [reading]})
+    async with Rest(stack.one, owner) as rest:
+        spent_by_rest = await rest.create_device("spends over REST")
+        spent_by_socket = await rest.create_device("spends over its socket")
+
+    # REST on both processes spends the budget; the device's socket is then refused.
+    for server in (stack.one, stack.two, stack.one, stack.two):
+        assert (await ingest(server, spent_by_rest["api_key"], [reading])).status_code == 202
+    async with await device_socket(stack.two, spent_by_rest["api_key"]) as sensor:
+        await sensor.send(frame)
+        refused = await recv_json(sensor)
+    assert (refused["type"], refused["code"]) == ("error", "rate_limited")
+
+    # Its socket on one process spends the budget; REST on the other is then refused.
+    async with await device_socket(stack.one, spent_by_socket["api_key"]) as sensor:
+        for _ in range(4):
+            await sensor.send(frame)
+            assert await recv_json(sensor) == {"type": "ack", "accepted": 1}
+    response = await ingest(stack.two, spent_by_socket["api_key"], [reading])
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
+    assert response.json()["code"] == "rate_limited"
+
+
+async def test_a_public_dashboard_serves_only_its_charted_series(sqlite_stack):
+    stack = sqlite_stack
+    owner, viewer = await stack.login(2)
+    async with Rest(stack.one, owner) as rest:
+        device, dashboard, _ = await dashboard_with_panel(rest, "temperature")
+    readings = [{"metric": "temperature", "value": 21}, {"metric": "door.open", "value": 1}]
+    assert (await ingest(stack.one, device["api_key"], readings)).status_code == 202
+    async with Rest(stack.two, viewer) as rest:
+        url = f"/api/dashboards/{dashboard['slug']}/series/"
+        charted = await rest.client.get(
+            url, params={"device": device["id"], "metric": "temperature"}
+        )
+        hidden = await rest.client.get(url, params={"device": device["id"], "metric": "door.open"})
+    assert charted.status_code == 200 and [p[1] for p in charted.json()["points"]] == [21]
+    assert hidden.status_code == 404 and hidden.json()["code"] == "not_found"
