@@ -18,6 +18,10 @@ class CloseCode(IntEnum):
     ABUSE = 4008
     # A frame over the size limit reached the application (Daphne itself closes with 1009).
     FRAME_TOO_BIG = 4009
+    # The notes refused this socket's update: it does not apply to the document, or it would
+    # take the document over SWITCHBOARD_MAX_NOTE_BYTES. Reconnecting would send it again:
+    # reload the saved notes instead.
+    UPDATE_REFUSED = 4010
     # The server failed handling this socket; reconnect and resume (as 1011, which Daphne
     # will not send for an application).
     SERVER_ERROR = 4011
