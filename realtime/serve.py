@@ -18,7 +18,12 @@ import sys
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import reactor
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
+
+from realtime.closecodes import CloseCode
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +34,7 @@ class ClosingServer(Server):
         # Set the one attribute: setProtocolOptions() would also reset Daphne's allowNullOrigin,
         # and autobahn would then answer `Origin: null` with 400 before the app can say 403.
         reactor.callWhenRunning(lambda: setattr(self.ws_factory, "failByDrop", False))
+        reactor.callWhenRunning(lambda: setattr(self.ws_factory, "protocol", BoundedSocket))
         reactor.callWhenRunning(start_server_tasks)
         super().run()
 
@@ -42,7 +48,7 @@ def start_server_tasks() -> None:
     from django.utils.module_loading import import_string
 
     loop = asyncio.get_event_loop()
-    for path in settings.SWITCHBOARD_SERVER_TASKS:
+    for path in getattr(settings, "SWITCHBOARD_SERVER_TASKS", ()):
         task = loop.create_task(import_string(path)())
         _server_tasks.add(task)
         task.add_done_callback(_server_task_done)
@@ -56,6 +62,89 @@ def _server_task_done(task: asyncio.Task) -> None:
 
 class ClosingCommandLine(CommandLineInterface):
     server_class = ClosingServer
+
+
+# How long a socket closed for reading too slowly has to take in its close frame (behind what
+# is already buffered for it) before the connection is dropped.
+TOO_SLOW_GRACE_SECONDS = 5
+
+
+class BoundedSocket(WebSocketProtocol):
+    """Daphne's WebSocket protocol with two limits on what the server sends.
+
+    Frame size: autobahn applies --websocket-max-message-size to frames it sends as well as
+    to those it receives, so a 70 KiB dashboard snapshot or notes document was refused (and the
+    app, failing, closed the socket). The inbound limit stays; outgoing frames get
+    SWITCHBOARD_MAX_OUTGOING_FRAME_BYTES.
+
+    Send buffer: Twisted buffers whatever is written to a connection, without bound, while the
+    peer does not read. Past SWITCHBOARD_MAX_SEND_BUFFER_BYTES the transport pauses its
+    producer (Twisted's flow control); this socket registers itself as that producer and, when
+    paused, closes with 4013 (resumable) and drops whatever the app still sends. A peer that
+    does not take even the close frame within TOO_SLOW_GRACE_SECONDS is dropped. Either way
+    Daphne sends `websocket.disconnect` and the app releases the socket.
+    """
+
+    too_slow = False
+
+    def onOpen(self) -> None:  # noqa: N802 - autobahn's names, here and below
+        super().onOpen()
+        from django.conf import settings  # the application has set Django up by now
+
+        self.max_outgoing = settings.SWITCHBOARD_MAX_OUTGOING_FRAME_BYTES
+        # The HTTP channel that did the upgrade is still the transport's producer: it would
+        # stop reading the socket while the send buffer is full (never seeing the client's
+        # close) and never stop the writing. This socket takes its place.
+        self.transport.unregisterProducer()
+        self.transport.bufferSize = settings.SWITCHBOARD_MAX_SEND_BUFFER_BYTES
+        self.transport.registerProducer(SendBufferGuard(self), True)
+
+    def sendMessage(self, payload: bytes, *args, **kwargs) -> None:  # noqa: N802
+        inbound, self.maxMessagePayloadSize = self.maxMessagePayloadSize, self.max_outgoing
+        try:
+            super().sendMessage(payload, *args, **kwargs)
+        finally:
+            self.maxMessagePayloadSize = inbound
+
+    def serverSend(self, content, binary=False) -> None:  # noqa: N802
+        if self.too_slow or self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
+            return  # the socket is closing: the app hears of it with websocket.disconnect
+        super().serverSend(content, binary)
+
+    def fell_behind(self) -> None:
+        """The peer left more than the send buffer's worth unread: close it (once)."""
+        if self.too_slow or self.state != self.STATE_OPEN:
+            return
+        self.too_slow = True
+        from realtime.metrics import SOCKETS_TOO_SLOW
+
+        SOCKETS_TOO_SLOW.inc()
+        logger.warning("socket %s reads too slowly; closing it", self.client_addr)
+        # Not from inside the write that overflowed (autobahn may be mid-frame): next turn.
+        reactor.callLater(0, self._close_too_slow)
+
+    def _close_too_slow(self) -> None:
+        if self.state != self.STATE_OPEN:
+            return
+        self.closeHandshakeTimeout = TOO_SLOW_GRACE_SECONDS  # this socket's only
+        self.sendClose(code=int(CloseCode.TOO_SLOW), reason="You read too slowly; resume.")
+
+
+@implementer(IPushProducer)
+class SendBufferGuard:
+    """The transport's producer for a BoundedSocket: paused means the send buffer is full."""
+
+    def __init__(self, socket: BoundedSocket) -> None:
+        self.socket = socket
+
+    def pauseProducing(self) -> None:  # noqa: N802 - Twisted's interface
+        self.socket.fell_behind()
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        pass
+
+    def stopProducing(self) -> None:  # noqa: N802
+        pass
 
 
 M_ARENA_MAX = -8  # glibc's mallopt() parameter (malloc.h)

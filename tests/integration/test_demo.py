@@ -1,7 +1,9 @@
 """`make run`'s demo moves: started exactly as the Makefile starts it (its `serve-demo` recipe,
 the in-memory layer, no Redis), the demo dashboard's socket gets live readings from the server
-sampler and the device simulator without a reload."""
+sampler and the device simulator without a reload. Run as processes of their own, as people
+with Redis do, the commands still reach every server."""
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -12,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support import procs
-from tests.support.clients import Account, connect_socket, login, recv_json
+from tests.support.clients import Account, Rest, connect_socket, login, recv_json
 
 pytestmark = pytest.mark.integration
 
@@ -66,4 +68,22 @@ async def test_make_run_demo_dashboard_moves_without_a_reload(demo):
         if frame["type"] == "readings":
             assert frame["points"], frame
             live.add(titles[frame["panel"]])
+    await socket.close()
+
+
+async def test_simulate_devices_as_its_own_process_reaches_the_servers_over_redis(sqlite_stack):
+    stack = sqlite_stack
+    [owner] = await stack.login(1)
+    simulate = ("simulate_devices", "--owner", owner.username, "--interval", "0.2")
+    await asyncio.to_thread(procs.manage, stack.env, *simulate, "--count", "1")  # its devices
+    async with Rest(stack.one, owner) as rest:
+        devices = {device["name"]: device["id"] for device in await rest.get("/api/devices/")}
+        dashboard = await rest.create_dashboard(panels=[{
+            "title": "Greenhouse", "device": devices["Greenhouse"], "metric": "temperature",
+            "kind": "line"}])  # fmt: skip
+    socket = await connect_socket(stack.two, f"/ws/dashboards/{dashboard['slug']}/", owner)
+    assert (await recv_json(socket))["type"] == "snapshot"
+    await asyncio.to_thread(procs.manage, stack.env, *simulate, "--count", "3")
+    frame = await recv_json(socket, within=10)
+    assert frame["type"] == "readings" and frame["panel"] == dashboard["panels"][0]["id"]
     await socket.close()
