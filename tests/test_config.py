@@ -86,3 +86,15 @@ def test_healthz_names_a_failing_database(monkeypatch):
     assert response.status_code == 503
     body = response.json()
     assert (body["status"], body["db"], body["channel_layer"]) == ("error", "error", "ok")
+
+
+def test_production_believes_no_forwarded_header_unless_told_which_proxies():
+    production = {"DJANGO_SECRET_KEY": "x" * 60, "DJANGO_ALLOWED_HOSTS": "chat.example.com"}
+    expr = "[settings.SECURE_PROXY_SSL_HEADER, settings.SWITCHBOARD_TRUSTED_PROXIES]"
+    done = settings_in_subprocess(production, expr)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [None, []]
+    told = settings_in_subprocess(
+        {**production, "SWITCHBOARD_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"}, expr
+    )
+    assert json.loads(told.stdout) == [None, ["127.0.0.1", "10.0.0.0/8"]]
