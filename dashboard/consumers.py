@@ -10,10 +10,35 @@ from django.conf import settings
 from dashboard import selectors, services
 from dashboard.serializers import validate_readings
 from realtime import credentials
+from realtime.broadcast import encode_frame
 from realtime.consumers import LiveConsumer
 from realtime.errors import Forbidden
 from realtime.groups import readings_group
 from realtime.store import rate_allows
+
+# A snapshot bigger than this goes out in several `snapshot` frames, so that each stays far
+# below the 1 MiB a client such as Python's websockets takes by default.
+SNAPSHOT_FRAME_BYTES = 256 * 1024
+
+
+def snapshot_frames(panels: dict[str, list]) -> list[str]:
+    """The snapshot as encoded frames: one, or several each holding some of the panels, all
+    but the last marked `"more": true` (a client merges them panel by panel, as the page does).
+    """
+    parts: list[dict[str, list]] = [{}]
+    size = 0
+    for panel_id, points in panels.items():
+        cost = len(encode_frame(points)) + len(panel_id) + 4
+        if parts[-1] and size + cost > SNAPSHOT_FRAME_BYTES:
+            parts.append({})
+            size = 0
+        parts[-1][panel_id] = points
+        size += cost
+    last = len(parts) - 1
+    return [
+        encode_frame({"type": "snapshot", "panels": part} | ({"more": True} if n < last else {}))
+        for n, part in enumerate(parts)
+    ]
 
 
 class DeviceConsumer(LiveConsumer):
@@ -95,7 +120,8 @@ class DashboardConsumer(LiveConsumer):
         panels, self.snapshot_last_id = await database_sync_to_async(selectors.snapshot)(
             dashboard=self.dashboard
         )
-        await self.send_frame({"type": "snapshot", "panels": panels})
+        for text in snapshot_frames(panels):
+            await self.send_text(text)
         for event in self.early:
             await self.room_event(event)
         self.early = []

@@ -45,6 +45,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     frame_rate_setting: ClassVar[str] = "SWITCHBOARD_SOCKET_FRAME_RATE"
     room_id: int | None = None  # set by room sockets: a ban or kick there ends them
     credential_scope: ClassVar[str] = credentials.USER  # what the credential must reach
+    released = False  # set once `release` has given back the socket's caps and presence
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
@@ -82,16 +83,23 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.opened()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        """Channels runs no `disconnect` for a consumer whose handler raised: the socket's
-        presence, its place in the socket caps (refreshed by the heartbeat for ever) and its
-        hub subscriptions would leak. Close it instead; Daphne then sends the disconnect."""
+        """Channels runs no `disconnect` for a consumer whose handler raised, and Daphne
+        refuses an application's 1011 ("invalid close code"), which kills the consumer too: the
+        socket's presence, its place in the caps (refreshed by the heartbeat for ever) and its
+        hub subscriptions would leak. So a failure closes with 4011 (resumable) and releases
+        the socket here; the disconnect Daphne sends later finds nothing left to do."""
+        if self.released and message["type"] == "websocket.receive":
+            return  # a frame that was queued before the socket failed
         try:
             await super().dispatch(message)
         except Exception:
             if getattr(self, "ref", None) is None or message["type"] == "websocket.disconnect":
                 raise
             logger.exception("%s failed; closing the socket", message["type"])
-            await self.close(1011)
+            try:
+                await self.close(CloseCode.SERVER_ERROR)
+            finally:
+                await self.release()
 
     async def authorize(self) -> None:
         """Raise a DomainError to refuse the handshake (403)."""
@@ -103,8 +111,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """The socket is gone: release what `opened` took."""
 
     async def disconnect(self, code: int) -> None:
-        if self.ref is None:
+        await self.release()
+
+    async def release(self) -> None:
+        """Give back what the socket holds: its caps, presence and hub subscriptions. Runs
+        once, whether the client went (disconnect) or the socket failed (dispatch)."""
+        if self.ref is None or self.released:
             return
+        self.released = True
         OPEN_SOCKETS.labels(self.kind).dec()
         if self.token_expiry is not None:
             self.token_expiry.cancel()  # else the loop holds this consumer until the token ends
@@ -166,7 +180,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: nested deeper than the parser goes (a 64 KiB frame can be 30,000
+            # levels deep); no frame of the protocol is, so it is no JSON the server takes.
             await self.send_error("invalid_json", "The frame is not valid JSON.")
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
@@ -257,7 +273,7 @@ def _peek_ref(text_data: str | None) -> Any:
     """The `ref` of a frame not parsed yet (None if it is not a JSON object)."""
     try:
         frame = json.loads(text_data) if text_data is not None else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return frame_ref(frame) if isinstance(frame, dict) else None
 

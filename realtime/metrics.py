@@ -25,6 +25,9 @@ LAYER_ERRORS = Counter(
 )
 RATE_LIMITED = Counter("switchboard_rate_limited_total", "Refusals for rate", ["what"])
 READINGS_INGESTED = Counter("switchboard_readings_ingested_total", "Readings stored")
+SOCKETS_TOO_SLOW = Counter(
+    "switchboard_sockets_too_slow_total", "Sockets closed (4013) for leaving their sends unread"
+)
 
 
 def observe_broadcast(event: dict) -> None:

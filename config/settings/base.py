@@ -152,6 +152,13 @@ SERVESTATIC_USE_FINDERS = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 # Frames above this are refused by Daphne (1009) and, where the app sees one, closed with 4009.
 SWITCHBOARD_MAX_FRAME_BYTES = 64 * 1024
+# What the server may send in one frame (`python -m realtime.serve`; Daphne's own limit covers
+# inbound frames only there). The app keeps its frames within 1 MiB, what clients such as
+# Python's websockets take by default; this is the ceiling above that.
+SWITCHBOARD_MAX_OUTGOING_FRAME_BYTES = env_int("SWITCHBOARD_MAX_OUTGOING_FRAME_BYTES", 4 << 20)
+# Bytes a socket may have waiting to be sent; past it, the client reads too slowly and is
+# closed with 4013 (resumable), and dropped if even the close cannot get out.
+SWITCHBOARD_MAX_SEND_BUFFER_BYTES = env_int("SWITCHBOARD_MAX_SEND_BUFFER_BYTES", 4 << 20)
 SWITCHBOARD_MAX_BODY_CHARS = 4000
 SWITCHBOARD_RESUME_BATCH = 200
 # A resume further behind than this gets a `reload` frame instead of a replay.
