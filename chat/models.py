@@ -181,6 +181,31 @@ class NoteUpdate(models.Model):
         return f"update {self.pk} of {self.room_id}"
 
 
+class NoteQuarantine(models.Model):
+    """A stored part of a room's notes (an update or the snapshot) that failed to load, set aside
+    so the document loads from the rest; kept for inspection, never applied."""
+
+    class Source(models.TextChoices):
+        UPDATE = "update"
+        SNAPSHOT = "snapshot"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="note_quarantine")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    data = models.BinaryField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    stored_at = models.DateTimeField(null=True)
+    error = models.CharField(max_length=300)
+    quarantined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"quarantined {self.source} of {self.room_id}"
+
+
 class NoteVersion(models.Model):
     """A named snapshot of a room's notes that an owner can view and restore."""
 

@@ -160,6 +160,13 @@ SWITCHBOARD_MAX_OUTGOING_FRAME_BYTES = env_int("SWITCHBOARD_MAX_OUTGOING_FRAME_B
 # closed with 4013 (resumable), and dropped if even the close cannot get out.
 SWITCHBOARD_MAX_SEND_BUFFER_BYTES = env_int("SWITCHBOARD_MAX_SEND_BUFFER_BYTES", 4 << 20)
 SWITCHBOARD_MAX_BODY_CHARS = 4000
+# A room's notes, as the encoded Yjs state: an update that would take them over it is refused
+# (the notes socket closes 4010); one that shrinks them is always taken.
+SWITCHBOARD_MAX_NOTE_BYTES = env_int("SWITCHBOARD_MAX_NOTE_BYTES", 512 * 1024)
+# Awareness (cursors, names) on the notes socket: one entry's state JSON at most, and how many
+# client ids one socket may own (a y-websocket client has one).
+SWITCHBOARD_NOTES_AWARENESS_BYTES = env_int("SWITCHBOARD_NOTES_AWARENESS_BYTES", 2048)
+SWITCHBOARD_NOTES_AWARENESS_PER_SOCKET = env_int("SWITCHBOARD_NOTES_AWARENESS_PER_SOCKET", 4)
 SWITCHBOARD_RESUME_BATCH = 200
 # A resume further behind than this gets a `reload` frame instead of a replay.
 SWITCHBOARD_RESUME_MAX = env_int("SWITCHBOARD_RESUME_MAX", 5000)
