@@ -28,6 +28,7 @@ _CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 DAPHNE_OPTIONS: tuple[str, ...] = ()
 FAILURES = 5  # AXES_FAILURE_LIMIT's default
 METRICS_CLIENT = "203.0.113.5"  # the one address /metrics answers on the `direct` server
+ANONYMOUS_WRITES = 3  # the `direct` server's REST write rate, per minute
 
 
 @dataclass
@@ -47,8 +48,12 @@ def site() -> Iterator[Site]:
         procs.create_users(env, "proxied", "other")
         cap = {"SWITCHBOARD_MAX_SOCKETS_PER_IP": "2"}
         [direct] = start_daphnes(
-            {**env, **cap, "SWITCHBOARD_METRICS_ALLOW": METRICS_CLIENT}, 1, *DAPHNE_OPTIONS
-        )
+            {
+                **env, **cap, "SWITCHBOARD_METRICS_ALLOW": METRICS_CLIENT,
+                "SWITCHBOARD_REST_WRITE_RATE": f"{ANONYMOUS_WRITES}/min",
+            },
+            1, *DAPHNE_OPTIONS,
+        )  # fmt: skip
         production = {
             **env,
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
@@ -127,6 +132,23 @@ async def test_a_forged_forwarded_for_does_not_escape_the_socket_cap(site):
 
 def forged(last: int) -> dict[str, str]:
     return {"X-Forwarded-For": f"198.51.100.{last}"}
+
+
+async def test_a_forged_forwarded_for_does_not_escape_the_anonymous_write_rate(site):
+    """DRF counts an anonymous caller's writes (token requests: password guesses) by address,
+    and would read that address from X-Forwarded-For if the header reached it."""
+    async with httpx.AsyncClient(base_url=site.direct.http, trust_env=False, timeout=30) as http:
+        statuses = [
+            (
+                await http.post(
+                    "/api/auth/token/",
+                    json={"username": "proxied", "password": f"guess-{i}"},
+                    headers={"X-Forwarded-For": f"198.51.100.{i + 1}"},
+                )
+            ).status_code
+            for i in range(ANONYMOUS_WRITES + 1)
+        ]
+    assert statuses[-1] == 429, statuses
 
 
 async def test_a_forged_forwarded_proto_is_not_https(site):
