@@ -1,22 +1,17 @@
 // The dashboard page: panels fed by the dashboard socket (a snapshot, then new points), a
 // time-range picker that swaps the live stream for the series API, and the alert rules on
-// this dashboard. The socket client is the shared LiveSocket; this module only renders.
+// this dashboard (dashboard-alerts.js). The socket client is the shared LiveSocket; this module
+// only renders.
 import { api } from "./api.js";
+import { closeInfo } from "./closecodes.js";
+import { pointsArrived, setUpAlerts } from "./dashboard-alerts.js";
 import { LiveSocket } from "./socket.js";
-import {
-  Gauge,
-  LineChart,
-  Sparkline,
-  formatValue,
-  levelFor,
-  thresholdList,
-  unitFor,
-} from "./dashboard-charts.js";
+import { LineChart, formatValue, levelFor, thresholdList, unitFor } from "./dashboard-charts.js";
+import { Gauge, Sparkline } from "./dashboard-gauges.js";
 import { setUpPanelEditor } from "./dashboard-editor.js";
 
 const LIVE_WINDOW_S = 10 * 60; // what a live panel keeps: the socket's snapshot window
 const LIVE_MAX_POINTS = 1200;
-const ALERTS_EVERY_MS = 30_000;
 // Range -> bucket: a few hundred buckets whatever the range.
 const BUCKETS = { 900: 5, 3600: 15, 86400: 300 };
 
@@ -261,11 +256,6 @@ document.getElementById("range-picker").addEventListener("change", (event) => {
 
 // --- connection ----------------------------------------------------------------------------
 
-const endedText = {
-  4001: "Logged out",
-  4003: "Access ended",
-  4008: "Disconnected",
-};
 let countdown = null;
 
 function showState({ state, retryAt, code }) {
@@ -280,13 +270,11 @@ function showState({ state, retryAt, code }) {
     tick();
     countdown = setInterval(tick, 500);
   } else if (state === "ended") {
-    connState.textContent = endedText[code] ?? "Disconnected";
+    connState.textContent = closeInfo(code).label;
   } else {
     connState.textContent = { connecting: "Connecting…", live: "Live", offline: "Offline" }[state] ?? state;
   }
 }
-
-const alertSeries = new Set(); // "device:metric" of the rules on this dashboard
 
 // The dashboard socket greets with a snapshot, not a chat `hello`: it is live once open.
 // Each (re)connect starts with a fresh snapshot, so there is nothing to resume.
@@ -302,7 +290,7 @@ const socket = new LiveSocket(`/ws/dashboards/${encodeURIComponent(slug)}/`, {
       const view = views.get(frame.panel);
       if (!view) return;
       view.append(frame.points ?? []);
-      if (alertSeries.has(`${view.panel.device}:${view.panel.metric}`)) refreshAlertsSoon();
+      pointsArrived(view.panel);
     },
     pong: () => {},
     state: showState,
@@ -310,91 +298,7 @@ const socket = new LiveSocket(`/ws/dashboards/${encodeURIComponent(slug)}/`, {
 });
 socket.connect();
 
-// --- alerts --------------------------------------------------------------------------------
-
-const alertList = document.getElementById("alerts");
-const alertsEmpty = document.getElementById("alerts-empty");
-const alertsError = document.getElementById("alerts-error");
-const alertsChecked = document.getElementById("alerts-checked");
-const deviceNames = new Map(
-  [...root.querySelectorAll("figure[data-device]")].map((f) => [Number(f.dataset.device), f.dataset.deviceName]),
-);
-const STATE_TEXT = { ok: "OK", pending: "Pending", firing: "Firing" };
-const STATE_ORDER = { firing: 0, pending: 1, ok: 2 };
-
-function describeRule(rule) {
-  const device = deviceNames.get(rule.device) ?? `Device ${rule.device}`;
-  const wait = rule.for_seconds ? ` for ${rule.for_seconds} s` : "";
-  return [`${device} · ${rule.metric}`, `${rule.op} ${formatValue(rule.threshold)}${unitFor(rule.metric)}${wait}`];
-}
-
-function renderAlerts(rules) {
-  alertSeries.clear();
-  rules.sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state] || a.id - b.id);
-  alertList.replaceChildren(
-    ...rules.map((rule) => {
-      alertSeries.add(`${rule.device}:${rule.metric}`);
-      const [what, condition] = describeRule(rule);
-      const li = document.createElement("li");
-      li.className = "alert-rule";
-      li.dataset.state = rule.state;
-      const badge = document.createElement("span");
-      badge.className = "alert-state";
-      badge.textContent = STATE_TEXT[rule.state] ?? rule.state;
-      const text = document.createElement("span");
-      text.className = "alert-text";
-      const name = document.createElement("span");
-      name.className = "alert-name";
-      name.textContent = what;
-      const cond = document.createElement("span");
-      cond.className = "alert-cond";
-      cond.textContent = `${condition}`;
-      if (rule.changed_at) {
-        const when = document.createElement("time");
-        when.dateTime = rule.changed_at;
-        when.textContent = ` · since ${new Date(rule.changed_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
-        cond.append(when);
-      }
-      text.append(name, cond);
-      li.append(badge, text);
-      return li;
-    }),
-  );
-  alertsEmpty.hidden = rules.length > 0;
-}
-
-let alertsTimer = null;
-let alertsSoon = null;
-
-async function refreshAlerts() {
-  clearTimeout(alertsTimer);
-  clearTimeout(alertsSoon);
-  alertsSoon = null;
-  const result = await api("GET", "/api/alerts/");
-  if (result.ok) {
-    renderAlerts(result.data.filter((rule) => rule.dashboard === slug));
-    alertsError.hidden = true;
-    alertsChecked.textContent = `checked ${new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
-  } else {
-    alertsError.textContent = `Could not load the alerts (${result.error}); trying again shortly.`;
-    alertsError.hidden = false;
-  }
-  alertsTimer = setTimeout(refreshAlerts, ALERTS_EVERY_MS);
-}
-
-// New points on a watched series may have moved a rule (pending rules notify no one): look
-// again shortly, at most once per second and a half however fast points come.
-function refreshAlertsSoon() {
-  if (alertsSoon === null) alertsSoon = setTimeout(refreshAlerts, 1500);
-}
-
-refreshAlerts();
-
-// Alert notifications (alert.firing / alert.resolved) refresh the list at once: the page
-// header's notification client announces each one as a DOM event.
-window.addEventListener("switchboard:notification", (event) => {
-  if (String(event.detail?.kind ?? "").startsWith("alert")) refreshAlerts();
-});
+setUpAlerts({ root, slug });
 
 // --- panel editor (the owner's) ------------------------------------------------------------
 

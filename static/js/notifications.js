@@ -2,6 +2,7 @@
 // dropdown list, toasts for new ones, and desktop notifications once the person allows them.
 // The count and list come from GET /api/notifications/ and stay live over /ws/notifications/.
 import { api } from "./api.js";
+import { CloseCode } from "./closecodes.js";
 import { LiveSocket } from "./socket.js";
 import { fullDate, relativeTime } from "./time.js";
 import { toast } from "./toast.js";
@@ -256,7 +257,7 @@ function start(root) {
         if (state === "live") {
           if (wasLive) refresh(); // catch up on what came while disconnected
           wasLive = true;
-        } else if (state === "ended" && code === 4001 && !document.getElementById("conn-banner")) {
+        } else if (state === "ended" && code === CloseCode.SESSION_ENDED && !document.getElementById("conn-banner")) {
           toast({
             title: "You were signed out",
             body: "Log in again to get your notifications.",

@@ -4,6 +4,7 @@
 // order, duplicates dropped, gaps filled), so this module only moves frames. Typing and
 // presence have no HTTP form: those frames are not sent, and the page says so.
 import { api } from "./api.js";
+import { CloseCode } from "./closecodes.js";
 
 const PAGE = 200; // the largest page of history the API gives
 // A resume also looks this far back for edits and deletes made while the page was not
@@ -21,8 +22,8 @@ export async function messagesAfter(slug, afterSeq) {
 
 // An HTTP refusal that ends the room for this page, as the socket's close codes do.
 function ending(status) {
-  if (status === 401) return 4001; // signed out
-  if (status === 403 || status === 404) return 4003; // banned, removed, or the room is gone
+  if (status === 401) return CloseCode.SESSION_ENDED;
+  if (status === 403 || status === 404) return CloseCode.ACCESS_REVOKED; // banned, removed, or gone
   return null;
 }
 
@@ -100,7 +101,7 @@ export class RoomFallback {
 
   async diagnose() {
     const abort = new AbortController();
-    let status = 0;
+    let status;
     try {
       status = (await fetch(this.events, { credentials: "same-origin", signal: abort.signal })).status;
     } catch {
@@ -144,9 +145,13 @@ export class RoomFallback {
     if (frame.type === "message.send") {
       this.post(frame);
     } else if (frame.type === "message.edit") {
-      this.write(frame.id, () => api("PATCH", message(frame.id), { body: frame.body }), (data) => {
-        this.live.receive({ type: "message.updated", message: data });
-      });
+      this.write(
+        frame.id,
+        () => api("PATCH", message(frame.id), { body: frame.body }),
+        (data) => {
+          this.live.receive({ type: "message.updated", message: data });
+        },
+      );
     } else if (frame.type === "message.delete") {
       this.write(frame.id, () => api("DELETE", message(frame.id))); // the stream brings message.deleted
     } else if (frame.type === "read") {
@@ -175,7 +180,7 @@ export class RoomFallback {
     this.writes = this.writes.then(async () => {
       const result = await request();
       if (result.ok) return onOk(result.data);
-      if (result.status === 401) return this.stopped || this.live.onClose({ code: 4001 });
+      if (result.status === 401) return this.stopped || this.live.onClose({ code: CloseCode.SESSION_ENDED });
       if (ref === null) return; // a read mark: the next one says it again
       this.live.receive({ type: "error", code: errorCode(result), detail: result.error, ref });
     });
@@ -198,7 +203,7 @@ export class RoomFallback {
         );
       }
     }
-    for (let after = afterSeq; ; ) {
+    for (let after = afterSeq; ;) {
       const batch = await messagesAfter(this.slug, after);
       if (batch === null) return source === this.source && this.lost();
       for (const message of batch) this.live.receive({ type: "message", message });

@@ -7,44 +7,24 @@
 // transport (room-fallback.js: Server-Sent Events in, REST out). The frames it brings are applied
 // here like the socket's, by the same seq rules, so the page does not care which one is in use.
 
-const MAX_BACKOFF_MS = 15000;
-// A ping goes out this often while the socket is live; if no frame at all has come back by the
-// next tick, the connection is presumed dead (a laptop that slept, a dropped Wi-Fi) and replaced.
-const HEARTBEAT_MS = 20000;
-// The server refuses frames over 64 KiB by closing the socket (1009 from Daphne, 4009 from the
-// application). Such a frame is never sent, and one that still closed the socket is dropped.
-export const MAX_FRAME_BYTES = 64 * 1024;
-const TOO_BIG = new Set([1009, 4009]);
-// Close codes that end a socket for good: reconnecting would only be refused.
-const FINAL = new Set([4001, 4003, 4008]);
-// A message refused with one of these is tried again later with the same client_id (the server
-// stores a client_id once, so a retry can never make a duplicate); other refusals are final.
-const RETRYABLE = new Set(["rate_limited", "unavailable"]);
-const MAX_SEND_RETRIES = 5;
+import { MAX_BACKOFF_MS, reconnectDelay, resendDelay } from "./backoff.js";
+import { FINAL, TOO_BIG } from "./closecodes.js";
+import { Heartbeat } from "./heartbeat.js";
+import { Outbox, byteLength, newClientId, tooBig } from "./outbox.js";
+import { SeqTracker } from "./seqtrack.js";
+import { WebSocketProbe } from "./socket-probe.js";
+
 // After this many WebSocket attempts in a row that never got as far as ready (a refused
 // handshake, a socket closed before hello), a page with a fallback switches to it, provided
 // plain HTTP still reaches the server: then the trouble is WebSockets, not the network.
 // One failure is not enough (a server restarting, a flaky network); final closes never count.
 const FALLBACK_AFTER = 3;
-// While on the fallback the WebSocket is tried again in the background, less and less often;
-// the first one that says hello takes over.
-const PROBE_FIRST_MS = 10000;
-const PROBE_MAX_MS = 5 * 60 * 1000;
-const PROBE_HELLO_MS = 10000; // a probe that opens but never says hello is given up
 // A gap in the seqs that nothing fills within this long is fetched over REST.
 const GAP_GRACE_MS = 1500;
-
-const encoder = new TextEncoder();
-const byteLength = (text) => encoder.encode(text).length;
 
 export function socketUrl(path) {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${window.location.host}${path}`;
-}
-
-export function newClientId() {
-  if (window.crypto?.randomUUID) return window.crypto.randomUUID();
-  return `${Date.now().toString(16)}-${Math.random().toString(16).slice(2)}`;
 }
 
 export class LiveSocket {
@@ -70,31 +50,31 @@ export class LiveSocket {
     this.transport = null; // the fallback in use; null while on the WebSocket
     this.failures = 0; // WebSocket attempts in a row that never became ready
     this.reachedReady = false; // whether the current attempt did
-    this.probe = null; // a background WebSocket tried while on the fallback
-    this.probeTimer = null;
-    this.probeDelay = PROBE_FIRST_MS;
+    this.probe = new WebSocketProbe(
+      () => socketUrl(this.path),
+      (ws, hello) => this.adopt(ws, hello),
+    );
     this.resuming = false; // a resume is out and its `resumed` has not come back
     this.gapTimer = null;
-    this.lastSeq = null; // every seq up to this one has been applied; null until the first hello
-    this.ahead = new Set(); // seqs applied above a gap
-    this.updatedSince = null; // the newest created_at / edited_at seen, for resume
-    this.outbox = new Map(); // client_id -> frame, until the server echoes it back
-    this.retries = new Map(); // client_id -> how often a retryable refusal came back
+    this.seqs = new SeqTracker();
+    this.outbox = new Outbox();
     this.queue = []; // other frames sent before the socket was ready
-    this.sentHere = []; // [size, frame] sent on the current socket, to find an oversized one
     this.attempt = 0;
     this.ready = false;
     this.closedByServer = null;
     this.stopped = false;
     this.retryTimer = null;
     this.resendTimer = null;
-    this.heartbeat = null;
-    this.awaitingPong = false;
+    this.heartbeat = new Heartbeat({
+      ping: () => this.raw({ type: "ping" }),
+      dead: () => this.dropDeadSocket(),
+      live: () => this.ready,
+    });
     this.onOnline = () => {
       // The network is back: skip the rest of the backoff. On the fallback, a new network
       // may let WebSockets through: try one now.
       if (this.retryTimer !== null) this.reconnectNow();
-      if (this.transport) this.tryWebSocket();
+      if (this.transport) this.probe.tryNow();
     };
     this.onOffline = () => {
       // The fallback's stream has no heartbeat that a page can see (EventSource hides the
@@ -120,19 +100,25 @@ export class LiveSocket {
     this.stopped = false;
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    window.addEventListener("online", this.onOnline);
-    window.addEventListener("offline", this.onOffline);
-    document.addEventListener("visibilitychange", this.onVisible);
+    this.listen(true);
     this.reachedReady = false;
     this.setState("connecting", { attempt: this.attempt });
     if (this.transport) return this.transport.start();
     const ws = new WebSocket(socketUrl(this.path));
     this.ws = ws;
-    this.sentHere = [];
+    this.outbox.newSocket();
     // Events of a socket this object has already given up on are ignored.
     ws.addEventListener("open", () => ws === this.ws && !this.expectHello && this.onReady());
     ws.addEventListener("message", (event) => ws === this.ws && this.onMessage(event));
     ws.addEventListener("close", (event) => ws === this.ws && this.onClose(event));
+  }
+
+  // The network and visibility events that cut a backoff short, while the socket is wanted.
+  listen(on) {
+    const method = on ? "addEventListener" : "removeEventListener";
+    window[method]("online", this.onOnline);
+    window[method]("offline", this.onOffline);
+    document[method]("visibilitychange", this.onVisible);
   }
 
   stop() {
@@ -142,10 +128,8 @@ export class LiveSocket {
     clearTimeout(this.gapTimer);
     this.retryTimer = null;
     this.gapTimer = null;
-    this.stopHeartbeat();
-    window.removeEventListener("online", this.onOnline);
-    window.removeEventListener("offline", this.onOffline);
-    document.removeEventListener("visibilitychange", this.onVisible);
+    this.heartbeat.stop();
+    this.listen(false);
     if (this.transport) {
       this.leaveFallback();
       this.setState("offline");
@@ -167,12 +151,12 @@ export class LiveSocket {
 
   /** Send (again) a message frame that carries a client_id, keeping that client_id. */
   sendOutbox(frame) {
-    if (byteLength(JSON.stringify(frame)) > MAX_FRAME_BYTES) {
+    if (tooBig(frame)) {
       // The server would close the socket over it; tell the page once it has the frame.
       queueMicrotask(() => this.refuseTooBig(frame));
       return frame;
     }
-    this.outbox.set(frame.client_id, frame);
+    this.outbox.add(frame);
     if (this.ready) this.raw(frame);
     return frame;
   }
@@ -186,25 +170,8 @@ export class LiveSocket {
   raw(frame) {
     if (this.transport) return this.transport.send(frame);
     const text = JSON.stringify(frame);
-    this.sentHere.push([byteLength(text), frame]);
-    if (this.sentHere.length > 200) this.sentHere.splice(0, 100);
+    this.outbox.noteSent(byteLength(text), frame);
     this.ws.send(text);
-  }
-
-  startHeartbeat() {
-    this.stopHeartbeat();
-    this.awaitingPong = false;
-    this.heartbeat = setInterval(() => {
-      if (!this.ready) return;
-      if (this.awaitingPong) return this.dropDeadSocket();
-      this.awaitingPong = true;
-      this.raw({ type: "ping" });
-    }, HEARTBEAT_MS);
-  }
-
-  stopHeartbeat() {
-    clearInterval(this.heartbeat);
-    this.heartbeat = null;
   }
 
   dropDeadSocket() {
@@ -232,21 +199,19 @@ export class LiveSocket {
 
   /** Apply one server frame, whichever transport brought it. */
   receive(frame) {
-    this.awaitingPong = false; // any frame proves the connection is alive
+    this.heartbeat.heard();
     if (frame.type === "hello") return this.onHello(frame);
     if (frame.type === "message" && frame.message) {
       const { seq, client_id: clientId } = frame.message;
-      if (clientId) {
-        this.outbox.delete(clientId);
-        this.retries.delete(clientId);
-      }
+      if (clientId) this.outbox.acknowledge(clientId);
       // Applied already (a replay overlapping what came live, a REST answer and the stream
       // both bringing one's own message): the page has it.
-      if (this.applied(seq)) return;
-      this.advance(seq);
-      this.noteTime(frame.message);
+      if (this.seqs.applied(seq)) return;
+      this.seqs.advance(seq);
+      if (this.seqs.hasGap) this.watchGap();
+      this.seqs.noteTime(frame.message);
     }
-    if (frame.type === "message.updated" && frame.message) this.noteTime(frame.message);
+    if (frame.type === "message.updated" && frame.message) this.seqs.noteTime(frame.message);
     if (frame.type === "resumed" || frame.type === "reload") this.resuming = false;
     if (frame.type === "error" && this.onRefused(frame)) return;
     this.dispatch(frame);
@@ -259,33 +224,23 @@ export class LiveSocket {
       this.scheduleResend();
       return false;
     }
-    if (frame.ref == null || !this.outbox.has(frame.ref)) return false;
-    const tries = (this.retries.get(frame.ref) ?? 0) + 1;
-    if (RETRYABLE.has(frame.code) && tries <= MAX_SEND_RETRIES) {
-      this.retries.set(frame.ref, tries);
-      this.scheduleResend(tries);
-      this.dispatch({ ...frame, retrying: true });
-      return true;
-    }
-    // Refused for good (muted, forbidden, too long...): re-sending it on every reconnect would
-    // only be refused again. The page decides whether the person retries.
-    this.outbox.delete(frame.ref);
-    this.retries.delete(frame.ref);
-    return false;
+    if (this.outbox.refused(frame) !== "retry") return false;
+    this.scheduleResend(this.outbox.tries(frame.ref));
+    this.dispatch({ ...frame, retrying: true });
+    return true;
   }
 
   scheduleResend(tries = 1) {
     if (this.resendTimer !== null) return;
-    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** tries) * (0.75 + Math.random() / 2);
     this.resendTimer = setTimeout(() => {
       this.resendTimer = null;
       if (!this.ready) return; // the next hello sends the outbox anyway
-      for (const frame of this.outbox.values()) this.raw(frame);
-    }, delay);
+      for (const frame of this.outbox.pending()) this.raw(frame);
+    }, resendDelay(tries));
   }
 
   refuseTooBig(frame) {
-    this.outbox.delete(frame.client_id);
+    this.outbox.acknowledge(frame.client_id);
     this.dispatch({
       type: "error",
       code: "frame_too_big",
@@ -294,30 +249,9 @@ export class LiveSocket {
     });
   }
 
-  // The newest server timestamp seen: a resume asks for what changed since then.
-  noteTime(message) {
-    for (const stamp of [message.created_at, message.edited_at]) {
-      if (stamp && (this.updatedSince === null || Date.parse(stamp) > Date.parse(this.updatedSince))) {
-        this.updatedSince = stamp;
-      }
-    }
-  }
-
-  applied(seq) {
-    return this.lastSeq !== null && (seq <= this.lastSeq || this.ahead.has(seq));
-  }
-
-  // lastSeq only moves over a contiguous run: a frame that arrives ahead of a gap (say a live
-  // message before the replay that a resume asked for) waits in `ahead`, so a reconnect
-  // resumes from below any hole. Pages render by seq, whatever order frames come in.
-  advance(seq) {
-    if (this.lastSeq === null || seq <= this.lastSeq) return;
-    this.ahead.add(seq);
-    while (this.ahead.has(this.lastSeq + 1)) {
-      this.lastSeq += 1;
-      this.ahead.delete(this.lastSeq);
-    }
-    if (this.ahead.size) this.watchGap();
+  /** Every seq up to this one has been applied; null until the first hello. */
+  get lastSeq() {
+    return this.seqs.lastSeq;
   }
 
   // A hole that neither a resume nor the stream fills soon is fetched over REST (the
@@ -329,27 +263,28 @@ export class LiveSocket {
 
   async fillGap() {
     this.gapTimer = null;
-    if (!this.ahead.size || this.stopped) return;
+    if (!this.seqs.hasGap || this.stopped) return;
     if (this.resuming || !this.ready) return this.watchGap(); // the resume brings it
     const messages = await this.history(this.lastSeq);
     for (const message of messages ?? []) this.receive({ type: "message", message });
-    if (this.ahead.size) this.watchGap();
+    if (this.seqs.hasGap) this.watchGap();
   }
 
   onHello(hello) {
     this.dispatch(hello);
+    const { updatedSince } = this.seqs;
     if (this.lastSeq === null) {
       // First connect: the page starts from the recent backlog.
-      this.lastSeq = Math.max(0, hello.last_seq - this.backlog);
+      this.seqs.start(Math.max(0, hello.last_seq - this.backlog));
       if (this.backlog && hello.last_seq > this.lastSeq) {
         this.resuming = true;
         this.raw({ type: "resume", after_seq: this.lastSeq });
       }
-    } else if (hello.last_seq > this.lastSeq || this.updatedSince !== null) {
+    } else if (hello.last_seq > this.lastSeq || updatedSince !== null) {
       // A reconnect: the messages missed, and the edits and deletes made meanwhile to the ones
       // already shown.
       const resume = { type: "resume", after_seq: this.lastSeq };
-      if (this.updatedSince !== null) resume.updated_since = this.updatedSince;
+      if (updatedSince !== null) resume.updated_since = updatedSince;
       this.resuming = true;
       this.raw(resume);
     }
@@ -362,27 +297,29 @@ export class LiveSocket {
     this.reachedReady = true;
     if (!this.transport) {
       this.failures = 0;
-      this.startHeartbeat();
+      this.heartbeat.start();
     }
     this.setState("live");
-    for (const frame of this.outbox.values()) this.raw(frame);
+    for (const frame of this.outbox.pending()) this.raw(frame);
     for (const frame of this.queue.splice(0)) this.raw(frame);
   }
 
   onClose(event) {
     this.ready = false;
     this.resuming = false;
-    this.stopHeartbeat();
+    this.heartbeat.stop();
     if (this.stopped) return this.setState("offline");
     if (FINAL.has(event.code)) {
       this.closedByServer = event.code;
       this.leaveFallback();
-      window.removeEventListener("online", this.onOnline);
-      window.removeEventListener("offline", this.onOffline);
-      document.removeEventListener("visibilitychange", this.onVisible);
+      this.listen(false);
       return this.setState("ended", { code: event.code });
     }
-    if (TOO_BIG.has(event.code)) this.dropOversized();
+    if (TOO_BIG.has(event.code)) {
+      // The largest message sent on that socket leaves the outbox, so it is not sent forever.
+      const culprit = this.outbox.oversized();
+      if (culprit) this.refuseTooBig(culprit);
+    }
     if (this.fallback && !this.transport && !event.unreachable) {
       // Offline attempts say nothing about WebSockets: the fallback would fail just the same.
       if (!this.reachedReady && navigator.onLine !== false) this.failures += 1;
@@ -391,8 +328,7 @@ export class LiveSocket {
     // Without a network there is no point in trying soon: the "online" event reconnects at
     // once, and a slow retry covers a browser that is wrong about being offline.
     const offline = navigator.onLine === false;
-    const base = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt);
-    const retryInMs = offline ? MAX_BACKOFF_MS : Math.round(base / 2 + Math.random() * (base / 2)); // jitter
+    const retryInMs = offline ? MAX_BACKOFF_MS : reconnectDelay(this.attempt);
     this.attempt += 1;
     this.retryAt = Date.now() + retryInMs;
     this.setState(offline ? "offline" : "reconnecting", {
@@ -403,34 +339,18 @@ export class LiveSocket {
     this.retryTimer = setTimeout(() => this.connect(), retryInMs);
   }
 
-  // The server closed the socket over a frame too large for it: the largest frame sent on that
-  // socket. If it is a message, it leaves the outbox so that it is not sent again forever.
-  dropOversized() {
-    let culprit = null;
-    let largest = -1;
-    for (const [size, frame] of this.sentHere) {
-      if (size > largest) [largest, culprit] = [size, frame];
-    }
-    if (culprit?.client_id && this.outbox.has(culprit.client_id)) this.refuseTooBig(culprit);
-  }
-
   // --- the fallback ---------------------------------------------------------------------------
 
   enterFallback() {
     this.transport = this.fallback(this);
-    this.probeDelay = PROBE_FIRST_MS;
-    this.scheduleProbe();
+    this.probe.start();
     this.connect(); // at once: the fallback's first request tells whether HTTP gets through
   }
 
   leaveFallback() {
     this.transport?.stop();
     this.transport = null;
-    clearTimeout(this.probeTimer);
-    this.probeTimer = null;
-    const probe = this.probe;
-    this.probe = null;
-    probe?.close();
+    this.probe.stop();
   }
 
   /** From the fallback: HTTP does not reach the server either, so the WebSocket retries on. */
@@ -448,49 +368,17 @@ export class LiveSocket {
     this.setState("reconnecting", { retryInMs, retryAt: this.retryAt, attempt: this.attempt });
   }
 
-  scheduleProbe() {
-    clearTimeout(this.probeTimer);
-    const delay = this.probeDelay * (0.75 + Math.random() / 2);
-    this.probeDelay = Math.min(PROBE_MAX_MS, this.probeDelay * 2);
-    this.probeTimer = setTimeout(() => this.tryWebSocket(), delay);
-  }
-
-  tryWebSocket() {
-    clearTimeout(this.probeTimer);
-    this.probeTimer = null;
-    if (!this.transport || this.stopped || this.probe) return;
-    const ws = new WebSocket(socketUrl(this.path));
-    this.probe = ws;
-    setTimeout(() => ws === this.probe && ws.close(), PROBE_HELLO_MS);
-    ws.addEventListener("message", (event) => {
-      if (ws !== this.probe) return;
-      let frame;
-      try {
-        frame = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if (frame.type === "hello") this.adopt(ws, frame);
-    });
-    ws.addEventListener("close", () => {
-      if (ws !== this.probe) return;
-      this.probe = null;
-      if (this.transport) this.scheduleProbe();
-    });
-  }
-
   // The background WebSocket said hello: it takes over. Its hello resumes from lastSeq, and
   // the server holds live frames until the replay is out, so the switch loses nothing; a
   // message the fallback was still posting goes out again with its client_id, stored once.
   adopt(ws, hello) {
-    this.probe = null;
     this.leaveFallback();
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.failures = 0;
     this.ready = false;
     this.ws = ws;
-    this.sentHere = [];
+    this.outbox.newSocket();
     ws.addEventListener("message", (event) => ws === this.ws && this.onMessage(event));
     ws.addEventListener("close", (event) => ws === this.ws && this.onClose(event));
     this.onHello(hello);

@@ -6,7 +6,12 @@ const weekdayTime = new Intl.DateTimeFormat(undefined, { weekday: "short", hour:
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const full = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
 const weekdayDay = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long" });
-const weekdayDayYear = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
+const weekdayDayYear = new Intl.DateTimeFormat(undefined, {
+  weekday: "long",
+  day: "numeric",
+  month: "long",
+  year: "numeric",
+});
 
 const MINUTE = 60 * 1000;
 const DAY = 24 * 60 * MINUTE;
