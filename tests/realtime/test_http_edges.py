@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from dashboard import services as dashboard_services
+from realtime.auth import authenticate_header
 from tests.factories import PASSWORD, make_room
 
 pytestmark = pytest.mark.django_db
@@ -121,6 +122,9 @@ def test_a_password_change_revokes_refresh_and_access_tokens(user):
     assert refresh(tokens["refresh"]).status_code == 401
     old_access = Client().get("/api/rooms/", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
     assert old_access.status_code == 401
+    # Sockets, SSE streams and the long poll resolve the header the same way: no one.
+    socket_user, _, _ = authenticate_header(f"Bearer {tokens['access']}")
+    assert not socket_user.is_authenticated
     fresh = obtain("alice", "another-Passw0rd-here")
     again = Client().get("/api/rooms/", HTTP_AUTHORIZATION=f"Bearer {fresh['access']}")
     assert again.status_code == 200
