@@ -7,6 +7,7 @@ import time
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from realtime.closecodes import CloseCode
 from tests.support.clients import Rest, close_code, connect_socket
 from tests.support.yclient import NotesEditor
 
@@ -142,3 +143,39 @@ async def test_a_ban_closes_the_notes_socket_on_the_other_process_4003(sqlite_st
     with pytest.raises(InvalidStatus) as refused:
         await (await connect_socket(stack.one, f"/ws/rooms/{slug}/notes/", member)).close()
     assert refused.value.response.status_code == 403
+
+
+async def test_notes_of_a_few_hundred_kib_load_and_the_size_limit_holds(sqlite_stack):
+    """Issue 12, findings 16 and 13 through real Daphnes: notes far over the 64 KiB inbound frame
+    limit load for a newcomer on either process (the document goes out as one frame, which
+    Daphne now allows up to SWITCHBOARD_MAX_OUTGOING_FRAME_BYTES), and an update that would take
+    them over SWITCHBOARD_MAX_NOTE_BYTES (512 KiB) closes its socket with 4010, stored nowhere."""
+    stack = sqlite_stack
+    slug, (alice, bob) = await private_room(stack, 2)
+    chunk = 40_000  # characters per edit: each update stays under the 64 KiB inbound limit
+    async with await NotesEditor.open(stack.one, alice, slug) as writer:
+        for i in range(12):
+            await writer.edit(lambda t, i=i: t.insert(len(t), f"{i % 10}" * chunk))
+            await writer.flushed()
+        full = writer.text
+        assert len(full) == 12 * chunk
+        for server in stack.servers:
+            async with await NotesEditor.open(server, bob, slug) as newcomer:
+                await newcomer.until(lambda text: len(text) == len(full), within=20)
+                assert newcomer.text == full
+        assert await notes_text(stack, alice, slug) == [full, full]
+
+        async with await NotesEditor.open(stack.two, bob, slug) as over:
+            await over.until(lambda text: text == full, within=20)
+            await over.edit(lambda t: t.insert(0, "x" * 60_000))
+            assert await close_code(over.ws, within=10) == CloseCode.UPDATE_REFUSED
+        await writer.flushed()
+        assert writer.text == full  # never relayed
+        assert await notes_text(stack, alice, slug) == [full, full]  # never stored
+        # Deleting is always taken, and then writing goes on.
+        await writer.edit(lambda t: t.__delitem__(slice(0, 5 * chunk)))
+        await writer.edit(lambda t: t.insert(0, "y" * 30_000))
+        await writer.flushed()
+        expected = "y" * 30_000 + full[5 * chunk :]
+        assert writer.text == expected
+        assert await notes_text(stack, alice, slug) == [expected, expected]
