@@ -36,6 +36,10 @@ def update_apply(doc: Doc, update: bytes) -> None:
     yrs reports most malformed updates as ValueError, but some panic (pyo3's PanicException, a
     BaseException) half-way through integrating: a doc that raised must be thrown away.
     """
+    if _claimed_clients(update) > len(update):
+        # yrs reserves room for the clients an update claims before reading them: a few bytes
+        # claiming 2**28 of them cost half a GiB and most of a second.
+        raise BrokenUpdate("the update claims more clients than it has bytes")
     try:
         doc.apply_update(update)
     except Exception as error:
@@ -44,6 +48,17 @@ def update_apply(doc: Doc, update: bytes) -> None:
         if not is_panic(error):
             raise
         raise BrokenUpdate(f"panic: {str(error)[:180]}") from error
+
+
+def _claimed_clients(update: bytes) -> int:
+    """The leading varuint of a Yjs v1 update: how many clients' structs follow."""
+    value = shift = 0
+    for byte in update[:10]:
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            break
+    return value
 
 
 def is_panic(error: BaseException) -> bool:

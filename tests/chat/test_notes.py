@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
-from pycrdt import Encoder, YMessageType, create_update_message, write_message
+from pycrdt import Encoder, YMessageType, create_update_message, write_message, write_var_uint
 
 from chat import notes, services
 from chat.models import NoteQuarantine, NoteUpdate, NoteVersion, RoomNote
@@ -475,3 +475,32 @@ async def test_awareness_entries_are_bounded_in_size_and_number(layer, user, oth
     assert b'"n":"id' not in b"".join(newest.awareness)
     for s in (newest_socket, late_socket, alice_socket):
         await s.disconnect()
+
+
+def peak_rss_reset() -> None:
+    """Reset this process's peak resident size (Linux: clear_refs 5), to measure one call."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def peak_rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+def current_rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+
+def test_an_update_claiming_millions_of_clients_is_refused_before_memory_is_reserved(user, room):
+    bomb = write_var_uint(2**28) + b"\x00"  # five bytes that claim 268 million clients
+    peak_rss_reset()
+    before = current_rss_bytes()
+    with pytest.raises(Invalid) as refused:
+        notes.note_update_append(room=room, author=user, update=bomb, origin="t")
+    assert refused.value.code == "invalid_update"
+    assert peak_rss_bytes() - before < 64 * 1024 * 1024
+    assert not NoteUpdate.objects.filter(room=room).exists()
