@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run serve-demo test bench lint format system-deps clean
+.PHONY: run serve-demo test test-js bench lint lint-copies-baseline format system-deps clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt node_modules/.installed
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,16 +58,28 @@ system-deps:
 	fi
 
 ## test: the whole suite: unit, consumer, multi-process (real Redis, Daphne, PostgreSQL) and browser
-test: $(VENV)/.installed system-deps static/dist/notes.js
+test: $(VENV)/.installed system-deps static/dist/notes.js test-js
 	$(PY) -m pytest
 
 ## bench: fan-out benchmark, Switchboard beside the Channels tutorial shape (writes bench/results/)
 bench: $(VENV)/.installed system-deps
 	$(PY) -m bench.fanout
 
+## test-js: the front end's logic without a browser (seq order, outbox, backoff...): node --test tests/js/
+test-js: node_modules/.installed
+	node --test tests/js/
+
+## lint: ruff, ESLint, Prettier and the copy ratchet (jscpd: no new copy of 6+ lines in non-test code;
+## after removing a known copy, `make lint-copies-baseline` records the smaller set)
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	node_modules/.bin/eslint .
+	node_modules/.bin/prettier --check static/js tests/js eslint.config.js
+	node_modules/.bin/jscpd --config .jscpd.json --baseline .jscpd-baseline.json --fail-on-new-clones --silent
+
+lint-copies-baseline: node_modules/.installed
+	node_modules/.bin/jscpd --config .jscpd.json --baseline .jscpd-baseline.json --update-baseline --silent
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
