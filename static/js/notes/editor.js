@@ -35,6 +35,7 @@ const ENDED_NOTICES = {
   4003: "Your access to this room ended. The notes are read-only now.",
   4008: "The server closed the notes connection. Reload the page to edit again.",
   4009: "The notes are too large to sync from this page. Reload to get the current text.",
+  4010: "Your last change was not saved: the notes are at their size limit. Reload the page to go on from the saved notes.",
 };
 
 // The switch lives in the room's header, before the connection pill; the messages area is what

@@ -19,12 +19,14 @@ import * as Y from "yjs";
 import { userColors } from "./colors.js";
 
 // Close codes after which reconnecting cannot help (CONTRACT §4, same as the chat socket), and
-// 4009: a frame over the server's size limit would only be sent again.
+// 4009: a frame over the server's size limit would only be sent again; 4010: the server refused
+// an update (the notes are at their size limit), which the next sync would only send again.
 export const FINAL_CLOSES = new Map([
   [4001, "Signed out"],
   [4003, "Access ended"],
   [4008, "Disconnected"],
   [4009, "Too large to sync"],
+  [4010, "Change not saved"],
 ]);
 
 // The server refuses frames over SWITCHBOARD_MAX_FRAME_BYTES (64 KiB). A UTF-8 character takes
