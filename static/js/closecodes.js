@@ -27,7 +27,7 @@ const TABLE = new Map([
   ],
   [CloseCode.FRAME_TOO_BIG, { label: "Too large to sync", text: "Something sent was too large for the server." }],
   [CloseCode.MESSAGE_TOO_BIG, { label: "Too large to sync", text: "Something sent was too large for the server." }],
-  [CloseCode.UPDATE_REFUSED, { label: "Change refused", text: "The server refused a change." }],
+  [CloseCode.UPDATE_REFUSED, { label: "Change not saved", text: "Your last change was not saved." }],
   [CloseCode.SERVER_ERROR, { resumable: true, label: "Reconnecting", text: "The server had a problem." }],
   [CloseCode.TOO_SLOW, { resumable: true, label: "Reconnecting", text: "The connection fell behind." }],
 ]);
@@ -45,6 +45,10 @@ export const FINAL = new Set(knownCodes().filter((code) => closeInfo(code).final
 export const RESUMABLE = new Set(knownCodes().filter((code) => closeInfo(code).resumable));
 // A frame too large for the server: 1009 from Daphne, 4009 from the application.
 export const TOO_BIG = new Set([CloseCode.MESSAGE_TOO_BIG, CloseCode.FRAME_TOO_BIG]);
+
+// The notes socket also stops for good on a frame too large and on a refused update: the next
+// sync would only send the same thing again.
+export const ENDS_NOTES = new Set([...FINAL, ...TOO_BIG, CloseCode.UPDATE_REFUSED]);
 
 /** Every code in the table, for the test that compares it with realtime/closecodes.py. */
 export function knownCodes() {

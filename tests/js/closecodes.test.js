@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { CloseCode, FINAL, RESUMABLE, TOO_BIG, closeInfo, knownCodes } from "../../static/js/closecodes.js";
+import { CloseCode, ENDS_NOTES, FINAL, RESUMABLE, TOO_BIG, closeInfo, knownCodes } from "../../static/js/closecodes.js";
 
 const python = readFileSync(new URL("../../realtime/closecodes.py", import.meta.url), "utf8");
 const serverCodes = new Map([...python.matchAll(/^\s+([A-Z_]+) = (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
@@ -26,6 +26,10 @@ test("4001, 4003 and 4008 end a socket for good; nothing else does", () => {
   assert.deepEqual([...FINAL].sort(), [4001, 4003, 4008]);
   assert.deepEqual([...RESUMABLE].sort(), [4011, 4013]);
   assert.deepEqual([...TOO_BIG].sort(), [1009, 4009]);
+});
+
+test("the notes socket also stops on a frame too large and on a refused update", () => {
+  assert.deepEqual([...ENDS_NOTES].sort(), [1009, 4001, 4003, 4008, 4009, 4010]);
 });
 
 test("every code has a label and a sentence; an unknown code is neither final nor resumable", () => {
