@@ -300,6 +300,23 @@ async def test_a_visitor_of_a_public_room_reads_the_notes_but_cannot_change_them
     await alice_socket.disconnect()
 
 
+async def test_in_an_archived_room_the_notes_are_read_but_not_changed(layer, user, other, room):
+    alice_socket, alice = await editor(user)
+    await alice.edit(lambda t: t.insert(0, "final"))
+    await flushed(alice_socket, alice)  # stored before the room is archived
+    await sync_to_async(services.room_update)(room=room, actor=user, is_archived=True)
+    bob_socket, bob = await editor(other)
+    await bob.until(lambda: str(bob) == "final")  # reads
+    await bob.edit(lambda t: t.insert(0, "late "))
+    await alice.edit(lambda t: t.insert(5, "!"))
+    await flushed(bob_socket, bob)
+    await flushed(alice_socket, alice)
+    assert str(alice) == "final!" and str(bob) == "late final"  # neither edit relayed
+    assert await sync_to_async(stored_text)(room) == "final"  # nor stored
+    await bob_socket.disconnect()
+    await alice_socket.disconnect()
+
+
 @pytest.mark.parametrize(
     "broken",
     [
