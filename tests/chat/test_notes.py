@@ -15,7 +15,7 @@ from realtime.closecodes import CloseCode
 from realtime.errors import Invalid
 from tests.chat.test_consumers import closed_with, session_cookie
 from tests.factories import UserFactory, make_room
-from tests.support.yclient import YClient
+from tests.support.yclient import YClient, awareness_message
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -256,17 +256,6 @@ POISON_UPDATE = bytes.fromhex(
     "0101b38285e0fefe8801ba9f83d10cc4b38285e0fefe880102b38285e0fefe8801030358595a01b38285e0fefe"
     "8801010002"
 )
-
-
-def awareness_message(*entries: tuple[int, int, str]) -> bytes:
-    """A y-protocols awareness message of (client id, clock, state JSON) entries."""
-    encoder = Encoder()
-    encoder.write_var_uint(len(entries))
-    for client_id, clock, state in entries:
-        encoder.write_var_uint(client_id)
-        encoder.write_var_uint(clock)
-        encoder.write_var_string(state)
-    return bytes([YMessageType.AWARENESS]) + write_message(encoder.to_bytes())
 
 
 def stored_text(room) -> str:

@@ -17,8 +17,9 @@ from chat import services
 from realtime.closecodes import CloseCode
 from realtime.presence import get_registry
 from realtime.store import zstore
-from tests.chat.test_notes import awareness_message, editor, flushed
+from tests.chat.test_notes import editor, flushed
 from tests.factories import make_room
+from tests.support.yclient import awareness_message
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

@@ -9,7 +9,7 @@ from websockets.exceptions import InvalidStatus
 
 from realtime.closecodes import CloseCode
 from tests.support.clients import Rest, close_code, connect_socket
-from tests.support.yclient import NotesEditor
+from tests.support.yclient import NotesEditor, awareness_message
 
 pytestmark = pytest.mark.integration
 
@@ -179,3 +179,41 @@ async def test_notes_of_a_few_hundred_kib_load_and_the_size_limit_holds(sqlite_s
         expected = "y" * 30_000 + full[5 * chunk :]
         assert writer.text == expected
         assert await notes_text(stack, alice, slug) == [expected, expected]
+
+
+async def test_an_awareness_entry_owned_on_one_process_cannot_be_forged_on_the_other(
+    sqlite_stack,
+):
+    """Issue 12, finding 13: the socket that announced a client id owns it on every process."""
+    stack = sqlite_stack
+    slug, (alice, bob) = await private_room(stack, 2)
+
+    def told(editor: NotesEditor) -> bytes:
+        return b"".join(editor.y.awareness)
+
+    async with (
+        await NotesEditor.open(stack.one, alice, slug) as on_one,
+        await NotesEditor.open(stack.two, bob, slug) as on_two,
+    ):
+        await on_two.flushed()  # subscribed: it hears what alice says next
+        await on_one.y.send_raw(awareness_message((4242, 1, '{"user":{"name":"alice"}}')))
+        async with asyncio.timeout(10):
+            await on_two.y.until(lambda: b'"alice"' in told(on_two))
+        await on_two.y.send_raw(
+            awareness_message(
+                (4242, 9, '{"user":{"name":"FORGED"}}'), (77, 1, '{"user":{"name":"bob"}}')
+            )
+        )
+        async with asyncio.timeout(10):
+            await on_one.y.until(lambda: b'"bob"' in told(on_one))
+        await on_two.flushed()
+        await on_one.flushed()
+        assert b"FORGED" not in told(on_one)
+        for server in stack.servers:
+            async with await NotesEditor.open(server, alice, slug) as newcomer:
+                async with asyncio.timeout(10):
+                    await newcomer.y.until(
+                        lambda n=newcomer: b'"alice"' in told(n) and b'"bob"' in told(n)
+                    )
+                await newcomer.flushed()
+                assert b"FORGED" not in told(newcomer)

@@ -9,9 +9,12 @@ from pycrdt import (
     Text,
     YMessageType,
     YSyncMessageType,
+    create_awareness_message,
     create_sync_message,
     create_update_message,
     handle_sync_message,
+    write_message,
+    write_var_uint,
 )
 from websockets.asyncio.client import ClientConnection
 
@@ -56,6 +59,14 @@ class YClient:
 
     def __str__(self) -> str:
         return str(self.text)
+
+
+def awareness_message(*entries: tuple[int, int, str]) -> bytes:
+    """A y-protocols awareness message of (client id, clock, state JSON) entries."""
+    parts = [write_var_uint(len(entries))]
+    for client_id, clock, state in entries:
+        parts += [write_var_uint(client_id), write_var_uint(clock), write_message(state.encode())]
+    return create_awareness_message(b"".join(parts))
 
 
 def is_sync_step2(message: bytes) -> bool:
