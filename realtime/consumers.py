@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[Any, dict[str, Any]], Awaitable[None]]
 
+_releasing: set[asyncio.Task] = set()  # sockets being released (LiveConsumer.release)
+
 
 class LiveConsumer(AsyncWebsocketConsumer):
     # No layer channel per socket: the process hub holds the only one (realtime.hub).
@@ -46,6 +48,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
     room_id: int | None = None  # set by room sockets: a ban or kick there ends them
     credential_scope: ClassVar[str] = credentials.USER  # what the credential must reach
     released = False  # set once `release` has given back the socket's caps and presence
+    ref: SocketRef | None = None  # this socket's entry in the caps, once it is accepted
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Daphne cancels a consumer still busy 10 s after its client went (its
+            # application_close_timeout; a slow reader's queued frames can take that long), and
+            # then no `disconnect` runs: release the socket here all the same.
+            await self.release()
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
@@ -115,10 +127,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def release(self) -> None:
         """Give back what the socket holds: its caps, presence and hub subscriptions. Runs
-        once, whether the client went (disconnect) or the socket failed (dispatch)."""
+        once, whether the client went (disconnect), the socket failed (dispatch) or Daphne
+        cancelled the consumer (__call__), and to the end even if the consumer is cancelled
+        meanwhile."""
         if self.ref is None or self.released:
             return
         self.released = True
+        task = asyncio.get_running_loop().create_task(self._release())
+        _releasing.add(task)  # held: the loop keeps only a weak reference to a task
+        task.add_done_callback(_releasing.discard)
+        await asyncio.shield(task)
+
+    async def _release(self) -> None:
         OPEN_SOCKETS.labels(self.kind).dec()
         if self.token_expiry is not None:
             self.token_expiry.cancel()  # else the loop holds this consumer until the token ends
@@ -246,6 +266,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.base_send({"type": "websocket.send", "text": text})
 
     # --- sending ---------------------------------------------------------------------------
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        # Daphne (autobahn) takes a plain int only, and a CloseCode is an IntEnum: passed on as
+        # it is, Daphne raised, the consumer died and the client saw 1011 instead of the code.
+        if isinstance(code, int) and not isinstance(code, bool):
+            code = int(code)
+        await super().close(code, reason)
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=encode_frame(frame))

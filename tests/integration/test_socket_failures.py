@@ -14,6 +14,7 @@ from tests.realtime.raw_sockets import SlowReader, until_no_entries
 from tests.support.clients import (
     ChatClient,
     Rest,
+    close_code,
     connect_socket,
     ingest,
     metric,
@@ -170,3 +171,18 @@ async def test_a_reader_that_stays_behind_is_closed_4013_and_let_go(roomy_stack)
         await back.send({"type": "resume", "after_seq": 98})
         frames = await back.frames_until(lambda f: f["type"] == "resumed", within=30)
     assert [f["message"]["seq"] for f in frames if f["type"] == "message"] == [99, 100]
+
+
+async def test_a_socket_that_ignores_rate_limited_is_closed_4008_by_daphne(sqlite_stack):
+    """The app's own close codes reach the client through Daphne, which takes a plain int only
+    (a CloseCode member made it fail, and the client saw 1011)."""
+    stack = sqlite_stack  # the shipped frame rate: 50 frames in 5 s
+    [alice] = await stack.login(1)
+    async with Rest(stack.one, alice) as rest:
+        slug = (await rest.create_room())["slug"]
+    client = await ChatClient.open(stack.one, alice, slug)
+    user_id = client.hello["user"]["id"]
+    for _ in range(80):
+        await client.send({"type": "ping"})
+    assert await close_code(client.ws) == 4008
+    assert await until_no_entries(stack.redis.url, user_id=user_id) == {}

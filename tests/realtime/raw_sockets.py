@@ -57,7 +57,11 @@ class SlowReader:
         return cls(reader, writer)
 
     async def send_text(self, text: str) -> None:
-        self.writer.write(Frame(OP_TEXT, text.encode()).serialize(mask=True, extensions=[]))
+        await self.send_frame(OP_TEXT, text.encode())
+
+    async def send_frame(self, opcode: int, payload: bytes) -> None:
+        """Any frame, even one no well-behaved client sends (text that is not UTF-8, say)."""
+        self.writer.write(Frame(opcode, payload).serialize(mask=True, extensions=[]))
         await self.writer.drain()
 
     async def read_to_end(self, within: float = 30) -> tuple[int, int | None]:

@@ -1,0 +1,228 @@
+"""Issue 12: no socket failure leaks a cap slot, a presence entry or memory.
+
+Two Daphne processes (serving tests.realtime.faulty_app: the real app plus a chat socket with a
+bug on demand) and their own Redis. Sockets die every way a socket dies: a handler that raises,
+a frame over the limit, a text frame that is not UTF-8, a client that vanishes, a reader that
+stays behind. Afterwards Redis holds no socket-cap or presence entry at all, and the servers'
+memory is back where it was.
+"""
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from websockets.frames import OP_TEXT
+
+from tests.integration.conftest import UNLIMITED, Stack
+from tests.realtime.faulty_app import FAULT, FaultyDaphne
+from tests.realtime.raw_sockets import SlowReader, socket_entries, until_no_entries
+from tests.support import procs
+from tests.support.clients import (
+    Account,
+    ChatClient,
+    Rest,
+    close_code,
+    connect_socket,
+    metric,
+    recv_json,
+)
+
+pytestmark = pytest.mark.integration
+
+KiB, MiB = 1024, 1024 * 1024
+SEND_BUFFER = 256 * KiB  # the stack's SWITCHBOARD_MAX_SEND_BUFFER_BYTES: slow readers fill it fast
+TOO_SLOW = "switchboard_sockets_too_slow_total"
+
+
+@pytest.fixture(scope="module")
+def faulty_stack(sqlite_stack: Stack) -> Iterator[Stack]:
+    """Two FaultyDaphnes and a redis-server of their own, on the SQLite stack's database."""
+    with procs.RedisServer() as redis:
+        env = procs.app_env(
+            database_url=sqlite_stack.env["DATABASE_URL"],
+            redis_url=redis.url,
+            SWITCHBOARD_MAX_SEND_BUFFER_BYTES=str(SEND_BUFFER),
+            **UNLIMITED,
+        )
+        servers = [FaultyDaphne(env), FaultyDaphne(env)]
+        stack = Stack(sqlite_stack.database, env, redis, *servers, pool=sqlite_stack.pool)
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                list(pool.map(procs.DaphneProcess.start, servers))
+            yield stack
+        finally:
+            stack.stop()
+
+
+async def test_a_handler_failure_closes_4011_and_releases_the_socket(faulty_stack):
+    """Finding 15: a handler that raised made the app close with 1011, which Daphne refuses,
+    so `disconnect` never ran: the user's cap slot and presence stayed until a restart."""
+    stack = faulty_stack
+    alice, bob = await stack.login(2)
+    async with Rest(stack.one, alice) as rest:
+        slug = (await rest.create_room())["slug"]
+    async with await ChatClient.open(stack.two, bob, slug) as watcher:
+        ws = await connect_socket(stack.one, f"/ws/faulty/rooms/{slug}/", alice)
+        hello = await recv_json(ws)
+        alice_id = hello["user"]["id"]
+        await watcher.frames_until(
+            lambda f: f["type"] == "presence" and alice.username in usernames(f)
+        )
+        await ws.send(FAULT)
+        assert await close_code(ws) == 4011
+        # The others see her leave, and her place in the caps is free at once.
+        await watcher.frames_until(
+            lambda f: f["type"] == "presence" and alice.username not in usernames(f)
+        )
+        assert await until_no_entries(stack.redis.url, user_id=alice_id, within=5) == {}
+        async with await ChatClient.open(stack.one, alice, slug) as back:
+            assert alice.username in usernames(back.hello)
+
+
+def usernames(frame: dict) -> set[str]:
+    return {user["username"] for user in frame["online"]}
+
+
+# --- the leak test ---------------------------------------------------------------------------
+
+
+async def handler_failure(server, account: Account, slug: str) -> str:
+    ws = await connect_socket(server, f"/ws/faulty/rooms/{slug}/", account)
+    assert (await recv_json(ws))["type"] == "hello"
+    await ws.send(FAULT)
+    return f"closed {await close_code(ws)}"
+
+
+async def oversize(server, account: Account, slug: str) -> str:
+    client = await ChatClient.open(server, account, slug)
+    await client.ws.send("x" * (64 * KiB + 1))
+    return f"closed {await close_code(client.ws)}"
+
+
+async def oversize_notes(server, account: Account, slug: str) -> str:
+    ws = await connect_socket(server, f"/ws/rooms/{slug}/notes/", account)
+    await ws.send(b"\x00" * (64 * KiB + 1))
+    return f"closed {await close_code(ws)}"
+
+
+async def not_utf8(server, account: Account, slug: str) -> str:
+    raw = await SlowReader.open(server, f"/ws/rooms/{slug}/", account)
+    await raw.send_frame(OP_TEXT, b'{"type":"ping","x":"\xff\xfe"}')
+    _, code = await raw.read_to_end()
+    raw.abort()
+    return f"closed {code}"
+
+
+async def deep_then_abort(server, account: Account, slug: str) -> str:
+    client = await ChatClient.open(server, account, slug)
+    await client.ws.send("[" * 30_000 + "]" * 30_000)
+    error = await client.next_frame()
+    client.ws.transport.abort()
+    return f"{error['code']}, then aborted"
+
+
+async def abort(server, account: Account, slug: str) -> str:
+    ws = await connect_socket(server, f"/ws/dashboards/{slug}/", account)
+    assert (await recv_json(ws))["type"] == "snapshot"
+    ws.transport.abort()
+    return "aborted"
+
+
+async def slow_reader(server, account: Account, slug: str) -> SlowReader:
+    """A socket that asks for the whole history again and again and reads none of it; the
+    server closes it (4013) and then drops it, since it does not read the close either."""
+    raw = await SlowReader.open(server, f"/ws/rooms/{slug}/", account)
+    # 6.4 MB: more than the server's kernel send buffer (up to 4 MiB here) and its own.
+    for _ in range(40):
+        await raw.send_text(json.dumps({"type": "resume", "after_seq": 0}))
+    return raw
+
+
+FAILURES = (handler_failure, oversize, oversize_notes, not_utf8, deep_then_abort, abort)
+EXPECTED = {
+    handler_failure: "closed 4011",
+    oversize: "closed 1009",
+    oversize_notes: "closed 1009",
+    not_utf8: "closed 1007",
+    deep_then_abort: "invalid_json, then aborted",
+    abort: "aborted",
+}
+
+
+async def kill_sockets(stack: Stack, accounts: list[Account], room: str, dash: str, count: int):
+    """Open `count` sockets over both servers and kill each; every 7th is a slow reader.
+    The slow readers are left open on the client's side: the server must give up on them."""
+    slow: list[SlowReader] = []
+    outcomes: Counter[str] = Counter()
+    gate = asyncio.Semaphore(16)
+
+    async def one(n: int) -> None:
+        server = stack.servers[n % 2]
+        account = accounts[n % len(accounts)]
+        async with gate:
+            if n % 7 == 6:
+                slow.append(await slow_reader(server, account, room))
+                return
+            failure = FAILURES[n % 7]
+            outcome = await failure(server, account, dash if failure is abort else room)
+            assert outcome == EXPECTED[failure], (failure.__name__, outcome)
+            outcomes[failure.__name__] += 1
+
+    await asyncio.gather(*(one(n) for n in range(count)))
+    return slow, outcomes
+
+
+async def too_slow_total(stack: Stack) -> float:
+    return sum([await metric(server, TOO_SLOW) for server in stack.servers])
+
+
+async def test_200_sockets_killed_every_way_leave_nothing_behind(faulty_stack):
+    stack = faulty_stack
+    accounts = await stack.login(20)
+    async with Rest(stack.one, accounts[0]) as rest:
+        room = (await rest.create_room())["slug"]
+        for n in range(40):  # a history whose replay (160 KB) overfills a send buffer
+            await rest.post_message(room, f"{n:02d} " + "x" * 3900)
+        device = await rest.create_device("leak sensor")
+        dash = (
+            await rest.create_dashboard(
+                panels=[{"title": "T", "device": device["id"], "metric": "t", "kind": "line"}]
+            )
+        )["slug"]
+
+    async def round_of(count: int) -> tuple[list[SlowReader], Counter[str]]:
+        slow_before = await too_slow_total(stack)
+        slow, outcomes = await kill_sockets(stack, accounts, room, dash, count)
+        try:
+            # Every slow reader is closed as too slow, once, and then dropped.
+            try:
+                async with asyncio.timeout(60):
+                    while True:
+                        if await too_slow_total(stack) >= slow_before + len(slow):
+                            break
+                        await asyncio.sleep(0.1)  # noqa: sleep-ok polling a metric, to a deadline
+            except TimeoutError:
+                closed = await too_slow_total(stack) - slow_before
+                raise AssertionError(f"{closed} of {len(slow)} slow readers closed") from None
+            leftover = await until_no_entries(stack.redis.url, within=60)
+        finally:
+            for reader in slow:
+                reader.abort()
+        assert await too_slow_total(stack) == slow_before + len(slow)
+        assert leftover == {}, leftover
+        return slow, outcomes
+
+    await round_of(42)  # warm-up: the servers' memory settles at what serving these takes
+    rss_before = [server.rss_bytes() for server in stack.servers]
+    slow, outcomes = await round_of(200)
+    assert len(slow) == 28 and sum(outcomes.values()) == 172, outcomes
+    assert await socket_entries(stack.redis.url) == {}
+    rss_after = [server.rss_bytes() for server in stack.servers]
+    growth = [(after - before) / MiB for before, after in zip(rss_before, rss_after, strict=True)]
+    assert all(g < 8 for g in growth), f"RSS grew by {growth} MiB after 200 killed sockets"
+    # And the servers still serve: a socket opens and hears its hello.
+    async with await ChatClient.open(stack.two, accounts[1], room) as client:
+        assert client.hello["type"] == "hello"
