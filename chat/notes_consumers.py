@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ logger = logging.getLogger(__name__)
 QUERY_AWARENESS = 3  # y-websocket's "send me everyone's awareness" message
 REPLAY_CHUNK_BYTES = 64 * 1024  # awareness replayed to a newcomer, per message
 RELEASED_KEPT = 1000  # clocks of gone client ids remembered per document
+# y-protocols clients renew their state every 15 s and drop one unheard of for 30 s: so does the
+# replay to newcomers (an entry of a process killed with its sockets is not replayed for ever).
+AWARENESS_TIMEOUT = 30.0
 
 
 class Malformed(Exception):
@@ -55,6 +59,7 @@ class Awareness:
     owner: str | None  # the socket id that set it; None once that socket is gone
     clock: int
     state: str  # JSON; "null" when the client is gone
+    heard: float  # time.monotonic() when it was set
 
 
 class AwarenessBook:
@@ -84,17 +89,26 @@ class AwarenessBook:
             if owner is not None and owner != origin:
                 continue  # two processes let two sockets claim it at once: the first keeps it
             gone = state == "null"
-            self.entries[client_id] = Awareness(None if gone else origin, clock, state)
+            self.entries[client_id] = Awareness(
+                None if gone else origin, clock, state, time.monotonic()
+            )
         self._forget_released()
 
     def _forget_released(self) -> None:
+        if len(self.entries) <= RELEASED_KEPT:
+            return
         released = [cid for cid, entry in self.entries.items() if entry.owner is None]
         for client_id in released[: max(len(released) - RELEASED_KEPT, 0)]:
             del self.entries[client_id]
 
     def live_messages(self) -> list[bytes]:
-        """The owned, present entries as awareness messages of at most REPLAY_CHUNK_BYTES."""
-        live = [(cid, e.clock, e.state) for cid, e in self.entries.items() if e.owner is not None]
+        """The owned entries heard of lately, as messages of at most REPLAY_CHUNK_BYTES."""
+        fresh = time.monotonic() - AWARENESS_TIMEOUT
+        live = [
+            (cid, e.clock, e.state)
+            for cid, e in self.entries.items()
+            if e.owner is not None and e.heard > fresh
+        ]
         messages, chunk, size = [], [], 0
         for entry in live:
             entry_size = len(entry[2].encode()) + 24  # two varuints and a length, at most
@@ -224,9 +238,9 @@ class NotesConsumer(LiveConsumer):
         await shared_note_release(self.room.pk, self.shared)
         if self.owned:
             # Remove this socket's cursors from everyone's view at once, not after a timeout.
-            await self.publish_awareness(
-                [(cid, clock + 1, "null") for cid, clock in self.owned.items()]
-            )
+            removal = [(cid, clock + 1, "null") for cid, clock in self.owned.items()]
+            self.shared.awareness.apply(self.ref.socket_id, removal)  # even if the layer is down
+            await self.publish_awareness(removal)
 
     async def publish_awareness(self, entries: list[Entry]) -> None:
         """To every process: the entries for its book, and the message for its sockets."""
