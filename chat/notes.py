@@ -8,6 +8,8 @@ these checks, or by hand) is quarantined (`NoteQuarantine`) and the notes load f
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -40,8 +42,17 @@ def update_apply(doc: Doc, update: bytes) -> None:
         # yrs reserves room for the clients an update claims before reading them: a few bytes
         # claiming 2**28 of them cost half a GiB and most of a second.
         raise BrokenUpdate("the update claims more clients than it has bytes")
-    try:
+    with yrs_failures():
         doc.apply_update(update)
+
+
+@contextmanager
+def yrs_failures() -> Iterator[None]:
+    """Turn whatever yrs raises inside the block, its panics included, into BrokenUpdate."""
+    try:
+        yield
+    except BrokenUpdate:
+        raise
     except Exception as error:
         raise BrokenUpdate(str(error)[:200]) from error
     except BaseException as error:
@@ -204,8 +215,9 @@ def note_update_append(*, room: Room, author: AbstractBaseUser, update: bytes, o
     size_before = len(doc.get_update())
     try:
         update_apply(doc, update)
-        str(doc.get("notes", type=Text))
-        size_after = len(doc.get_update())
+        with yrs_failures():  # the copy must read and encode as well
+            str(doc.get("notes", type=Text))
+            size_after = len(doc.get_update())
     except BrokenUpdate as error:
         raise Invalid(
             f"This update does not apply to the notes ({error}).", code="invalid_update"
