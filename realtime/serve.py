@@ -106,6 +106,10 @@ class BoundedSocket(WebSocketProtocol):
         finally:
             self.maxMessagePayloadSize = inbound
 
+    def onMessage(self, payload, isBinary) -> None:  # noqa: N802, N803
+        if not self.too_slow:  # once closing it for that, its further frames are moot
+            super().onMessage(payload, isBinary)
+
     def serverSend(self, content, binary=False) -> None:  # noqa: N802
         if self.too_slow or self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
             return  # the socket is closing: the app hears of it with websocket.disconnect
