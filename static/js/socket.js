@@ -84,9 +84,7 @@ export class LiveSocket {
       // Waiting to retry and the network just went: wait for it to come back instead.
       if (this.retryTimer === null) return;
       clearTimeout(this.retryTimer);
-      this.retryAt = Date.now() + MAX_BACKOFF_MS;
-      this.retryTimer = setTimeout(() => this.connect(), MAX_BACKOFF_MS);
-      this.setState("offline", { retryAt: this.retryAt, retryInMs: MAX_BACKOFF_MS, attempt: this.attempt });
+      this.retryIn("offline", MAX_BACKOFF_MS);
     };
     this.onVisible = () => {
       // A phone that wakes up should not wait out a long backoff.
@@ -105,10 +103,14 @@ export class LiveSocket {
     this.setState("connecting", { attempt: this.attempt });
     if (this.transport) return this.transport.start();
     const ws = new WebSocket(socketUrl(this.path));
+    this.use(ws);
+    ws.addEventListener("open", () => ws === this.ws && !this.expectHello && this.onReady());
+  }
+
+  // From now on `ws` is the socket; events of one this object has given up on are ignored.
+  use(ws) {
     this.ws = ws;
     this.outbox.newSocket();
-    // Events of a socket this object has already given up on are ignored.
-    ws.addEventListener("open", () => ws === this.ws && !this.expectHello && this.onReady());
     ws.addEventListener("message", (event) => ws === this.ws && this.onMessage(event));
     ws.addEventListener("close", (event) => ws === this.ws && this.onClose(event));
   }
@@ -330,13 +332,14 @@ export class LiveSocket {
     const offline = navigator.onLine === false;
     const retryInMs = offline ? MAX_BACKOFF_MS : reconnectDelay(this.attempt);
     this.attempt += 1;
+    this.retryIn(offline ? "offline" : "reconnecting", retryInMs);
+  }
+
+  // Say when the next attempt is; with `reconnect`, make it then.
+  retryIn(state, retryInMs, reconnect = true) {
     this.retryAt = Date.now() + retryInMs;
-    this.setState(offline ? "offline" : "reconnecting", {
-      retryInMs,
-      retryAt: this.retryAt,
-      attempt: this.attempt,
-    });
-    this.retryTimer = setTimeout(() => this.connect(), retryInMs);
+    if (reconnect) this.retryTimer = setTimeout(() => this.connect(), retryInMs);
+    this.setState(state, { retryInMs, retryAt: this.retryAt, attempt: this.attempt });
   }
 
   // --- the fallback ---------------------------------------------------------------------------
@@ -364,8 +367,7 @@ export class LiveSocket {
     this.ready = false;
     this.resuming = false;
     this.attempt += 1;
-    this.retryAt = Date.now() + retryInMs;
-    this.setState("reconnecting", { retryInMs, retryAt: this.retryAt, attempt: this.attempt });
+    this.retryIn("reconnecting", retryInMs, false);
   }
 
   // The background WebSocket said hello: it takes over. Its hello resumes from lastSeq, and
@@ -377,10 +379,7 @@ export class LiveSocket {
     this.retryTimer = null;
     this.failures = 0;
     this.ready = false;
-    this.ws = ws;
-    this.outbox.newSocket();
-    ws.addEventListener("message", (event) => ws === this.ws && this.onMessage(event));
-    ws.addEventListener("close", (event) => ws === this.ws && this.onClose(event));
+    this.use(ws);
     this.onHello(hello);
   }
 
