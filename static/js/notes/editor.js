@@ -24,6 +24,8 @@ const foot = document.getElementById("notes-foot");
 const host = document.getElementById("notes-editor");
 const username = JSON.parse(document.getElementById("me").textContent);
 const archived = pane.dataset.archived === "1";
+// Only members change the notes (chat.policy); a visitor of a public room reads them.
+const visitor = JSON.parse(document.getElementById("room-data")?.textContent ?? "{}").is_member === false;
 const footText = foot.textContent;
 
 let session = null;
@@ -34,6 +36,7 @@ const ENDED_NOTICES = {
   4001: "You were signed out. Log in again to keep editing the notes.",
   4003: "Your access to this room ended. The notes are read-only now.",
   4008: "The server closed the notes connection. Reload the page to edit again.",
+  1009: "The notes are too large to sync from this page. Reload to get the current text.",
   4009: "The notes are too large to sync from this page. Reload to get the current text.",
   4010: "Your last change was not saved: the notes are at their size limit. Reload the page to go on from the saved notes.",
 };
@@ -98,7 +101,7 @@ async function start() {
     parent: host,
     slug: pane.dataset.slug,
     username,
-    readOnly: archived,
+    readOnly: archived || visitor,
     onStatus: showStatus,
     onPeers: showPeers,
     onTooLarge: () =>
@@ -109,6 +112,7 @@ async function start() {
       }),
   });
   if (archived) showNotice("This room is archived: its notes are read-only.");
+  else if (visitor) showNotice("Join the room to edit its notes.");
 }
 
 function showNotice(text, tone = "info") {

@@ -16,18 +16,8 @@ import { WebsocketProvider } from "y-websocket";
 import { yCollab, ySyncAnnotation, yUndoManagerKeymap } from "y-codemirror.next";
 import * as Y from "yjs";
 
+import { ENDS_NOTES, closeInfo } from "../closecodes.js";
 import { userColors } from "./colors.js";
-
-// Close codes after which reconnecting cannot help (CONTRACT §4, same as the chat socket), and
-// 4009: a frame over the server's size limit would only be sent again; 4010: the server refused
-// an update (the notes are at their size limit), which the next sync would only send again.
-export const FINAL_CLOSES = new Map([
-  [4001, "Signed out"],
-  [4003, "Access ended"],
-  [4008, "Disconnected"],
-  [4009, "Too large to sync"],
-  [4010, "Change not saved"],
-]);
 
 // The server refuses frames over SWITCHBOARD_MAX_FRAME_BYTES (64 KiB). A UTF-8 character takes
 // up to 3 bytes per UTF-16 unit, so one change of this many characters always fits.
@@ -113,7 +103,9 @@ export function startSession({ parent, slug, username, readOnly, onStatus, onPee
       WebSocketPolyfill: socketClass(onTextFrame),
       maxBackoffTime: 10000,
       resyncInterval: RESYNC_MS,
-      shouldReconnect: (event) => !FINAL_CLOSES.has(event.code),
+      // Not after 4001, 4003, 4008, a frame too large (1009, 4009) or a refused update (4010):
+      // the next sync would only be refused again.
+      shouldReconnect: (event) => !ENDS_NOTES.has(event.code),
     },
   );
   const awareness = provider.awareness;
@@ -151,7 +143,7 @@ export function startSession({ parent, slug, username, readOnly, onStatus, onPee
 
   function report() {
     if (ended !== null) {
-      onStatus({ state: "ended", text: FINAL_CLOSES.get(ended) });
+      onStatus({ state: "ended", text: closeInfo(ended).label });
     } else if (provider.wsconnected && provider.synced) {
       everSynced = true;
       onStatus({ state: "live", text: "Live" });
