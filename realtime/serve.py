@@ -172,6 +172,10 @@ def limit_malloc_arenas(arenas: int = 1) -> None:
 def main() -> None:
     limit_malloc_arenas()
     args = sys.argv[1:]
+    if any(a.startswith("--proxy-headers") for a in args):
+        # Daphne's option believes the leftmost X-Forwarded-For, which the client writes;
+        # realtime.proxy decides from SWITCHBOARD_TRUSTED_PROXIES instead.
+        sys.exit("--proxy-headers is refused: set SWITCHBOARD_TRUSTED_PROXIES (see README).")
     if not any(a.startswith("--websocket-max-message-size") for a in args):
         args = ["--websocket-max-message-size", "65536", *args]
     if not any(a.startswith("--websocket_connect_timeout") for a in args):

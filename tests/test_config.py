@@ -98,3 +98,16 @@ def test_production_believes_no_forwarded_header_unless_told_which_proxies():
         {**production, "SWITCHBOARD_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"}, expr
     )
     assert json.loads(told.stdout) == [None, ["127.0.0.1", "10.0.0.0/8"]]
+
+
+def test_the_server_command_refuses_daphnes_proxy_headers():
+    """Daphne's --proxy-headers would rewrite the client from a header the client writes."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "realtime.serve", "--proxy-headers", "config.asgi:application"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "SWITCHBOARD_TRUSTED_PROXIES" in done.stderr
