@@ -7,6 +7,7 @@ from chat.models import (
     Membership,
     Message,
     ModerationAction,
+    NoteQuarantine,
     NoteVersion,
     Room,
     RoomBan,
@@ -249,3 +250,12 @@ class NoteVersionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(NoteQuarantine)
+class NoteQuarantineAdmin(ReadOnlyAdmin):
+    """Stored notes parts that failed to load, set aside so the rest of the document loads."""
+
+    list_display = ["room", "source", "author", "stored_at", "quarantined_at", "error"]
+    exclude = ["data"]
+    list_filter = ["room"]

@@ -30,7 +30,17 @@ logger = logging.getLogger(__name__)
 EDIT_MARGIN_SECONDS = 5
 
 
-class RoomConsumer(LiveConsumer):
+class RoomSocket(LiveConsumer):
+    """A socket of one room (chat or notes): open to whoever chat.policy lets read it, and
+    ended (4003) by a ban or kick there."""
+
+    async def authorize(self) -> None:
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        self.room = await database_sync_to_async(policy.room_to_read)(slug=slug, user=self.user)
+        self.room_id = self.room.pk
+
+
+class RoomConsumer(RoomSocket):
     """One browser tab (or script) in one room.
 
     The socket keeps `high_seq`, the last seq it has sent without a gap, so that whatever order
@@ -39,11 +49,6 @@ class RoomConsumer(LiveConsumer):
     """
 
     kind = "room"
-
-    async def authorize(self) -> None:
-        slug = self.scope["url_route"]["kwargs"]["slug"]
-        self.room = await database_sync_to_async(policy.room_to_read)(slug=slug, user=self.user)
-        self.room_id = self.room.pk
 
     async def opened(self) -> None:
         self.high_seq = 0

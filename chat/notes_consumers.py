@@ -21,7 +21,7 @@ from pycrdt import (
     write_var_uint,
 )
 
-from chat import policy
+from chat.consumers import RoomSocket
 from chat.notes import (
     BrokenUpdate,
     doc_from_state,
@@ -32,7 +32,6 @@ from chat.notes import (
 )
 from realtime.broadcast import control_event, send_event
 from realtime.closecodes import CloseCode
-from realtime.consumers import LiveConsumer
 from realtime.errors import Invalid
 from realtime.groups import notes_group
 from realtime.hub import get_hub
@@ -205,7 +204,7 @@ async def shared_note_release(room_id: int, shared: SharedNote) -> None:
         await get_hub().unsubscribe(notes_group(room_id), shared)
 
 
-class NotesConsumer(LiveConsumer):
+class NotesConsumer(RoomSocket):
     """/ws/rooms/<slug>/notes/: the y-websocket sync and awareness protocol (binary frames).
 
     Same handshake as the chat socket. A client's update is applied to a copy of the notes and
@@ -217,11 +216,6 @@ class NotesConsumer(LiveConsumer):
 
     kind = "notes"
     frame_rate_setting = "SWITCHBOARD_NOTES_FRAME_RATE"
-
-    async def authorize(self) -> None:
-        slug = self.scope["url_route"]["kwargs"]["slug"]
-        self.room = await database_sync_to_async(policy.room_to_read)(slug=slug, user=self.user)
-        self.room_id = self.room.pk
 
     async def opened(self) -> None:
         self.owned: dict[int, int] = {}  # the client ids this socket owns -> their last clock

@@ -165,6 +165,7 @@ def test_edits_made_offline_merge_when_the_connection_is_back(new_page):
     log_in(alice, "alice")
     log_in(bob, "bob")
     slug = create_room(alice, "Flaky network")
+    join_room(bob, slug)  # only members edit the notes
     link = NotesLink()
     bob.route_web_socket(NOTES_SOCKET, link)
     for page in (alice, bob):
