@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run serve-demo test test-js bench lint lint-copies-baseline format system-deps clean
+.PHONY: run serve-demo test test-fast soak test-js bench lint lint-copies-baseline format system-deps clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt node_modules/.installed
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,8 +58,21 @@ system-deps:
 	fi
 
 ## test: the whole suite: unit, consumer, multi-process (real Redis, Daphne, PostgreSQL) and browser
+# Parallel workers for make test (pytest-xdist; each has its own test database, Redis, Daphnes
+# and browser). Modules stay whole on one worker: their fixtures are module- or session-wide.
+TEST_WORKERS ?= 3
+
 test: $(VENV)/.installed system-deps static/dist/notes.js test-js
-	$(PY) -m pytest
+	SWITCHBOARD_SOAK_SECONDS=$${SWITCHBOARD_SOAK_SECONDS:-60} \
+	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+## test-fast: unit and socket tests alone (no processes, no browser), for the edit loop
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -n 2 -m "not integration and not browser and not slow"
+
+## soak: the long soak alone (SWITCHBOARD_SOAK_SECONDS, 600 by default)
+soak: $(VENV)/.installed system-deps
+	SWITCHBOARD_SOAK_SECONDS=$${SWITCHBOARD_SOAK_SECONDS:-600} $(PY) -m pytest -m soak
 
 ## bench: fan-out benchmark, Switchboard beside the Channels tutorial shape (writes bench/results/)
 bench: $(VENV)/.installed system-deps

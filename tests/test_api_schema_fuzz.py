@@ -18,6 +18,8 @@ from chat import services
 from dashboard import services as dashboard_services
 from tests.factories import UserFactory, make_room
 
+pytestmark = pytest.mark.slow
+
 app = get_wsgi_application()
 # The schema as /api/schema/ serves it; generated here because that URL needs a login, and
 # there are no users before the test database exists.
