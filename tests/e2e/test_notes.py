@@ -4,9 +4,11 @@ Yjs document through a real Daphne, named cursors, owners' versions, the phone t
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import Locator, Page, WebSocketRoute, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.helpers import (
     DESKTOP,
@@ -62,7 +64,12 @@ def open_notes(page: Page) -> None:
 
 
 def expect_notes_text(page: Page, text: str) -> None:
-    page.wait_for_function(f"expected => ({SHOWN_TEXT})() === expected", arg=text, timeout=10_000)
+    try:
+        page.wait_for_function(
+            f"expected => ({SHOWN_TEXT})() === expected", arg=text, timeout=10_000
+        )
+    except PlaywrightTimeoutError:
+        raise AssertionError(f"the notes show {shown_text(page)!r}, not {text!r}") from None
 
 
 def shown_text(page: Page) -> str:
@@ -76,16 +83,17 @@ def caret_label(page: Page, username: str) -> Locator:
 
 def expect_saved(page: Page, slug: str, text: str) -> None:
     """GET /api/rooms/<slug>/notes/ reads `text`. The Yjs protocol has no acknowledgements, so
-    what the server has stored is only seen by asking it (Playwright polls the function)."""
-    page.wait_for_function(
-        """async ([url, expected]) => {
-          const response = await fetch(url, { headers: { Accept: "application/json" } });
-          return response.ok && (await response.json()).text === expected;
-        }""",
-        arg=[f"/api/rooms/{slug}/notes/", text],
-        polling=100,
-        timeout=10_000,
-    )
+    what the server has stored is only seen by asking it, until it says so or 10 s pass.
+    (Not `wait_for_function` with an async predicate: Playwright takes the promise itself for
+    a truthy answer, so that check passed at once, before anything was stored.)"""
+    deadline = time.monotonic() + 10
+    while True:
+        stored = api_request(page, "GET", f"/api/rooms/{slug}/notes/").json()["text"]
+        if stored == text:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the server stored {stored!r}, not {text!r}")
+        page.wait_for_timeout(100)  # polling the server: the protocol sends no acknowledgement
 
 
 def test_two_people_write_the_notes_together_and_see_each_others_cursor(new_page):
