@@ -13,6 +13,7 @@ from chat.models import (
     RoomBan,
     RoomMute,
 )
+from realtime.admin import ReadOnly, ReadOnlyAdmin
 from realtime.errors import DomainError
 
 
@@ -29,29 +30,13 @@ def _each(request: HttpRequest, queryset: QuerySet, perform, done: str) -> None:
         messages.success(request, f"{done}: {count}.")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows that change only through chat.services (the actions below call them): an edit in
-    a change form would skip the policy, the audit log and the closing of sockets."""
+class MembershipInline(ReadOnly, admin.TabularInline):
+    """Members are added by the room's moderators or by joining, removed by kick or ban."""
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     fields = ["user", "role", "last_read_seq", "joined_at"]
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False  # members are added by the room's moderators, or by joining
 
 
 @admin.register(Room)

@@ -12,20 +12,8 @@ from django.http import HttpRequest
 
 from dashboard import services
 from dashboard.models import AlertRule, Dashboard, Device, Panel
+from realtime.admin import ReadOnly, ReadOnlyAdmin
 from realtime.errors import DomainError
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Shown, never changed, added or deleted in the admin."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Device)
@@ -60,20 +48,11 @@ class DeviceAdmin(admin.ModelAdmin):
             messages.success(request, f"Keys revoked: {done}.")
 
 
-class PanelInline(admin.TabularInline):
+class PanelInline(ReadOnly, admin.TabularInline):
     model = Panel
     extra = 0
     fields = ["position", "title", "device", "metric", "kind", "thresholds"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Dashboard)
