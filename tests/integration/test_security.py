@@ -84,7 +84,9 @@ async def test_send_rate_limit_is_per_user_across_both_processes(tuned_stack):
     assert [m["body"] for m in history if m["author"]["username"] == bystander.username] == [
         f"still here {n}" for n in range(5)
     ]
-    assert max(latencies) < 0.5, f"the other user's round trips took {latencies}"
+    # Not starved behind the flood's 80 sends (a bound loose enough for a machine busy with
+    # other test workers; the benchmarks measure latency, not this test).
+    assert max(latencies) < 5, f"the other user's round trips took {latencies}"
 
 
 async def test_logout_on_one_process_closes_that_sessions_socket_on_the_other_4001(sqlite_stack):
