@@ -91,8 +91,12 @@ export function openMenu(button, items, { focusLast = false } = {}) {
   const outside = (event) => {
     if (!menu.contains(event.target) && !button.contains(event.target)) closeMenu();
   };
+  // Only a scroll that moves the button moves the menu away from it: the messages list
+  // scrolling beside the Online list (a new message, a page settling) leaves it open.
   const away = (event) => {
-    if (!menu.contains(event.target)) closeMenu();
+    const target = event.target;
+    if (menu.contains(target)) return;
+    if (target === document || target === window || target.contains?.(button)) closeMenu();
   };
   document.addEventListener("pointerdown", outside, true);
   window.addEventListener("scroll", away, true);
