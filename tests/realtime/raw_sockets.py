@@ -9,15 +9,13 @@ that Redis holds, which is what a leaked socket leaves behind.
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import socket
 import struct
 
 import redis.asyncio as aioredis
 from websockets.frames import OP_TEXT, Frame
 
-from tests.support.clients import HTTP_TIMEOUT, Account, Server
+from tests.support.clients import Account, Server, handshake_by_hand
 
 OP_CLOSE = 0x8
 
@@ -39,21 +37,7 @@ class SlowReader:
         await asyncio.get_running_loop().sock_connect(raw, ("127.0.0.1", port))
         # A small stream limit too: asyncio stops reading the socket once it holds this much.
         reader, writer = await asyncio.open_connection(sock=raw, limit=4096)
-        key = base64.b64encode(os.urandom(16)).decode()
-        writer.write(
-            (
-                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                f"Sec-WebSocket-Version: 13\r\nOrigin: {server.http}\r\n"
-                f"Cookie: sessionid={account.sessionid}\r\n\r\n"
-            ).encode()
-        )
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HTTP_TIMEOUT)
-            assert head.startswith(b"HTTP/1.1 101"), head
-        except BaseException:
-            writer.close()
-            raise
+        await handshake_by_hand(reader, writer, server, path, account)
         return cls(reader, writer)
 
     async def send_text(self, text: str) -> None:

@@ -352,6 +352,19 @@ async def open_silent_socket(
     bytes the server sends; EOF (or a reset) means the server gave up on it."""
     port = int(server.http.rpartition(":")[2])
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await handshake_by_hand(reader, writer, server, path, account)
+    return reader, writer
+
+
+async def handshake_by_hand(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    server: Server,
+    path: str,
+    account: Account,
+) -> None:
+    """Write a WebSocket upgrade on an open connection and read the server's 101."""
+    port = int(server.http.rpartition(":")[2])
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(
         (
@@ -366,7 +379,6 @@ async def open_silent_socket(
     except BaseException:
         writer.close()
         raise
-    return reader, writer
 
 
 async def metric_by_label(server: Server, name: str) -> dict[str, float]:
