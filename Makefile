@@ -70,9 +70,10 @@ test: $(VENV)/.installed system-deps static/dist/notes.js test-js
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -n 2 -m "not integration and not browser and not slow"
 
-## soak: the long soak alone (SWITCHBOARD_SOAK_SECONDS, 600 by default)
+## soak: the long soak (SWITCHBOARD_SOAK_SECONDS, 600 by default) and the load tests at full size
 soak: $(VENV)/.installed system-deps
-	SWITCHBOARD_SOAK_SECONDS=$${SWITCHBOARD_SOAK_SECONDS:-600} $(PY) -m pytest -m soak
+	SWITCHBOARD_SOAK_SECONDS=$${SWITCHBOARD_SOAK_SECONDS:-600} SWITCHBOARD_TEST_SCALE=full \
+	  $(PY) -m pytest -n 2 --dist loadfile -m "soak or scale"
 
 ## bench: fan-out benchmark, Switchboard beside the Channels tutorial shape (writes bench/results/)
 bench: $(VENV)/.installed system-deps

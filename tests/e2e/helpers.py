@@ -4,6 +4,7 @@ the steps a person takes (log in, open a room, send)."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +50,25 @@ def running_server(*usernames: str) -> Iterator[procs.DaphneProcess]:
         procs.create_users(env, *usernames, password=PASSWORD)
         with procs.DaphneProcess(env) as server:
             yield server
+
+
+def seed_messages(
+    server: procs.DaphneProcess, slug: str, author: str, bodies: list[str]
+) -> list[int]:
+    """Store messages through the service in one manage.py call (a long history in seconds, not
+    one HTTP round trip each); returns their seqs. Nobody is connected yet to hear them."""
+    code = (
+        "import json\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from chat.models import Room\n"
+        "from chat.services import message_create\n"
+        f"room = Room.objects.get(slug={slug!r})\n"
+        f"author = get_user_model().objects.get(username={author!r})\n"
+        f"bodies = {bodies!r}\n"
+        "seqs = [message_create(room=room, author=author, body=b)[0].seq for b in bodies]\n"
+        "print(json.dumps(seqs))\n"
+    )
+    return json.loads(procs.manage(server.env, "shell", "-c", code).strip().splitlines()[-1])
 
 
 def log_in(page: Page, username: str, password: str = PASSWORD) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import api_post, create_room, log_in, message_items, messages, open_room
+from tests.e2e.helpers import create_room, log_in, message_items, messages, open_room, seed_messages
 
 pytestmark = pytest.mark.browser
 
@@ -16,13 +16,12 @@ def body(seq: int) -> str:
     return f"History message {seq:03d}"  # zero-padded: no body is a prefix of another
 
 
-def test_scrolling_back_through_500_messages_reaches_the_first(new_page):
+def test_scrolling_back_through_500_messages_reaches_the_first(new_page, server):
     page = new_page()
     log_in(page, "carol")
     slug = create_room(page, "Long history", topic="Five hundred messages deep")
-    for seq in range(1, HISTORY + 1):
-        sent = api_post(page, f"/api/rooms/{slug}/messages/", {"body": body(seq)})
-        assert sent["seq"] == seq
+    seqs = seed_messages(server, slug, "carol", [body(seq) for seq in range(1, HISTORY + 1)])
+    assert seqs == list(range(1, HISTORY + 1))
 
     open_room(page, slug)
     items = message_items(page)

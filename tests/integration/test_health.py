@@ -10,10 +10,11 @@ import pytest
 
 from tests.support import procs
 from tests.support.clients import ChatClient, Rest, login
+from tests.support.scale import scaled
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.scale]
 
-SOCKETS = 1000
+SOCKETS = scaled(quick=300, full=1000)
 BATCH = 100
 
 

@@ -18,6 +18,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.clients import ChatClient, Rest, connect_chat, metric, recv_json
+from tests.support.scale import scaled
 from tests.support.transports import (
     LongPoller,
     ResumingChat,
@@ -248,9 +249,11 @@ async def test_clients_of_a_killed_process_resume_on_the_other_without_loss(room
     assert_same_as_history(clients, history)
 
 
+@pytest.mark.scale
 async def test_a_slow_reader_costs_bounded_memory_and_resumes_everything(roomy_stack):
     stack = roomy_stack
-    total, body_chars = 2000, 3000
+    # 2.4 MB at the quick size, 6 MB at full: both beyond what the client's socket buffers take.
+    total, body_chars = scaled(quick=800, full=2000), 3000
     slow, observer, sender_one = await stack.login(3)
     server = stack.one
     async with Rest(stack.one, sender_one) as rest:
