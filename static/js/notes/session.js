@@ -4,14 +4,7 @@
 // merge when the provider reconnects (it does so by itself, with backoff).
 import { defaultKeymap } from "@codemirror/commands";
 import { Compartment, EditorState } from "@codemirror/state";
-import {
-  EditorView,
-  drawSelection,
-  dropCursor,
-  highlightSpecialChars,
-  keymap,
-  placeholder,
-} from "@codemirror/view";
+import { EditorView, drawSelection, dropCursor, highlightSpecialChars, keymap, placeholder } from "@codemirror/view";
 import { WebsocketProvider } from "y-websocket";
 import { yCollab, ySyncAnnotation, yUndoManagerKeymap } from "y-codemirror.next";
 import * as Y from "yjs";
