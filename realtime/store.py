@@ -1,4 +1,5 @@
-"""State shared by every server process: Redis when REDIS_URL is set, process memory otherwise.
+"""State shared by every server process: Redis when one is configured (REDIS_URL or
+REDIS_SENTINELS, config/redis_options.py), process memory otherwise.
 
 Used for what must hold across processes but is not worth a database row: rate-limit
 windows, open-socket counts and presence. Entries carry an expiry time as their score, so the
@@ -13,14 +14,13 @@ from dataclasses import dataclass
 
 import limits.storage
 import limits.strategies
-import redis.asyncio as redis
 from django.conf import settings
 from limits import parse_many
-from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-from redis.retry import Retry as SyncRetry
 
-from config.redis_options import client_options
+from config.redis_options import RedisTarget
+
+LIMITS_PREFIX = "sb-limits"  # the rate limiter's keys, shared by the sync and async callers
 
 _ADD_IF_ROOM = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -94,9 +94,8 @@ class PresenceChange:
 class RedisZStore:
     """Sorted sets of member -> expiry time in Redis."""
 
-    def __init__(self, url: str) -> None:
-        options = client_options()
-        self.redis = redis.Redis.from_url(url, decode_responses=True, **options)
+    def __init__(self, target: RedisTarget) -> None:
+        self.redis = target.async_client(decode_responses=True)
         self._add_if_room = self.redis.register_script(_ADD_IF_ROOM)
         self._presence_join = self.redis.register_script(_PRESENCE_JOIN)
         self._presence_leave = self.redis.register_script(_PRESENCE_LEAVE)
@@ -224,7 +223,7 @@ def _loop_local() -> dict:
 def zstore() -> RedisZStore | MemoryZStore:
     local = _loop_local()
     if "zstore" not in local:
-        local["zstore"] = RedisZStore(settings.REDIS_URL) if settings.REDIS_URL else MemoryZStore()
+        local["zstore"] = RedisZStore(settings.REDIS) if settings.REDIS else MemoryZStore()
     return local["zstore"]
 
 
@@ -246,10 +245,8 @@ def _limiter_sync() -> limits.strategies.MovingWindowRateLimiter:
     """One per process, for the sync callers; in Redis it shares keys with the async one."""
     global _sync_limiter
     if _sync_limiter is None:
-        if settings.REDIS_URL:
-            storage = limits.storage.RedisStorage(
-                settings.REDIS_URL, key_prefix="sb-limits", **client_options(SyncRetry)
-            )
+        if settings.REDIS:
+            storage = settings.REDIS.limits_storage(key_prefix=LIMITS_PREFIX, asynchronous=False)
         else:
             storage = limits.storage.MemoryStorage()
         _sync_limiter = limits.strategies.MovingWindowRateLimiter(storage)
@@ -257,16 +254,11 @@ def _limiter_sync() -> limits.strategies.MovingWindowRateLimiter:
 
 
 def _limiter() -> MovingWindowRateLimiter | _InProcessLimiter:
-    if not settings.REDIS_URL:
+    if not settings.REDIS:
         return _InProcessLimiter(_limiter_sync())
     local = _loop_local()
     if "limiter" not in local:
-        storage = RedisStorage(
-            "async+" + settings.REDIS_URL,
-            implementation="redispy",
-            key_prefix="sb-limits",
-            **client_options(),
-        )
+        storage = settings.REDIS.limits_storage(key_prefix=LIMITS_PREFIX, asynchronous=True)
         local["limiter"] = MovingWindowRateLimiter(storage)
     return local["limiter"]
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import dj_database_url
 import structlog
-from redis.retry import Retry
 
 from config import redis_options
 from config.env import env_bool, env_float, env_int, env_list
@@ -95,13 +94,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer ---------------------------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
+# Redis for everything shared between processes: REDIS_URL, or REDIS_SENTINELS and
+# REDIS_SENTINEL_MASTER (config/redis_options.py). Unset: one process, all in memory.
+REDIS = redis_options.target_from_env()
+REDIS_URL = REDIS.url
+if REDIS:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, **redis_options.client_options()}],
+                "hosts": [REDIS.channel_layer_host()],
                 # Each process receives every room event on one channel (realtime.hub), so
                 # the per-channel buffer must absorb a burst; seq lets sockets repair any loss.
                 "capacity": 5000,
@@ -239,18 +241,9 @@ SWITCHBOARD_METRICS_TOKEN = os.environ.get("SWITCHBOARD_METRICS_TOKEN", "")
 SWITCHBOARD_ALLOWED_ORIGINS = env_list("SWITCHBOARD_ALLOWED_ORIGINS", "")
 
 # --- Caches ------------------------------------------------------------------------------------
-# DRF's throttles count in the cache, so with several processes it must be shared: Redis.
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "switchboard",
-            "OPTIONS": redis_options.client_options(Retry),
-        }
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Nothing shared lives in Django's cache (the rate limiter, presence and caps are in
+# realtime.store), so each process keeps its own.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Tokens (scripts and mobile clients) ------------------------------------------------------
 SIMPLE_JWT = {

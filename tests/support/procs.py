@@ -62,10 +62,12 @@ def _wait_for_line(
 
 
 class RedisServer:
-    """A private redis-server on a free port; `kill()` and `start()` for fault tests."""
+    """A private redis-server on a free port; `kill()` and `start()` for fault tests. With
+    `replica_of`, a replica of the redis-server on that port."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, replica_of: int | None = None) -> None:
         self.port = free_port()
+        self.replica_of = replica_of
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -86,6 +88,7 @@ class RedisServer:
                 "no",
                 "--protected-mode",
                 "no",
+                *(["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []),
             ],  # fmt: skip
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -109,6 +112,47 @@ class RedisServer:
 
     def __exit__(self, *exc) -> None:
         self.kill()
+
+
+class SentinelServer:
+    """A Redis Sentinel (redis-server --sentinel) watching the primary on `primary_port` as
+    `master`; alone, so a quorum of one lets it fail over within seconds of the primary's death."""
+
+    def __init__(self, primary_port: int, master: str = "mymaster") -> None:
+        self.port = free_port()
+        self.primary_port = primary_port
+        self.master = master
+        self.proc: subprocess.Popen | None = None
+        self._dir = tempfile.TemporaryDirectory(prefix="switchboard-sentinel-")
+
+    def start(self) -> SentinelServer:
+        config = Path(self._dir.name) / "sentinel.conf"  # Sentinel rewrites its own config
+        config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\nprotected-mode no\ndir {self._dir.name}\n"
+            f"sentinel monitor {self.master} 127.0.0.1 {self.primary_port} 1\n"
+            f"sentinel down-after-milliseconds {self.master} 1000\n"
+            f"sentinel failover-timeout {self.master} 10000\n"
+        )
+        self.proc = subprocess.Popen(
+            ["redis-server", str(config), "--sentinel"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        _wait_for_line(self.proc, f"+monitor master {self.master}", 20, "redis sentinel")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._dir.cleanup()
+
+    def __enter__(self) -> SentinelServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 class PostgresServer:
