@@ -34,6 +34,19 @@ from tests.support.clients import HTTP_TIMEOUT, Account, Server, connect_chat, s
 RECONNECT_BACKOFF = (0.05, 1.0)  # first and longest pause between attempts, seconds
 
 
+def quick_backoff(attempt: int, rng: random.Random) -> float:
+    """The tests' default pause before reconnect attempt `attempt`: short, no jitter."""
+    first, longest = RECONNECT_BACKOFF
+    return min(first * 2**attempt, longest)
+
+
+def browser_backoff(attempt: int, rng: random.Random) -> float:
+    """static/js/backoff.js's reconnectDelay: half to all of 0.5 s doubling to 15 s, so a
+    crowd that lost its server does not come back at one instant."""
+    base = min(15.0, 0.5 * 2**attempt)
+    return base / 2 + rng.random() * base / 2
+
+
 def _stamp(message: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(message["edited_at"] or message["created_at"])
 
@@ -123,8 +136,15 @@ class RoomView:
 class _Reconnecting:
     """The reconnect loop the three readers share: servers in turn, backoff, random drops."""
 
-    def __init__(self, servers: Sequence[Server], name: str, rng: random.Random | None) -> None:
+    def __init__(
+        self,
+        servers: Sequence[Server],
+        name: str,
+        rng: random.Random | None,
+        backoff: Callable[[int, random.Random], float] = quick_backoff,
+    ) -> None:
         self.servers = list(servers)
+        self.backoff = backoff
         self.next_server = 0
         self.view = RoomView(name)
         self.rng = rng or random.Random(0)
@@ -164,8 +184,7 @@ class _Reconnecting:
         """A connection attempt failed: try the next server after a pause."""
         self.failed_connects.append(f"{type(error).__name__}: {error}")
         self.next_server += 1
-        first, longest = RECONNECT_BACKOFF
-        await asyncio.sleep(min(first * 2**attempt, longest))  # noqa: sleep-ok reconnect backoff
+        await asyncio.sleep(self.backoff(attempt, self.rng))  # noqa: sleep-ok reconnect backoff
 
     async def _run(self) -> None:
         attempt = 0
@@ -189,8 +208,11 @@ class ResumingChat(_Reconnecting):
         servers: Sequence[Server],
         account: Account,
         slug: str,
+        *,
+        rng: random.Random | None = None,
+        backoff: Callable[[int, random.Random], float] = quick_backoff,
     ) -> None:
-        super().__init__(servers, f"{account.username} (socket)", None)
+        super().__init__(servers, f"{account.username} (socket)", rng, backoff)
         self.account, self.slug = account, slug
         self.user_id: int | None = None
         self.ws: ClientConnection | None = None
@@ -203,6 +225,7 @@ class ResumingChat(_Reconnecting):
         self.answers: dict[str, list[str]] = {}
         self.errors: list[dict[str, Any]] = []
         self.closes: list[int | None] = []
+        self.resumed_at: list[float] = []  # the event loop's time at each `resumed`
         self._in_flight: set[str] = set()
         self._connected = asyncio.Event()
 
@@ -313,6 +336,7 @@ class ResumingChat(_Reconnecting):
                     f"1..{self.view.applied} replayed"
                 )
             self.live = True
+            self.resumed_at.append(asyncio.get_running_loop().time())
             self.view.changed.set()
             for client_id in list(self.pending):
                 await self._transmit(client_id)
