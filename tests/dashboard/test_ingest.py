@@ -97,7 +97,7 @@ def test_ingest_stores_a_batch_and_defaults_ts_to_now(device_key):
         ({"metric": "t"}, "value"),
         ({"value": 1}, "metric"),
         ({"metric": "t", "value": 1, "ts": "yesterday"}, "ts"),
-        ({"metric": "t", "value": 1, "ts": (datetime.now(UTC) + timedelta(minutes=6)).isoformat()},
+        ({"metric": "t", "value": 1, "ts": (datetime.now(UTC) + timedelta(days=1)).isoformat()},
          "ts"),
     ],
 )  # fmt: skip
