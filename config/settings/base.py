@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "realtime",
     "chat",
     "dashboard",
+    "games",
 ]
 
 MIDDLEWARE = [
@@ -302,6 +303,11 @@ SWITCHBOARD_SOCKET_FRAME_RATE = os.environ.get(
 # Notes sockets carry a Yjs update per keystroke and cursor moves: a higher frame budget.
 SWITCHBOARD_NOTES_FRAME_RATE = os.environ.get(
     "SWITCHBOARD_NOTES_FRAME_RATE", "300/5second;2400/minute"
+)
+# Frames per game socket (turns mostly): a player steering hard turns a few times a second;
+# a flood is refused (`rate_limited`), then the socket closed (4008).
+SWITCHBOARD_GAME_FRAME_RATE = os.environ.get(
+    "SWITCHBOARD_GAME_FRAME_RATE", "100/5second;1200/minute"
 )
 # Refusals a socket may collect within a minute before it is closed with 4008.
 SWITCHBOARD_ABUSE_STRIKES = env_int("SWITCHBOARD_ABUSE_STRIKES", 10)

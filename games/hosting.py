@@ -1,0 +1,163 @@
+"""Games in a server process: who runs each game, and the runner's way to the database.
+
+Every process keeps one `Supervisor` (per event loop, like realtime.hub). It watches the games
+its sockets show: it joins each one's group on the process hub and so learns each change of
+status. For a game in countdown or running, it checks the game's lease every `POLL_SECONDS`;
+a lease nobody holds (a new game, or its runner's process died) is taken, and the game runs
+here from its last checkpointed tick (games.engine.Runner). One lease, one runner: exactly one
+process runs a game at a time. Under the in-memory layer there is one process, and it runs
+every game.
+"""
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from games import services
+from games.engine import Match, Runner, Setup, Tick
+from games.selectors import game_get
+from games.store import game_store, new_token
+from realtime.broadcast import send_event
+from realtime.groups import game_group
+from realtime.hub import get_hub
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2
+ACTIVE = {"countdown", "running"}
+
+
+def tick_event(game_id: int, tick: Tick) -> dict[str, Any]:
+    """A tick as one layer event: the frame encoded once, and each seat's ack beside it."""
+    acks = [tick.acks[seat] for seat in sorted(tick.acks)]
+    return {"type": "game.tick", "group": game_group(game_id), "tick": tick.number,
+            "head": tick.head(), "acks": acks}  # fmt: skip
+
+
+class DjangoHost:
+    """The runner's host: the game's setup and result in the database, ticks on the layer."""
+
+    async def setup(self, game_id: int) -> Setup:
+        game = await database_sync_to_async(game_get)(game_id=game_id)
+        return Setup(
+            game_id=game.pk, kind=game.kind, status=game.status, width=game.width,
+            height=game.height, seats=len(game.players.all()),
+            starts_at=game.starts_at.timestamp() if game.starts_at else None,
+        )  # fmt: skip
+
+    async def begin(self, game_id: int) -> None:
+        await database_sync_to_async(services.game_begin)(game_id=game_id)
+
+    async def publish(self, game_id: int, tick: Tick) -> None:
+        await send_event(tick_event(game_id, tick))
+
+    async def finish(self, game_id: int, match: Match) -> None:
+        rules = match.rules
+        await database_sync_to_async(services.game_finish)(
+            game_id=game_id, ranking=rules.ranking(), winner=rules.winner(),
+            alive=rules.alive(), ticks=match.tick,
+        )  # fmt: skip
+
+
+class Supervisor:
+    """Takes the lease of every orphaned active game this process shows, and runs it."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[int, int] = {}  # game id -> local sockets showing it
+        self.status: dict[int, str] = {}
+        self.runners: dict[int, asyncio.Task] = {}
+        self.host = DjangoHost()
+        self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+
+    async def watch(self, game_id: int, status: str) -> None:
+        """A local socket shows this game (its status as the socket read it)."""
+        self.sockets[game_id] = self.sockets.get(game_id, 0) + 1
+        self.status.setdefault(game_id, status)
+        if self.sockets[game_id] == 1:
+            await get_hub().subscribe(game_group(game_id), self)
+        self._ensure_running()
+        if status in ACTIVE:
+            self._wake.set()
+
+    async def unwatch(self, game_id: int) -> None:
+        self.sockets[game_id] -= 1
+        if self.sockets[game_id] == 0:
+            del self.sockets[game_id]
+            if game_id not in self.runners:
+                self.status.pop(game_id, None)
+            await get_hub().unsubscribe(game_group(game_id), self)
+
+    def note_status(self, game_id: int, status: str) -> None:
+        if game_id in self.sockets or game_id in self.runners:
+            self.status[game_id] = status
+            if status in ACTIVE:
+                self._wake.set()  # a game just started: take it at once, not at the next poll
+
+    async def hub_event(self, event: dict[str, Any]) -> None:
+        status = event.get("game_status")
+        if status is not None:
+            self.note_status(int(event["group"].split(".")[1]), status)
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._poll())
+
+    async def _poll(self) -> None:
+        while self.sockets or self.runners:
+            try:
+                await self.adopt_orphans()
+            except Exception:
+                logger.warning("game supervisor: lease check failed", exc_info=True)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    async def adopt_orphans(self) -> None:
+        """Take the lease of each active game shown here that no process runs, and run it."""
+        candidates = [
+            game_id for game_id, status in self.status.items()
+            if status in ACTIVE and game_id not in self.runners and game_id in self.sockets
+        ]  # fmt: skip
+        if not candidates:
+            return
+        store = game_store()
+        held = await store.held(candidates)
+        for game_id, is_held in zip(candidates, held, strict=True):
+            if is_held:
+                continue
+            token = new_token()
+            if await store.acquire(game_id, token):
+                self._start(game_id, token)
+
+    def _start(self, game_id: int, token: str) -> None:
+        runner = Runner(game_id, token, host=self.host, log=game_store())
+        task = asyncio.get_running_loop().create_task(runner.run())
+        self.runners[game_id] = task
+        logger.info("running game %s here", game_id)
+
+        def done(_: asyncio.Task) -> None:
+            self.runners.pop(game_id, None)
+            if runner.over:
+                self.status[game_id] = "finished"  # before its status event comes round
+            if game_id not in self.sockets:
+                self.status.pop(game_id, None)
+
+        task.add_done_callback(done)
+
+
+_supervisors: dict[asyncio.AbstractEventLoop, Supervisor] = {}
+
+
+def get_supervisor() -> Supervisor:
+    """The supervisor of the running event loop (one per server process)."""
+    loop = asyncio.get_running_loop()
+    supervisor = _supervisors.get(loop)
+    if supervisor is None:
+        for old in [old for old in _supervisors if old.is_closed()]:
+            del _supervisors[old]  # tests: a fresh loop per test
+        supervisor = _supervisors[loop] = Supervisor()
+    return supervisor
