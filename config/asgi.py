@@ -22,7 +22,9 @@ application = TrustedProxyMiddleware(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": SocketAuthStack(URLRouter([*chat_ws, *dashboard_ws, *games_ws, *realtime_ws])),
+            "websocket": SocketAuthStack(
+                URLRouter([*chat_ws, *dashboard_ws, *games_ws, *realtime_ws])
+            ),
         }
     )
 )

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -16,7 +17,6 @@ from games.selectors import game_get
 from realtime.broadcast import control_on_commit
 from realtime.errors import Forbidden, Invalid
 
-COUNTDOWN_SECONDS = 3
 KIND_NAMES = {"cycles": "light cycles"}
 
 
@@ -88,7 +88,7 @@ def game_start(*, game: Game, user: AbstractBaseUser) -> Game:
     if seated < rules_for(game.kind).min_seats:
         raise Forbidden("A game needs 2 or more players to start.")
     game.status = Game.Status.COUNTDOWN
-    game.starts_at = timezone.now() + timedelta(seconds=COUNTDOWN_SECONDS)
+    game.starts_at = timezone.now() + timedelta(seconds=settings.SWITCHBOARD_GAME_COUNTDOWN_SECONDS)
     game.save(update_fields=["status", "starts_at"])
     _announce(game.pk)
     return game
