@@ -237,6 +237,11 @@ class Runner:
         setup = await self.host.setup(self.game_id)
         if setup.status not in {"countdown", "running", "finished"}:
             return
+        if setup.status == "countdown":
+            # Nothing is checkpointed before the game runs: wait, then take what came meanwhile.
+            if not await self._wait_until(setup.starts_at or time.time()):
+                return
+            await self.host.begin(self.game_id)
         entries, pending = await self.log.load(self.game_id)
         match, last = Match.replay(
             setup.kind, width=setup.width, height=setup.height, seats=setup.seats,
@@ -250,10 +255,6 @@ class Runner:
         if setup.status == "finished" or match.finished:
             await self._finish()
             return
-        if setup.status == "countdown":
-            if not await self._wait_until(setup.starts_at or time.time()):
-                return
-            await self.host.begin(self.game_id)
         self._queue(pending)
         next_at = time.monotonic() + self.interval
         while True:

@@ -16,6 +16,7 @@ Without Redis (the in-memory layer: one process) the same in this process's memo
 
 import asyncio
 import json
+import os
 import time
 import uuid
 import weakref
@@ -71,7 +72,8 @@ def _key(game_id: int, part: str) -> str:
 
 
 def new_token() -> str:
-    return uuid.uuid4().hex
+    """A lease token, unique, that names the process holding it (for logs and tests)."""
+    return f"{os.getpid()}-{uuid.uuid4().hex}"
 
 
 class RedisGameStore:
