@@ -73,6 +73,7 @@ class GameConsumer(LiveConsumer):
         await self.send_frame({
             "type": "state", "tick": match.tick, "game": game_data(game, alive=alive),
             "cells": match.rules.cells(), "you": self.seat,
+            "ack": match.acks.get(self.seat, 0) if self.seat is not None else 0,
         })  # fmt: skip
         self.last_tick = max(self.last_tick, match.tick)
         if game.status == "finished" and not self.result_sent:
