@@ -196,14 +196,15 @@ class Log(Protocol):
 
     async def release(self, game_id: int, token: str) -> None: ...
 
-    async def load(self, game_id: int) -> tuple[list[dict], list[list[Any]]]:
-        """The tick log so far and the inputs not yet applied ([seat, seq, value], ...)."""
+    async def log_entries(self, game_id: int) -> list[dict]:
+        """The tick log so far: each tick's entry."""
 
-    async def commit(
-        self, game_id: int, token: str, tick: int, entry: dict
-    ) -> list[list[Any]] | None:
-        """Append tick `tick`'s entry while holding the lease (renewing it); the inputs that
-        came meanwhile; None if the lease is lost (another process runs the game)."""
+    async def drain(self, game_id: int) -> list[list[Any]]:
+        """The inputs not yet applied by a committed tick ([seat, seq, value], ...)."""
+
+    async def commit(self, game_id: int, token: str, tick: int, entry: dict) -> bool:
+        """Append tick `tick`'s entry while holding the lease (renewing it); False if the
+        lease is lost (another process runs the game)."""
 
 
 class Runner:
@@ -242,7 +243,7 @@ class Runner:
             if not await self._wait_until(setup.starts_at or time.time()):
                 return
             await self.host.begin(self.game_id)
-        entries, pending = await self.log.load(self.game_id)
+        entries = await self.log.log_entries(self.game_id)
         match, last = Match.replay(
             setup.kind, width=setup.width, height=setup.height, seats=setup.seats,
             seed=self.seed(self.game_id), log=entries,
@@ -255,22 +256,21 @@ class Runner:
         if setup.status == "finished" or match.finished:
             await self._finish()
             return
-        self._queue(pending)
         next_at = time.monotonic() + self.interval
         while True:
             delay = next_at - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            # Inputs are taken just before the tick, so a turn waits at most one interval.
+            self._queue(await self.log.drain(self.game_id))
             tick = match.advance()
-            inputs = await self.log.commit(self.game_id, self.token, tick.number, tick.entry)
-            if inputs is None:
+            if not await self.log.commit(self.game_id, self.token, tick.number, tick.entry):
                 logger.warning("game %s: lease lost at tick %s", self.game_id, tick.number)
                 return
             await self.host.publish(self.game_id, tick)
             if match.finished:
                 await self._finish()
                 return
-            self._queue(inputs)
             # A fixed schedule, not a fixed sleep: a slow tick does not delay the next ones.
             next_at = max(next_at + self.interval, time.monotonic() - self.interval)
 

@@ -6,7 +6,8 @@ In Redis (REDIS_URL set) under `sb:game:<id>:*`:
   extend nor drop the new holder's;
 - `log`: one entry per tick, the inputs that tick applied; with the game's setup (database) it
   rebuilds the match exactly (games.engine.Match.replay): the checkpoint;
-- `inputs`: inputs from sockets on any process, in arrival order, drained by the runner;
+- `inputs`: inputs from sockets on any process, in arrival order, drained by the runner just
+  before each tick;
 - `pending`: inputs drained but not yet applied by a committed tick, so a takeover keeps them.
 A commit appends tick N only if the log holds N - 1 entries and the lease is still the
 committer's: a runner that was presumed dead and comes back is fenced out.
@@ -51,19 +52,16 @@ redis.call('EXPIRE', KEYS[2], ARGV[1])
 return redis.call('LRANGE', KEYS[2], 0, -1)
 """
 
-# KEYS: lease, log, inputs, pending. ARGV: token, tick, entry, lease ms, keep seconds.
+# KEYS: lease, log, pending. ARGV: token, tick, entry, lease ms, keep seconds. The tick applied
+# what was pending: it is no longer.
 _COMMIT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
 if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[2]) - 1 then return false end
 redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('DEL', KEYS[4])
-local items = redis.call('LRANGE', KEYS[3], 0, -1)
 redis.call('DEL', KEYS[3])
-for _, item in ipairs(items) do redis.call('RPUSH', KEYS[4], item) end
-redis.call('EXPIRE', KEYS[4], ARGV[5])
-return items
+return 1
 """
 
 
@@ -112,19 +110,16 @@ class RedisGameStore:
     async def log_entries(self, game_id: int) -> list[dict]:
         return [json.loads(e) for e in await self.redis.lrange(_key(game_id, "log"), 0, -1)]
 
-    async def load(self, game_id: int) -> tuple[list[dict], list[list[Any]]]:
+    async def drain(self, game_id: int) -> list[list[Any]]:
         pending = await self._drain(
             keys=[_key(game_id, "inputs"), _key(game_id, "pending")], args=[KEEP_SECONDS]
         )
-        return await self.log_entries(game_id), [json.loads(i) for i in pending]
+        return [json.loads(i) for i in pending]
 
-    async def commit(self, game_id: int, token: str, tick: int, entry: dict):
-        keys = [_key(game_id, part) for part in ("lease", "log", "inputs", "pending")]
+    async def commit(self, game_id: int, token: str, tick: int, entry: dict) -> bool:
+        keys = [_key(game_id, part) for part in ("lease", "log", "pending")]
         args = [token, tick, json.dumps(entry, separators=(",", ":")), LEASE_MS, KEEP_SECONDS]
-        items = await self._commit(keys=keys, args=args)
-        if items is None:
-            return None
-        return [json.loads(i) for i in items]
+        return bool(await self._commit(keys=keys, args=args))
 
 
 class MemoryGameStore:
@@ -168,19 +163,19 @@ class MemoryGameStore:
     async def log_entries(self, game_id: int) -> list[dict]:
         return [json.loads(e) for e in self.logs.get(game_id, [])]
 
-    async def load(self, game_id: int) -> tuple[list[dict], list[list[Any]]]:
+    async def drain(self, game_id: int) -> list[list[Any]]:
         pending = self.pending.setdefault(game_id, [])
         pending += self.inputs.pop(game_id, [])
-        return await self.log_entries(game_id), [json.loads(i) for i in pending]
+        return [json.loads(i) for i in pending]
 
-    async def commit(self, game_id: int, token: str, tick: int, entry: dict):
+    async def commit(self, game_id: int, token: str, tick: int, entry: dict) -> bool:
         log = self.logs.setdefault(game_id, [])
         if self._holder(game_id) != token or len(log) != tick - 1:
-            return None
+            return False
         log.append(json.dumps(entry, separators=(",", ":")))
         self._lease(game_id, token)
-        items = self.pending[game_id] = self.inputs.pop(game_id, [])
-        return [json.loads(i) for i in items]
+        self.pending.pop(game_id, None)
+        return True
 
 
 _stores: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = weakref.WeakKeyDictionary()
