@@ -11,6 +11,7 @@ every game.
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from typing import Any
 
@@ -104,7 +105,10 @@ class Supervisor:
 
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._poll())
+            # A context of its own: not the log context (socket id, user) of the socket that
+            # happened to start it.
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._poll(), context=contextvars.Context())
 
     async def _poll(self) -> None:
         while self.sockets or self.runners:
@@ -135,7 +139,7 @@ class Supervisor:
 
     def _start(self, game_id: int, token: str) -> None:
         runner = Runner(game_id, token, host=self.host, log=game_store())
-        task = asyncio.get_running_loop().create_task(runner.run())
+        task = asyncio.get_running_loop().create_task(runner.run(), context=contextvars.Context())
         self.runners[game_id] = task
         logger.info("running game %s here", game_id)
 
