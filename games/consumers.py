@@ -65,10 +65,9 @@ class GameConsumer(LiveConsumer):
         players = list(game.players.all())
         self.seat = next((p.seat for p in players if p.user_id == self.user.pk), None)
         entries = await game_store().log_entries(self.game_id) if game.status != "waiting" else []
-        match, _ = Match.replay(
-            game.kind, width=game.width, height=game.height, seats=max(len(players), 1),
-            seed=game.pk, log=entries,
-        )  # fmt: skip
+        self.setup = {"kind": game.kind, "width": game.width, "height": game.height,
+                      "seats": max(len(players), 1), "seed": game.pk}  # fmt: skip
+        match, _ = Match.replay(**self.setup, log=entries)
         alive = match.rules.alive() if game.status != "finished" else None
         await self.send_frame({
             "type": "state", "tick": match.tick, "game": game_data(game, alive=alive),
@@ -131,6 +130,13 @@ class GameConsumer(LiveConsumer):
         if event["type"] == "game.tick":
             if event["tick"] <= self.last_tick:
                 return  # announced again by a runner that took the game over
+            if event["tick"] > self.last_tick + 1:
+                # Ticks the layer dropped: sent from the checkpoint, in order, before this one.
+                missed = await get_supervisor().missed_ticks(
+                    self.game_id, self.setup, self.last_tick + 1, event["tick"] - 1
+                )
+                for tick in missed:
+                    await self.send_text(tick_text(tick.head(), tick.acks.get(self.seat, 0)))
             self.last_tick = event["tick"]
             acks = event["acks"]
             ack = acks[self.seat] if self.seat is not None and self.seat < len(acks) else 0

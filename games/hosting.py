@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -63,6 +64,31 @@ class DjangoHost:
         )  # fmt: skip
 
 
+@dataclass
+class Replica:
+    """This process's copy of a game, rebuilt from its checkpoint and kept up with it, from
+    which sockets fill a gap in their tick stream (the layer drops events when a process falls
+    behind: channels_redis over `capacity`)."""
+
+    match: Match
+    recent: dict[int, Tick] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def ticks(self, game_id: int, first: int, last: int) -> list[Tick]:
+        """Ticks `first`..`last`, as the runner published them (those the log holds)."""
+        async with self.lock:
+            if self.match.tick < last:
+                for entry in await game_store().log_entries(game_id, self.match.tick):
+                    tick = self.match._step(entry)
+                    self.recent[tick.number] = tick
+                for number in [n for n in self.recent if n <= self.match.tick - KEEP_TICKS]:
+                    del self.recent[number]
+            return [self.recent[n] for n in range(first, last + 1) if n in self.recent]
+
+
+KEEP_TICKS = 200
+
+
 class Supervisor:
     """Takes the lease of every orphaned active game this process shows, and runs it."""
 
@@ -70,6 +96,7 @@ class Supervisor:
         self.sockets: dict[int, int] = {}  # game id -> local sockets showing it
         self.status: dict[int, str] = {}
         self.runners: dict[int, asyncio.Task] = {}
+        self.replicas: dict[int, Replica] = {}
         self.host = DjangoHost()
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
@@ -90,7 +117,15 @@ class Supervisor:
             del self.sockets[game_id]
             if game_id not in self.runners:
                 self.status.pop(game_id, None)
+            self.replicas.pop(game_id, None)
             await get_hub().unsubscribe(game_group(game_id), self)
+
+    async def missed_ticks(self, game_id: int, setup: dict, first: int, last: int) -> list[Tick]:
+        """The ticks a socket of this process missed, from the game's checkpoint."""
+        replica = self.replicas.get(game_id)
+        if replica is None or (first <= replica.match.tick and first not in replica.recent):
+            replica = self.replicas[game_id] = Replica(Match.new(**setup))
+        return await replica.ticks(game_id, first, last)
 
     def note_status(self, game_id: int, status: str) -> None:
         if game_id in self.sockets or game_id in self.runners:

@@ -107,8 +107,9 @@ class RedisGameStore:
             pipe.expire(key, KEEP_SECONDS)
             await pipe.execute()
 
-    async def log_entries(self, game_id: int) -> list[dict]:
-        return [json.loads(e) for e in await self.redis.lrange(_key(game_id, "log"), 0, -1)]
+    async def log_entries(self, game_id: int, start: int = 0) -> list[dict]:
+        """The log's entries from tick `start` + 1 on."""
+        return [json.loads(e) for e in await self.redis.lrange(_key(game_id, "log"), start, -1)]
 
     async def drain(self, game_id: int) -> list[list[Any]]:
         pending = await self._drain(
@@ -160,8 +161,8 @@ class MemoryGameStore:
     async def push_input(self, game_id: int, item: list[Any]) -> None:
         self.inputs.setdefault(game_id, []).append(json.dumps(item))
 
-    async def log_entries(self, game_id: int) -> list[dict]:
-        return [json.loads(e) for e in self.logs.get(game_id, [])]
+    async def log_entries(self, game_id: int, start: int = 0) -> list[dict]:
+        return [json.loads(e) for e in self.logs.get(game_id, [])[start:]]
 
     async def drain(self, game_id: int) -> list[list[Any]]:
         pending = self.pending.setdefault(game_id, [])

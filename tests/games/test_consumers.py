@@ -276,3 +276,29 @@ async def test_a_flood_of_turns_is_refused_then_the_socket_closed(layer, game, o
         codes.append(json.loads(output["text"]).get("code"))
     assert output["code"] == CloseCode.ABUSE
     assert "rate_limited" in codes
+
+
+async def test_ticks_the_layer_dropped_are_sent_from_the_checkpoint_in_order(
+    layer, game, user, other, monkeypatch
+):
+    from games import hosting
+
+    publish = hosting.send_event
+
+    async def lossy(event):
+        if event.get("type") == "game.tick" and event["tick"] in {3, 4, 7}:
+            return  # as channels_redis does over capacity: silently
+        await publish(event)
+
+    monkeypatch.setattr(hosting, "send_event", lossy)
+    await sync_to_async(services.game_join)(game=game, user=other)
+    alice, _ = await watch(game.pk, user)
+    bob, _ = await watch(game.pk, other)
+    await send(alice, {"type": "start"})
+    await status_reaches(bob, "countdown")
+    await send(bob, {"type": "turn", "dir": "right", "seq": 1})
+    numbers, acks, _ = await until_result(bob)
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 8
+    assert acks[-1] == 1
+    await alice.disconnect()
+    await bob.disconnect()
