@@ -15,7 +15,7 @@ it is announced, so that another process can take the match over where it stoppe
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -242,7 +242,7 @@ class Runner:
             # Nothing is checkpointed before the game runs: wait, then take what came meanwhile.
             if not await self._wait_until(setup.starts_at or time.time()):
                 return
-            await self.host.begin(self.game_id)
+            await self._renewing(self.host.begin(self.game_id))
         entries = await self.log.log_entries(self.game_id)
         match, last = Match.replay(
             setup.kind, width=setup.width, height=setup.height, seats=setup.seats,
@@ -275,8 +275,18 @@ class Runner:
             next_at = max(next_at + self.interval, time.monotonic() - self.interval)
 
     async def _finish(self) -> None:
-        await self.host.finish(self.game_id, self.match)
+        await self._renewing(self.host.finish(self.game_id, self.match))
         self.over = True
+
+    async def _renewing(self, work: Awaitable[None]) -> None:
+        """Await `work` (a database write, which a busy database can make slow) while keeping
+        the lease, so that another process does not take the game over meanwhile."""
+        task = asyncio.ensure_future(work)
+        while not task.done():
+            await asyncio.wait({task}, timeout=self.renew_every)
+            if not task.done():
+                await self.log.renew(self.game_id, self.token)
+        task.result()
 
     def _queue(self, inputs: list[list[Any]]) -> None:
         for seat, seq, value in inputs:
