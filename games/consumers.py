@@ -49,13 +49,13 @@ class GameConsumer(LiveConsumer):
         self.holding = True
         self.watching = False
         await self.join_group(game_group(self.game_id))
-        await get_supervisor().watch(self.game_id, self.status)
+        await get_supervisor().watch(self.game_id, self.status, self)
         self.watching = True
         await self.send_state()
 
     async def closing(self) -> None:
         if self.watching:
-            await get_supervisor().unwatch(self.game_id)
+            await get_supervisor().unwatch(self.game_id, self)
 
     async def send_state(self) -> None:
         """A full snapshot, rebuilt from the checkpoint, then the ticks that came meanwhile."""

@@ -14,6 +14,7 @@ it is announced, so that another process can take the match over where it stoppe
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -256,7 +257,8 @@ class Runner:
         if setup.status == "finished" or match.finished:
             await self._finish()
             return
-        next_at = time.monotonic() + self.interval
+        # On the process's 50 ms grid, so that its runners tick (and publish) together.
+        next_at = (math.floor(time.monotonic() / self.interval) + 1) * self.interval
         while True:
             delay = next_at - time.monotonic()
             if delay > 0:
@@ -271,8 +273,11 @@ class Runner:
             if match.finished:
                 await self._finish()
                 return
-            # A fixed schedule, not a fixed sleep: a slow tick does not delay the next ones.
-            next_at = max(next_at + self.interval, time.monotonic() - self.interval)
+            # A fixed schedule, not a fixed sleep: a slow tick does not delay the next ones;
+            # after a stall the schedule starts again from the grid instead of rushing.
+            next_at += self.interval
+            if next_at < time.monotonic() - self.interval:
+                next_at = math.floor(time.monotonic() / self.interval) * self.interval
 
     async def _finish(self) -> None:
         await self._renewing(self.host.finish(self.game_id, self.match))

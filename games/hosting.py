@@ -23,7 +23,7 @@ from games.engine import Match, Runner, Setup, Tick
 from games.selectors import game_get
 from games.store import game_store, new_token
 from realtime.broadcast import send_event
-from realtime.groups import game_group
+from realtime.groups import game_group, game_ticks_group
 from realtime.hub import get_hub
 
 logger = logging.getLogger(__name__)
@@ -32,11 +32,38 @@ POLL_SECONDS = 0.2
 ACTIVE = {"countdown", "running"}
 
 
-def tick_event(game_id: int, tick: Tick) -> dict[str, Any]:
-    """A tick as one layer event: the frame encoded once, and each seat's ack beside it."""
-    acks = [tick.acks[seat] for seat in sorted(tick.acks)]
-    return {"type": "game.tick", "group": game_group(game_id), "tick": tick.number,
-            "head": tick.head(), "acks": acks}  # fmt: skip
+BATCH_SECONDS = 0.003  # ticks published this close together travel as one layer event
+
+
+class TickPublisher:
+    """Sends this process's ticks to every process: the ticks its runners produce within a
+    few milliseconds go as one layer event (runners tick on a shared 50 ms grid, so a process
+    running 50 games sends about 20 events a second, not 1,000: channels_redis's receive loop
+    keeps up). Each tick is encoded once, up to its `ack` (Tick.head), with each seat's ack
+    beside it. One sender task keeps the batches in order."""
+
+    def __init__(self) -> None:
+        self.batch: list[list[Any]] = []
+        self.queue: asyncio.Queue[list[list[Any]]] = asyncio.Queue()
+        self.sender: asyncio.Task | None = None
+
+    def publish(self, game_id: int, tick: Tick) -> None:
+        loop = asyncio.get_running_loop()
+        if self.sender is None or self.sender.done():
+            self.sender = loop.create_task(self._send(), context=contextvars.Context())
+        if not self.batch:
+            loop.call_later(BATCH_SECONDS, self._flush)
+        acks = [tick.acks[seat] for seat in sorted(tick.acks)]
+        self.batch.append([game_id, tick.number, tick.head(), acks])
+
+    def _flush(self) -> None:
+        batch, self.batch = self.batch, []
+        self.queue.put_nowait(batch)
+
+    async def _send(self) -> None:
+        while True:
+            batch = await self.queue.get()
+            await send_event({"type": "game.ticks", "group": game_ticks_group(), "ticks": batch})
 
 
 class DjangoHost:
@@ -54,7 +81,7 @@ class DjangoHost:
         await database_sync_to_async(services.game_begin)(game_id=game_id)
 
     async def publish(self, game_id: int, tick: Tick) -> None:
-        await send_event(tick_event(game_id, tick))
+        get_publisher().publish(game_id, tick)
 
     async def finish(self, game_id: int, match: Match) -> None:
         rules = match.rules
@@ -93,7 +120,7 @@ class Supervisor:
     """Takes the lease of every orphaned active game this process shows, and runs it."""
 
     def __init__(self) -> None:
-        self.sockets: dict[int, int] = {}  # game id -> local sockets showing it
+        self.sockets: dict[int, set[Any]] = {}  # game id -> local sockets showing it
         self.status: dict[int, str] = {}
         self.runners: dict[int, asyncio.Task] = {}
         self.replicas: dict[int, Replica] = {}
@@ -101,24 +128,32 @@ class Supervisor:
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
 
-    async def watch(self, game_id: int, status: str) -> None:
-        """A local socket shows this game (its status as the socket read it)."""
-        self.sockets[game_id] = self.sockets.get(game_id, 0) + 1
+    async def watch(self, game_id: int, status: str, socket: Any) -> None:
+        """A local socket shows this game (its status as the socket read it); it gets the
+        game's ticks through `room_event`."""
+        if not self.sockets:
+            await get_hub().subscribe(game_ticks_group(), self)
+        first = game_id not in self.sockets
+        self.sockets.setdefault(game_id, set()).add(socket)
         self.status.setdefault(game_id, status)
-        if self.sockets[game_id] == 1:
+        if first:
             await get_hub().subscribe(game_group(game_id), self)
         self._ensure_running()
         if status in ACTIVE:
             self._wake.set()
 
-    async def unwatch(self, game_id: int) -> None:
-        self.sockets[game_id] -= 1
-        if self.sockets[game_id] == 0:
-            del self.sockets[game_id]
-            if game_id not in self.runners:
-                self.status.pop(game_id, None)
-            self.replicas.pop(game_id, None)
-            await get_hub().unsubscribe(game_group(game_id), self)
+    async def unwatch(self, game_id: int, socket: Any) -> None:
+        sockets = self.sockets.get(game_id, set())
+        sockets.discard(socket)
+        if sockets:
+            return
+        self.sockets.pop(game_id, None)
+        if game_id not in self.runners:
+            self.status.pop(game_id, None)
+        self.replicas.pop(game_id, None)
+        await get_hub().unsubscribe(game_group(game_id), self)
+        if not self.sockets:
+            await get_hub().unsubscribe(game_ticks_group(), self)
 
     async def missed_ticks(self, game_id: int, setup: dict, first: int, last: int) -> list[Tick]:
         """The ticks a socket of this process missed, from the game's checkpoint."""
@@ -134,6 +169,16 @@ class Supervisor:
                 self._wake.set()  # a game just started: take it at once, not at the next poll
 
     async def hub_event(self, event: dict[str, Any]) -> None:
+        if event["type"] == "game.ticks":
+            for game_id, number, head, acks in event["ticks"]:
+                tick = {"type": "game.tick", "tick": number, "head": head, "acks": acks}
+                for socket in list(self.sockets.get(game_id, ())):
+                    try:
+                        await socket.room_event(tick)
+                    except Exception as error:
+                        if type(error).__name__ != "Disconnected":
+                            logger.exception("delivering a tick of game %s failed", game_id)
+            return
         status = event.get("game_status")
         if status is not None:
             self.note_status(int(event["group"].split(".")[1]), status)
@@ -186,6 +231,19 @@ class Supervisor:
                 self.status.pop(game_id, None)
 
         task.add_done_callback(done)
+
+
+_publishers: dict[asyncio.AbstractEventLoop, TickPublisher] = {}
+
+
+def get_publisher() -> TickPublisher:
+    """The tick publisher of the running event loop (one per server process)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _publishers:
+        for old in [old for old in _publishers if old.is_closed()]:
+            del _publishers[old]
+        _publishers[loop] = TickPublisher()
+    return _publishers[loop]
 
 
 _supervisors: dict[asyncio.AbstractEventLoop, Supervisor] = {}
