@@ -28,7 +28,7 @@ from realtime.hub import get_hub
 
 logger = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.15
 ACTIVE = {"countdown", "running"}
 
 

@@ -28,7 +28,7 @@ from django.conf import settings
 
 from config.redis_options import client_options
 
-LEASE_MS = 500  # a dead runner's game is free again after this; renewed every tick (50 ms)
+LEASE_MS = 700  # a dead runner's game is free again after this; renewed every tick (50 ms)
 KEEP_SECONDS = 3600  # a finished game's log and queue are dropped after this
 
 _RENEW = """
