@@ -202,9 +202,11 @@ async def served(games: int, players: int, size: int, warmup: float, duration: f
             t0 = time.perf_counter()
             window[:] = [t0, t0 + duration]
             cpu0 = cpu_by_pid([s.pid for s in servers])
+            harness0 = cpu_seconds_self()
             running0 = sum(1 for b in bots[::players] if not b.finished)
             await asyncio.sleep(duration)  # the measured window  # sleep-ok
             cpu1 = cpu_by_pid([s.pid for s in servers])
+            harness = cpu_seconds_self() - harness0
             running1 = sum(1 for b in bots[::players] if not b.finished)
             for ws in sockets:
                 await ws.close()
@@ -222,6 +224,7 @@ async def served(games: int, players: int, size: int, warmup: float, duration: f
         "turns_measured": len(latencies),
         "bytes_per_s_per_player": round(statistics.mean(b.bytes_in / duration for b in bots), 1),
         "server_cpu_s": round(cpu, 2),
+        "harness_cpu_s": round(harness, 2),  # the bots' process, on the same cores
         "server_cpu_ms_per_game_second": (
             round(cpu * 1000 / game_seconds, 3) if game_seconds else None
         ),
