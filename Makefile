@@ -78,6 +78,7 @@ soak: $(VENV)/.installed system-deps
 ## bench: fan-out benchmark, Switchboard beside the Channels tutorial shape (writes bench/results/)
 bench: $(VENV)/.installed system-deps
 	$(PY) -m bench.fanout
+	$(PY) -m bench.games
 
 ## test-js: the front end's logic without a browser (seq order, outbox, backoff...): node --test tests/js/
 test-js: node_modules/.installed

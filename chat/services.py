@@ -331,3 +331,32 @@ def message_delete(*, room: Room, actor: AbstractBaseUser, message_id: int) -> M
                 kind=ModerationAction.Kind.DELETE_MESSAGE, detail=f"seq {message.seq}")  # fmt: skip
     broadcast_on_commit(room_group(room.pk), message_deleted_frame(message))
     return message
+
+
+SYSTEM_USERNAME = "switchboard"
+
+
+def system_user() -> AbstractBaseUser:
+    """The author of the system's messages (games, ...): an inactive account with no
+    password, created by a migration (games 0002) so that nobody can sign up under its name."""
+    from django.contrib.auth import get_user_model
+
+    user, created = get_user_model().objects.get_or_create(
+        username=SYSTEM_USERNAME, defaults={"is_active": False}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def system_message_create(*, room: Room, body: str) -> Message:
+    """A message from the system to the room: an ordinary message with the room's next seq,
+    authored by `system_user()`. No policy applies: the system is no member; callers decide."""
+    with transaction.atomic():
+        Room.objects.filter(pk=room.pk).update(last_seq=F("last_seq") + 1)  # the seq lock
+        next_seq = Room.objects.filter(pk=room.pk).values_list("last_seq", flat=True).get()
+        message = Message.objects.create(room=room, seq=next_seq, author=system_user(), body=body)
+        room.last_seq = next_seq
+        broadcast_on_commit(room_group(room.pk), message_frame(message), seq=next_seq)
+    return message

@@ -13,6 +13,7 @@ django_asgi_app = get_asgi_application()
 
 from chat.routing import websocket_urlpatterns as chat_ws  # noqa: E402
 from dashboard.routing import websocket_urlpatterns as dashboard_ws  # noqa: E402
+from games.routing import websocket_urlpatterns as games_ws  # noqa: E402
 from realtime.auth import SocketAuthStack  # noqa: E402
 from realtime.proxy import TrustedProxyMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns as realtime_ws  # noqa: E402
@@ -21,7 +22,9 @@ application = TrustedProxyMiddleware(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": SocketAuthStack(URLRouter([*chat_ws, *dashboard_ws, *realtime_ws])),
+            "websocket": SocketAuthStack(
+                URLRouter([*chat_ws, *dashboard_ws, *games_ws, *realtime_ws])
+            ),
         }
     )
 )

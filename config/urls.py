@@ -10,6 +10,8 @@ from chat.urls import api_urlpatterns as chat_api
 from chat.urls import page_urlpatterns as chat_pages
 from dashboard.urls import api_urlpatterns as dashboard_api
 from dashboard.urls import page_urlpatterns as dashboard_pages
+from games.urls import api_urlpatterns as games_api
+from games.urls import page_urlpatterns as games_pages
 from realtime.metrics import metrics
 from realtime.urls import api_urlpatterns as realtime_api
 from realtime.views import healthz
@@ -31,6 +33,8 @@ urlpatterns = [
     path("api/", include(chat_api)),
     path("api/", include(realtime_api)),
     path("api/", include(dashboard_api)),
+    path("api/", include(games_api)),
     path("", include(dashboard_pages)),
+    path("", include(games_pages)),
     path("", include(chat_pages)),
 ]

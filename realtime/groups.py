@@ -24,3 +24,14 @@ def readings_group(device_id: int) -> str:
 def notes_group(room_id: int) -> str:
     """Yjs updates and awareness of a room's notes."""
     return f"notes.{room_id}"
+
+
+def game_group(game_id: int) -> str:
+    """A game's ticks, status changes and result."""
+    return f"game.{game_id}"
+
+
+def game_ticks_group() -> str:
+    """Every game's ticks, batched: one layer event per 50 ms per running process, not one
+    per game (games.hosting.TickPublisher)."""
+    return "games.ticks"

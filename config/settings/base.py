@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "realtime",
     "chat",
     "dashboard",
+    "games",
 ]
 
 MIDDLEWARE = [
@@ -296,6 +297,13 @@ SWITCHBOARD_SOCKET_FRAME_RATE = os.environ.get(
 SWITCHBOARD_NOTES_FRAME_RATE = os.environ.get(
     "SWITCHBOARD_NOTES_FRAME_RATE", "300/5second;2400/minute"
 )
+# Frames per game socket (turns mostly): a player steering hard turns a few times a second;
+# a flood is refused (`rate_limited`), then the socket closed (4008).
+SWITCHBOARD_GAME_FRAME_RATE = os.environ.get(
+    "SWITCHBOARD_GAME_FRAME_RATE", "100/5second;1200/minute"
+)
+# The countdown before a game runs (the contract's 3 s; tests shorten it).
+SWITCHBOARD_GAME_COUNTDOWN_SECONDS = env_float("SWITCHBOARD_GAME_COUNTDOWN_SECONDS", 3.0)
 # Refusals a socket may collect within a minute before it is closed with 4008.
 SWITCHBOARD_ABUSE_STRIKES = env_int("SWITCHBOARD_ABUSE_STRIKES", 10)
 # Ingest requests per device: one budget shared by REST batches and socket frames.

@@ -54,6 +54,7 @@ TRANSPORTS = (
     "long_poll",  # GET /api/rooms/<slug>/messages/?after_seq=N&wait=S
     "notes_socket",  # /ws/rooms/<slug>/notes/: the handshake, then a Yjs update
     "notes_rest",  # GET /api/rooms/<slug>/notes/
+    "game_socket",  # /ws/games/<id>/ of a game of the room: the handshake, then a join
 )
 
 RULES = (
@@ -98,49 +99,56 @@ MATRIX: dict[str, dict[str, Any]] = {
     "outsider": {
         "rest_read": HIDDEN, "rest_write": HIDDEN, "websocket": REFUSED, "sse": HIDDEN,
         "long_poll": HIDDEN, "notes_socket": REFUSED, "notes_rest": HIDDEN,
+        "game_socket": REFUSED,
     },
     "removed": {
         "rest_read": HIDDEN, "rest_write": HIDDEN, "websocket": REFUSED, "sse": HIDDEN,
         "long_poll": HIDDEN, "notes_socket": REFUSED, "notes_rest": HIDDEN,
+        "game_socket": REFUSED,
     },
     "banned": {
         "rest_read": FORBIDDEN, "rest_write": FORBIDDEN, "websocket": REFUSED,
         "sse": FORBIDDEN, "long_poll": FORBIDDEN, "notes_socket": REFUSED,
-        "notes_rest": FORBIDDEN,
+        "notes_rest": FORBIDDEN, "game_socket": REFUSED,
     },
     "muted": {
         "rest_read": OK, "rest_write": MUTED, "websocket": MUTED, "sse": OK, "long_poll": OK,
-        "notes_socket": NOT_WRITTEN, "notes_rest": OK,
+        "notes_socket": NOT_WRITTEN, "notes_rest": OK, "game_socket": MUTED,
     },
     "archived": {
         "rest_read": OK, "rest_write": READ_ONLY, "websocket": READ_ONLY, "sse": OK,
         "long_poll": OK, "notes_socket": NOT_WRITTEN, "notes_rest": OK,
+        "game_socket": READ_ONLY,
     },
     "device_key": {
         "rest_read": FORBIDDEN, "rest_write": FORBIDDEN, "websocket": REFUSED,
         "sse": FORBIDDEN, "long_poll": FORBIDDEN, "notes_socket": REFUSED,
-        "notes_rest": FORBIDDEN,
+        "notes_rest": FORBIDDEN, "game_socket": REFUSED,
     },
     "expired_jwt": {
         "rest_read": UNAUTHENTICATED, "rest_write": UNAUTHENTICATED, "websocket": REFUSED,
         "sse": UNAUTHENTICATED, "long_poll": UNAUTHENTICATED, "notes_socket": REFUSED,
-        "notes_rest": UNAUTHENTICATED,
+        "notes_rest": UNAUTHENTICATED, "game_socket": REFUSED,
     },
     "logged_out": {
         "rest_read": UNAUTHENTICATED, "rest_write": UNAUTHENTICATED, "websocket": REFUSED,
         "sse": UNAUTHENTICATED, "long_poll": UNAUTHENTICATED, "notes_socket": REFUSED,
-        "notes_rest": UNAUTHENTICATED,
+        "notes_rest": UNAUTHENTICATED, "game_socket": REFUSED,
     },
     "over_rate": {
         "rest_read": READS_ONLY, "rest_write": RATE_LIMITED, "websocket": RATE_LIMITED,
         "sse": READS_ONLY, "long_poll": READS_ONLY,
         "notes_socket": NotApplicable("notes frames have their own per-socket frame budget"),
         "notes_rest": READS_ONLY,
+        "game_socket": NotApplicable(
+            "game frames have their own per-socket budget (SWITCHBOARD_GAME_FRAME_RATE): "
+            "tests/games and tests/integration/test_games.py check its flood refusal"
+        ),
     },
     "over_cap": {
         "rest_read": SHORT_LIVED, "rest_write": SHORT_LIVED, "websocket": REFUSED,
         "sse": OVER_CAP, "long_poll": OVER_CAP, "notes_socket": REFUSED,
-        "notes_rest": SHORT_LIVED,
+        "notes_rest": SHORT_LIVED, "game_socket": REFUSED,
     },
 }  # fmt: skip
 
@@ -164,6 +172,18 @@ ROUTES = {
     "rooms/<slug:slug>/": "the page: see, then read (a banned page otherwise)",
     "ws/rooms/<slug:slug>/": "websocket",
     "ws/rooms/<slug:slug>/notes/": "notes_socket",
+    "api/rooms/<slug:slug>/games/": (
+        "rest_read (GET: chat.policy.room_to_read), rest_write (POST: room_to_post)"
+    ),
+}
+
+# The routes of a room's games, reached by game id (games.selectors.game_to_read asks
+# chat.policy.require_read of the game's room): each placed like a room route.
+GAME_ROUTES = {
+    "api/games/leaderboard/": "rest_read (?room=<slug>: chat.policy.room_to_read)",
+    "api/games/<int:game_id>/": "rest_read of the game's room (game_to_read; hidden: 404)",
+    "games/<int:game_id>/": "the page: rest_read of the game's room (404 otherwise)",
+    "ws/games/<int:game_id>/": "game_socket (read to connect and watch; post to join and play)",
 }
 
 
@@ -172,6 +192,20 @@ def test_matrix_is_complete():
     assert set(MATRIX) == set(RULES)
     for rule, row in MATRIX.items():
         assert set(row) == set(TRANSPORTS), f"{rule}: {set(TRANSPORTS) ^ set(row)}"
+
+
+def test_every_game_route_is_placed():
+    from games.routing import websocket_urlpatterns as games_ws
+
+    routes = _routes(get_resolver().url_patterns) + _routes(games_ws)
+    game_routes = {
+        route
+        for route in routes
+        if "games/" in route and "rooms/" not in route and not route.startswith("admin/")
+    }
+    assert game_routes == set(GAME_ROUTES), (
+        f"unplaced game routes: {game_routes ^ set(GAME_ROUTES)}"
+    )
 
 
 def _routes(patterns, prefix: str = "") -> list[str]:
@@ -243,6 +277,27 @@ def _http_outcome(response: httpx.Response) -> str:
         code = response.json().get("code")
         return {"muted": MUTED}.get(code, FORBIDDEN)
     return str(response.status_code)
+
+
+async def game_socket(stack: Stack, caller: Caller, game_id: int) -> str:
+    try:
+        ws = await connect_socket(
+            stack.one, f"/ws/games/{game_id}/", headers=caller.socket_headers()
+        )
+    except InvalidStatus as refused:
+        assert refused.response.status_code == 403
+        return REFUSED
+    async with ws:
+        assert (await recv_json(ws))["type"] == "state"
+        await ws.send(json.dumps({"type": "join"}))
+        while True:
+            frame = await recv_json(ws)
+            if frame["type"] == "state" and frame["you"] is not None:
+                return OK
+            if frame["type"] == "error":
+                if frame["code"] == "forbidden" and "archived" in frame["detail"]:
+                    return READ_ONLY
+                return {"muted": MUTED}.get(frame["code"], frame["code"])
 
 
 async def rest_read(stack: Stack, caller: Caller, slug: str) -> str:
@@ -343,6 +398,7 @@ class Situation:
     owner: Account
     reader: Account  # a member who can read the notes back
     held: list[Any] = field(default_factory=list)  # sockets and streams kept open (over_cap)
+    game_id: int | None = None  # a game of the room (made before the rule applies)
 
 
 CAP = 3  # the matrix stack's SWITCHBOARD_MAX_SOCKETS_PER_USER
@@ -368,7 +424,9 @@ async def _room(stack: Stack, *, private: bool, members: list[Account]) -> tuple
 
 
 @contextlib.asynccontextmanager
-async def situation(stack: Stack, rule: str) -> AsyncIterator[Situation]:
+async def situation(
+    stack: Stack, rule: str, *, with_game: bool = False
+) -> AsyncIterator[Situation]:
     (subject,) = await stack.login(1)
     private = rule in {"member", "outsider", "removed", "archived", "device_key", "expired_jwt",
                        "logged_out", "over_cap"}  # fmt: skip
@@ -377,7 +435,11 @@ async def situation(stack: Stack, rule: str) -> AsyncIterator[Situation]:
     caller = Caller(account=subject)
     reader = subject
     held: list[Any] = []
+    game_id = None
     async with Rest(stack.one, owner) as rest:
+        if with_game:
+            game = await rest.post(f"/api/rooms/{slug}/games/", {"kind": "cycles"}, 201)
+            game_id = game["id"]
         if rule == "outsider":
             reader = owner
         elif rule == "removed":
@@ -416,7 +478,7 @@ async def situation(stack: Stack, rule: str) -> AsyncIterator[Situation]:
             for server in (stack.one, stack.two, stack.one)[:CAP]:
                 held.append(await ChatClient.open(server, subject, slug))
     try:
-        yield Situation(slug, caller, owner, reader, held)
+        yield Situation(slug, caller, owner, reader, held, game_id)
     finally:
         for client in held:
             await client.close()
@@ -432,9 +494,11 @@ async def test_matrix(matrix_stack: Stack, rule: str):
             continue
         expected[transport] = cell
         # A fresh situation per transport: one probe's send must not change the next one's.
-        async with situation(matrix_stack, rule) as s:
+        async with situation(matrix_stack, rule, with_game=transport == "game_socket") as s:
             probe = globals()[transport]
-            if transport == "notes_socket":
+            if transport == "game_socket":
+                got[transport] = await probe(matrix_stack, s.caller, s.game_id)
+            elif transport == "notes_socket":
                 got[transport] = await probe(matrix_stack, s.caller, s.slug, s.reader)
             else:
                 got[transport] = await probe(matrix_stack, s.caller, s.slug)

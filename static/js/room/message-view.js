@@ -12,17 +12,22 @@ export function avatar(username) {
   return node;
 }
 
-// Links (http and https only) and @mentions become elements whose text is set with textContent;
+// Links (http and https only, and this site's game pages: "/games/12/", which the system's game
+// invitations carry) and @mentions become elements whose text is set with textContent;
 // everything else is a text node. Nothing in a body is ever parsed as HTML.
-const TOKEN = /(https?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]}])|(?<![\w@])(@[\w.+-]*[\w+-])/g;
+const TOKEN = /(https?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]}])|(?<![\w@])(@[\w.+-]*[\w+-])|(?<![\w/])(\/games\/\d+\/)/g;
 
 function bodyNodes(body) {
   const nodes = [];
   let last = 0;
   for (const match of body.matchAll(TOKEN)) {
     if (match.index > last) nodes.push(document.createTextNode(body.slice(last, match.index)));
-    const [text, url, mention] = match;
-    if (url) {
+    const [text, url, mention, gamePath] = match;
+    if (gamePath) {
+      const link = el("a", "link", text);
+      link.href = gamePath; // same site, same tab
+      nodes.push(link);
+    } else if (url) {
       let href = null;
       try {
         const parsed = new URL(url);

@@ -1,0 +1,309 @@
+"""`python -m bench.games`: room games at scale, and the floor beside them.
+
+100 concurrent games of light cycles, 4 players each, at 20 Hz, over two Daphne processes and
+Redis (each game's sockets on both processes; every player a bot that steers away from walls).
+For the window it reports: tick interval jitter at the players (|interval - 50 ms|: p50, p99,
+max), input-to-visible latency (a turn sent until a tick acks it: p50, p99), bytes per second
+per player, server CPU per game-second, and ticks lost or repeated at any socket. Beside it,
+the floor: a bare asyncio loop ticking the same games (games.engine.Match, one task per game,
+the runner's schedule) in one process with no sockets, Redis or database.
+
+Writes bench/results/games-<UTC time>.json and prints a table. The machine's other load shows
+in the figures: run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.procstat import cpu_by_pid, cpu_seconds
+from bench.servers import LoggedDaphne
+from games.engine import Match
+from tests.support import procs
+from tests.support.clients import Rest, connect_socket, login
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TICK_MS = 50.0
+STEPS = {"up": (0, -1), "down": (0, 1), "left": (-1, 0), "right": (1, 0)}
+SIDES = {"up": ("left", "right"), "down": ("right", "left"),
+         "left": ("down", "up"), "right": ("up", "down")}  # fmt: skip
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(round(p * (len(ordered) - 1))))], 2)
+
+
+def free_run(walls: set, x: int, y: int, direction: str, size: int, limit: int = 12) -> int:
+    """How many cells a cycle at (x, y) could go in `direction` before a wall or the edge."""
+    dx, dy = STEPS[direction]
+    for n in range(1, limit + 1):
+        cx, cy = x + dx * n, y + dy * n
+        if not (0 <= cx < size and 0 <= cy < size) or (cx, cy) in walls:
+            return n - 1
+    return limit
+
+
+def steer(walls: set, x: int, y: int, heading: str, size: int, rng: random.Random) -> str | None:
+    """A bot's turn: away from a wall two cells ahead (a turn lands a tick or two late), and
+    now and then at random; None to go on."""
+    ahead = free_run(walls, x, y, heading, size)
+    if ahead > 3 and rng.random() > 0.03:
+        return None
+    options = [(free_run(walls, x, y, side, size), side) for side in SIDES[heading]]
+    best_run, best = max(options)
+    return best if best_run > ahead or ahead <= 3 else None
+
+
+@dataclass
+class Bot:
+    """One player's socket: what it received, and its turns' round trips."""
+
+    name: str
+    size: int
+    seat: int | None = None
+    ticks: list[int] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    bytes_in: int = 0
+    sent: dict[int, float] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    finished: bool = False
+
+
+async def play(bot: Bot, ws, state: dict, window: list[float], rng: random.Random) -> None:
+    """Steer one cycle from its `state` until the result; `window` (set later, in place)
+    bounds what counts."""
+    bot.seat = state["you"]
+    walls = {(x, y) for x, y, _ in state["cells"]}
+    mine = [(x, y) for x, y, s in state["cells"] if s == bot.seat]
+    head, heading = (mine[-1] if mine else None), None
+    seq = acked = 0
+    async for text in ws:
+        now = time.perf_counter()
+        frame = json.loads(text)
+        if window[0] <= now <= window[1]:
+            bot.bytes_in += len(text) + 2  # payload and the smallest WebSocket header
+        kind = frame["type"]
+        if kind == "state":
+            bot.seat = frame["you"]
+            walls = {(x, y) for x, y, _ in frame["cells"]}
+            mine = [(x, y) for x, y, s in frame["cells"] if s == bot.seat]
+            head = mine[-1] if mine else None
+        elif kind == "tick":
+            bot.ticks.append(frame["tick"])
+            bot.arrivals.append(now)
+            for seat, x, y, alive in frame["moves"]:
+                if alive:
+                    walls.add((x, y))
+                if seat == bot.seat:
+                    if head is not None and alive:
+                        heading = next(
+                            d for d, s in STEPS.items() if s == (x - head[0], y - head[1])
+                        )
+                    head = (x, y) if alive else None
+            for n in range(acked + 1, frame["ack"] + 1):
+                if n in bot.sent and window[0] <= bot.sent[n] <= window[1]:
+                    bot.latencies.append((now - bot.sent[n]) * 1000)
+            acked = max(acked, frame["ack"])
+            if head is not None and heading is not None:
+                turn = steer(walls, *head, heading, bot.size, rng)
+                if turn is not None:
+                    seq += 1
+                    bot.sent[seq] = time.perf_counter()
+                    await ws.send(json.dumps({"type": "turn", "dir": turn, "seq": seq}))
+                    heading = turn  # as far as this bot's next choice goes
+        elif kind == "result":
+            bot.finished = True
+            return
+
+
+def tick_figures(bots: list[Bot], window: list[float]) -> dict:
+    """Jitter and lost or repeated ticks, at every socket."""
+    jitter, lost, repeated = [], 0, 0
+    for bot in bots:
+        for a, b, n_a, n_b in zip(bot.arrivals, bot.arrivals[1:], bot.ticks, bot.ticks[1:],
+                                  strict=False):  # fmt: skip
+            if n_b == n_a + 1 and window[0] <= a and b <= window[1]:
+                jitter.append(abs((b - a) * 1000 - TICK_MS))
+        for a, b in zip(bot.ticks, bot.ticks[1:], strict=False):
+            lost += max(0, b - a - 1)
+            repeated += b <= a
+    return {"jitter_ms_p50": percentile(jitter, 0.5), "jitter_ms_p99": percentile(jitter, 0.99),
+            "jitter_ms_max": percentile(jitter, 1.0), "ticks_lost": lost,
+            "ticks_repeated": repeated}  # fmt: skip
+
+
+async def served(games: int, players: int, size: int, warmup: float, duration: float) -> dict:
+    names = [f"gamer{i:04d}" for i in range(games * players)]
+    with procs.RedisServer() as redis, procs.sqlite_database() as database:
+        env = procs.app_env(
+            database_url=database, redis_url=redis.url,
+            SWITCHBOARD_REST_WRITE_RATE="100000/min", SWITCHBOARD_CHAT_SEND_RATE="100000/minute",
+            SWITCHBOARD_GAME_COUNTDOWN_SECONDS="1", SWITCHBOARD_LOG_LEVEL="WARNING",
+        )  # fmt: skip
+        procs.manage(env, "migrate", "-v0")
+        procs.create_users(env, *names)
+        RESULTS.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        with (
+            LoggedDaphne(env, RESULTS / f"games-{stamp}-one.log") as one,
+            LoggedDaphne(env, RESULTS / f"games-{stamp}-two.log") as two,
+        ):
+            servers = [one, two]
+            gate = asyncio.Semaphore(8)
+
+            async def log_in(name):
+                async with gate:
+                    return await login(one.http, name)
+
+            accounts = await asyncio.gather(*(log_in(n) for n in names))
+            async with Rest(one, accounts[0]) as rest:
+                slug = (await rest.create_room(name="Arcade"))["slug"]
+            bots: list[Bot] = []
+            tasks = []
+            start = time.perf_counter()
+            window = [start + 1e9, start + 2e9]  # set, in place, once every game runs
+            rng = random.Random(7)
+            sockets = []
+            for g in range(games):
+                group = accounts[g * players : (g + 1) * players]
+                async with Rest(one, group[0]) as rest:
+                    game = await rest.post(f"/api/rooms/{slug}/games/",
+                                           {"width": size, "height": size}, 201)  # fmt: skip
+                opened, states = [], []
+                for p, account in enumerate(group):
+                    server = servers[(g + p) % 2]
+                    ws = await connect_socket(server, f"/ws/games/{game['id']}/", account)
+                    state = json.loads(await ws.recv())
+                    if state["you"] is None:
+                        await ws.send(json.dumps({"type": "join"}))
+                        while (state := json.loads(await ws.recv()))["type"] != "state":
+                            pass
+                    opened.append(ws)
+                    states.append(state)
+                for p, (ws, state) in enumerate(zip(opened, states, strict=True)):
+                    bot = Bot(f"g{g}p{p}", size)
+                    bots.append(bot)
+                    sockets.append(ws)
+                    tasks.append(asyncio.create_task(play(bot, ws, state, window, rng)))
+            # Every game starts at once, so all of them run through the window.
+            for creator in sockets[::players]:
+                await creator.send(json.dumps({"type": "start"}))
+            await asyncio.sleep(1 + warmup)  # the last countdown, then the warm-up  # sleep-ok
+            t0 = time.perf_counter()
+            window[:] = [t0, t0 + duration]
+            cpu0 = cpu_by_pid([s.pid for s in servers])
+            harness0 = cpu_seconds_self()
+            running0 = sum(1 for b in bots[::players] if not b.finished)
+            await asyncio.sleep(duration)  # the measured window  # sleep-ok
+            cpu1 = cpu_by_pid([s.pid for s in servers])
+            harness = cpu_seconds_self() - harness0
+            running1 = sum(1 for b in bots[::players] if not b.finished)
+            for ws in sockets:
+                await ws.close()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            trouble = sum(s.trouble()[0] for s in servers)
+    cpu = sum(cpu1[p] - cpu0[p] for p in cpu1)
+    game_seconds = (running0 + running1) / 2 * duration
+    latencies = [ms for b in bots for ms in b.latencies]
+    return {
+        "games": games, "players": players, "board": size, "duration_s": duration,
+        "games_running_at_start": running0, "games_running_at_end": running1,
+        **tick_figures([b for b in bots], window),
+        "input_to_visible_ms_p50": percentile(latencies, 0.5),
+        "input_to_visible_ms_p99": percentile(latencies, 0.99),
+        "turns_measured": len(latencies),
+        "bytes_per_s_per_player": round(statistics.mean(b.bytes_in / duration for b in bots), 1),
+        "server_cpu_s": round(cpu, 2),
+        "harness_cpu_s": round(harness, 2),  # the bots' process, on the same cores
+        "server_cpu_ms_per_game_second": (
+            round(cpu * 1000 / game_seconds, 3) if game_seconds else None
+        ),
+        "server_log_trouble_lines": trouble,
+    }  # fmt: skip
+
+
+async def floor(games: int, players: int, size: int, duration: float) -> dict:
+    """The same games ticked by a bare asyncio loop in this process: no sockets, no Redis."""
+    rng = random.Random(7)
+    arrivals: list[list[float]] = [[] for _ in range(games)]
+    matches = [Match.new("cycles", width=size, height=size, seats=players, seed=g)
+               for g in range(games)]  # fmt: skip
+    seqs = [[0] * players for _ in range(games)]
+    stop_at = time.perf_counter() + duration
+
+    async def run(g: int) -> None:
+        match = matches[g]
+        next_at = time.monotonic() + TICK_MS / 1000
+        while time.perf_counter() < stop_at and not match.finished:
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            for seat in range(players):
+                if rng.random() < 0.1:
+                    seqs[g][seat] += 1
+                    match.submit(seat, seqs[g][seat], rng.choice(list(STEPS)))
+            tick = match.advance()
+            tick.head()  # the frame is encoded once per tick, as the runner does
+            arrivals[g].append(time.perf_counter())
+            next_at = max(next_at + TICK_MS / 1000, time.monotonic() - TICK_MS / 1000)
+
+    cpu0 = cpu_seconds_self()
+    started = time.perf_counter()
+    await asyncio.gather(*(run(g) for g in range(games)))
+    elapsed = time.perf_counter() - started
+    cpu = cpu_seconds_self() - cpu0
+    jitter = [abs((b - a) * 1000 - TICK_MS) for times in arrivals
+              for a, b in zip(times, times[1:], strict=False)]  # fmt: skip
+    game_seconds = sum(len(t) for t in arrivals) * TICK_MS / 1000
+    return {
+        "games": games, "jitter_ms_p50": percentile(jitter, 0.5),
+        "jitter_ms_p99": percentile(jitter, 0.99), "jitter_ms_max": percentile(jitter, 1.0),
+        "elapsed_s": round(elapsed, 2),
+        "cpu_ms_per_game_second": round(cpu * 1000 / game_seconds, 3),
+    }  # fmt: skip
+
+
+def cpu_seconds_self() -> float:
+    import os
+
+    return cpu_seconds(os.getpid())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-g", "--games", type=int, default=100)
+    parser.add_argument("-p", "--players", type=int, default=4)
+    parser.add_argument("-s", "--size", type=int, default=128)
+    parser.add_argument("-d", "--duration", type=float, default=15)
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--quick", action="store_true", help="10 games, 5 s")
+    args = parser.parse_args()
+    if args.quick:
+        args.games, args.duration = 10, 5
+    figures = {
+        "switchboard": asyncio.run(
+            served(args.games, args.players, args.size, args.warmup, args.duration)
+        ),
+        "floor": asyncio.run(floor(args.games, args.players, args.size, args.duration)),
+        "targets": {"jitter_ms_p99": 5, "input_to_visible_ms_p99": 100,
+                    "bytes_per_s_per_player": 2048, "ticks_lost": 0, "ticks_repeated": 0},
+    }  # fmt: skip
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    RESULTS.mkdir(exist_ok=True)
+    text = json.dumps(figures, indent=2)
+    (RESULTS / f"games-{stamp}.json").write_text(text)
+    print(text)  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

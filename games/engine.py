@@ -1,0 +1,306 @@
+"""The game engine: rules plug in, the engine owns seats, inputs, ticks, frames and results.
+
+A game's rules are a small deterministic class (`Rules`): built from the board and the number
+of seats, stepped one tick at a time with each seat's inputs, and asked for its cells, who is
+alive, and the ranking. It does no I/O, reads no clock and draws no random number but from
+its seed. `register` files it under its `kind`; nothing here names a game.
+
+`Match` is the bookkeeping around the rules: each seat's queued inputs with their `seq`, the
+highest seq applied per seat (`ack`), the tick number, and the log entry of every tick (the
+inputs it applied), from which `Match.replay` rebuilds the same match. `Runner` is the tick
+loop of one match in one process, under a lease (games.store), checkpointing every tick before
+it is announced, so that another process can take the match over where it stopped.
+"""
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from realtime.broadcast import encode_frame
+from realtime.errors import Invalid
+
+logger = logging.getLogger(__name__)
+
+TICK_HZ = 20
+
+
+class Rules(Protocol):
+    """What a game is to the engine."""
+
+    kind: ClassVar[str]
+    min_seats: ClassVar[int]
+    max_seats: ClassVar[int]
+
+    def __init__(self, *, width: int, height: int, seats: int, seed: int = 0) -> None: ...
+
+    @staticmethod
+    def parse_input(frame: dict[str, Any]) -> Any:
+        """The game's input from a client frame (JSON-able), or raise Invalid."""
+
+    def step(self, inputs: dict[int, list[Any]]) -> list[Any]:
+        """Advance one tick with each seat's inputs in arrival order; the tick's moves."""
+
+    def cells(self) -> list[Any]:
+        """The full board, for a fresh `state`."""
+
+    def alive(self) -> list[bool]: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+    def ranking(self) -> list[int]:
+        """Seats, best first (for light cycles: the last one out first)."""
+
+    def winner(self) -> int | None: ...
+
+
+GAMES: dict[str, type[Rules]] = {}
+
+
+def register(rules: type[Rules]) -> type[Rules]:
+    """File a game's rules under its `kind` (a class decorator)."""
+    GAMES[rules.kind] = rules
+    return rules
+
+
+def rules_for(kind: str) -> type[Rules]:
+    import games.cycles  # noqa: F401 - registers the shipped games
+
+    try:
+        return GAMES[kind]
+    except KeyError:
+        raise Invalid(f"Unknown game kind {kind!r}.", code="invalid") from None
+
+
+@dataclass
+class Tick:
+    """One tick's outcome: its number, the moves, each seat's ack, and its log entry."""
+
+    number: int
+    moves: list[Any]
+    acks: dict[int, int]
+    entry: dict[str, list[list[Any]]]
+
+    def head(self) -> str:
+        """The tick frame encoded once, up to the `ack` value each socket appends (with "}")."""
+        return encode_frame({"type": "tick", "tick": self.number, "moves": self.moves})[:-1] + (
+            ',"ack":'
+        )
+
+
+def tick_text(head: str, ack: int) -> str:
+    return f"{head}{ack}}}"
+
+
+@dataclass
+class Match:
+    """One game's rules plus the engine's bookkeeping: seats, queued inputs, acks, ticks."""
+
+    rules: Rules
+    seats: int
+    tick: int = 0
+    acks: dict[int, int] = field(default_factory=dict)
+    queued: dict[int, list[tuple[int, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, kind: str, *, width: int, height: int, seats: int, seed: int) -> "Match":
+        rules = rules_for(kind)(width=width, height=height, seats=seats, seed=seed)
+        return cls(rules=rules, seats=seats, acks=dict.fromkeys(range(seats), 0))
+
+    def submit(self, seat: int, seq: int, value: Any) -> bool:
+        """Queue a seat's input for the next tick; False for a seat out of range or a seq
+        already applied or queued (a replay, or a late duplicate)."""
+        if not 0 <= seat < self.seats:
+            return False
+        queue = self.queued.setdefault(seat, [])
+        highest = queue[-1][0] if queue else self.acks[seat]
+        if seq <= highest:
+            return False
+        queue.append((seq, value))
+        return True
+
+    def advance(self) -> Tick:
+        """Apply what is queued and step the rules one tick."""
+        queued, self.queued = self.queued, {}
+        entry = {
+            str(seat): [[seq, value] for seq, value in items] for seat, items in queued.items()
+        }
+        return self._step(entry)
+
+    def _step(self, entry: dict[str, list[list[Any]]]) -> Tick:
+        inputs: dict[int, list[Any]] = {}
+        for seat_key, items in sorted(entry.items(), key=lambda kv: int(kv[0])):
+            seat = int(seat_key)
+            inputs[seat] = [value for _, value in items]
+            # Every input a tick takes counts as done for its sender, even one that a later
+            # turn of the same tick replaced or that the rules ignored (a reversal).
+            self.acks[seat] = max([self.acks[seat], *(seq for seq, _ in items)])
+        self.tick += 1
+        moves = self.rules.step(inputs)
+        return Tick(self.tick, moves, dict(self.acks), entry)
+
+    @classmethod
+    def replay(
+        cls, kind: str, *, width: int, height: int, seats: int, seed: int, log: list[dict]
+    ) -> tuple["Match", Tick | None]:
+        """The match after the ticks of `log` (each tick's entry), and its last tick."""
+        match = cls.new(kind, width=width, height=height, seats=seats, seed=seed)
+        last = None
+        for entry in log:
+            last = match._step(entry)
+        return match, last
+
+    @property
+    def finished(self) -> bool:
+        return self.rules.finished
+
+
+# --- the tick loop ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What the runner needs to know of a game (read from the database by the host)."""
+
+    game_id: int
+    kind: str
+    status: str  # waiting, countdown, running, finished
+    width: int
+    height: int
+    seats: int
+    starts_at: float | None  # epoch seconds: the end of the countdown
+
+
+class Host(Protocol):
+    """The runner's way to the world beyond the match: database and broadcast."""
+
+    async def setup(self, game_id: int) -> Setup: ...
+
+    async def begin(self, game_id: int) -> None:
+        """The countdown is over: the game is running."""
+
+    async def publish(self, game_id: int, tick: Tick) -> None:
+        """Send a tick frame to every socket of the game, on every process."""
+
+    async def finish(self, game_id: int, match: Match) -> None:
+        """Store the result (then it is announced)."""
+
+
+class Log(Protocol):
+    """The lease and the checkpoint of one game (games.store)."""
+
+    async def renew(self, game_id: int, token: str) -> bool: ...
+
+    async def release(self, game_id: int, token: str) -> None: ...
+
+    async def log_entries(self, game_id: int) -> list[dict]:
+        """The tick log so far: each tick's entry."""
+
+    async def drain(self, game_id: int) -> list[list[Any]]:
+        """The inputs not yet applied by a committed tick ([seat, seq, value], ...)."""
+
+    async def commit(self, game_id: int, token: str, tick: int, entry: dict) -> bool:
+        """Append tick `tick`'s entry while holding the lease (renewing it); False if the
+        lease is lost (another process runs the game)."""
+
+
+class Runner:
+    """Runs one game in this process while it holds the game's lease."""
+
+    interval: ClassVar[float] = 1 / TICK_HZ
+    renew_every: ClassVar[float] = 0.1
+
+    def __init__(self, game_id: int, token: str, *, host: Host, log: Log,
+                 seed: Callable[[int], int] = lambda game_id: game_id) -> None:  # fmt: skip
+        self.game_id = game_id
+        self.token = token
+        self.host = host
+        self.log = log
+        self.seed = seed
+        self.match: Match | None = None
+        self.over = False  # the game is finished and its result stored
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The lease lapses and another process (or this one) takes the game over.
+            logger.exception("the runner of game %s failed", self.game_id)
+        finally:
+            await self.log.release(self.game_id, self.token)
+
+    async def _run(self) -> None:
+        setup = await self.host.setup(self.game_id)
+        if setup.status not in {"countdown", "running", "finished"}:
+            return
+        if setup.status == "countdown":
+            # Nothing is checkpointed before the game runs: wait, then take what came meanwhile.
+            if not await self._wait_until(setup.starts_at or time.time()):
+                return
+            await self._renewing(self.host.begin(self.game_id))
+        entries = await self.log.log_entries(self.game_id)
+        match, last = Match.replay(
+            setup.kind, width=setup.width, height=setup.height, seats=setup.seats,
+            seed=self.seed(self.game_id), log=entries,
+        )  # fmt: skip
+        self.match = match
+        if last is not None:
+            # The last checkpointed tick may not have been announced before the previous
+            # runner died: announce it again (sockets skip a tick they already sent).
+            await self.host.publish(self.game_id, last)
+        if setup.status == "finished" or match.finished:
+            await self._finish()
+            return
+        # On the process's 50 ms grid, so that its runners tick (and publish) together.
+        next_at = (math.floor(time.monotonic() / self.interval) + 1) * self.interval
+        while True:
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            # Inputs are taken just before the tick, so a turn waits at most one interval.
+            self._queue(await self.log.drain(self.game_id))
+            tick = match.advance()
+            if not await self.log.commit(self.game_id, self.token, tick.number, tick.entry):
+                logger.warning("game %s: lease lost at tick %s", self.game_id, tick.number)
+                return
+            await self.host.publish(self.game_id, tick)
+            if match.finished:
+                await self._finish()
+                return
+            # A fixed schedule, not a fixed sleep: a slow tick does not delay the next ones;
+            # after a stall the schedule starts again from the grid instead of rushing.
+            next_at += self.interval
+            if next_at < time.monotonic() - self.interval:
+                next_at = math.floor(time.monotonic() / self.interval) * self.interval
+
+    async def _finish(self) -> None:
+        await self._renewing(self.host.finish(self.game_id, self.match))
+        self.over = True
+
+    async def _renewing(self, work: Awaitable[None]) -> None:
+        """Await `work` (a database write, which a busy database can make slow) while keeping
+        the lease, so that another process does not take the game over meanwhile."""
+        task = asyncio.ensure_future(work)
+        while not task.done():
+            await asyncio.wait({task}, timeout=self.renew_every)
+            if not task.done():
+                await self.log.renew(self.game_id, self.token)
+        task.result()
+
+    def _queue(self, inputs: list[list[Any]]) -> None:
+        for seat, seq, value in inputs:
+            self.match.submit(seat, seq, value)
+
+    async def _wait_until(self, when: float) -> bool:
+        """Sleep until `when` (epoch seconds), renewing the lease; False if it is lost."""
+        while (left := when - time.time()) > 0:
+            await asyncio.sleep(min(left, self.renew_every))
+            if not await self.log.renew(self.game_id, self.token):
+                return False
+        return True

@@ -1,0 +1,38 @@
+"""The game socket's server frames (CONTRACT.md §10), built in one place."""
+
+from typing import Any
+
+from games.models import Game
+from games.serializers import GameSerializer
+from realtime.broadcast import frame_event
+from realtime.groups import game_group
+
+
+def game_data(game: Game, alive: list[bool] | None = None) -> dict[str, Any]:
+    """The game object; `alive` (by seat) from a running match overrides the stored flags."""
+    data = GameSerializer(game).data
+    if alive is not None:
+        for player in data["players"]:
+            player["alive"] = alive[player["seat"]] if player["seat"] < len(alive) else False
+    return data
+
+
+def status_frame(game: Game) -> dict[str, Any]:
+    return {"type": "status", "game": game_data(game)}
+
+
+def status_event(game: Game) -> dict[str, Any]:
+    """The status frame as a layer event that also tells each process the new status (its
+    supervisor then knows whether the game needs a runner)."""
+    return {**frame_event(game_group(game.pk), status_frame(game)), "game_status": game.status}
+
+
+def result_frame(game: Game) -> dict[str, Any]:
+    ranking = GameSerializer().get_ranking(game)
+    winner = game.winner.get_username() if game.winner else None
+    return {"type": "result", "winner": winner, "ranking": ranking}
+
+
+def result_event(game: Game) -> dict[str, Any]:
+    """The result frame as a layer event (a socket sends one result, whichever runner sent it)."""
+    return {**frame_event(game_group(game.pk), result_frame(game)), "game_result": True}

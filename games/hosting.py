@@ -1,0 +1,260 @@
+"""Games in a server process: who runs each game, and the runner's way to the database.
+
+Every process keeps one `Supervisor` (per event loop, like realtime.hub). It watches the games
+its sockets show: it joins each one's group on the process hub and so learns each change of
+status. For a game in countdown or running, it checks the game's lease every `POLL_SECONDS`;
+a lease nobody holds (a new game, or its runner's process died) is taken, and the game runs
+here from its last checkpointed tick (games.engine.Runner). One lease, one runner: exactly one
+process runs a game at a time. Under the in-memory layer there is one process, and it runs
+every game.
+"""
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from games import services
+from games.engine import Match, Runner, Setup, Tick
+from games.selectors import game_get
+from games.store import game_store, new_token
+from realtime.broadcast import send_event
+from realtime.groups import game_group, game_ticks_group
+from realtime.hub import get_hub
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.15
+ACTIVE = {"countdown", "running"}
+
+
+BATCH_SECONDS = 0.003  # ticks published this close together travel as one layer event
+
+
+class TickPublisher:
+    """Sends this process's ticks to every process: the ticks its runners produce within a
+    few milliseconds go as one layer event (runners tick on a shared 50 ms grid, so a process
+    running 50 games sends about 20 events a second, not 1,000: channels_redis's receive loop
+    keeps up). Each tick is encoded once, up to its `ack` (Tick.head), with each seat's ack
+    beside it. One sender task keeps the batches in order."""
+
+    def __init__(self) -> None:
+        self.batch: list[list[Any]] = []
+        self.queue: asyncio.Queue[list[list[Any]]] = asyncio.Queue()
+        self.sender: asyncio.Task | None = None
+
+    def publish(self, game_id: int, tick: Tick) -> None:
+        loop = asyncio.get_running_loop()
+        if self.sender is None or self.sender.done():
+            self.sender = loop.create_task(self._send(), context=contextvars.Context())
+        if not self.batch:
+            loop.call_later(BATCH_SECONDS, self._flush)
+        acks = [tick.acks[seat] for seat in sorted(tick.acks)]
+        self.batch.append([game_id, tick.number, tick.head(), acks])
+
+    def _flush(self) -> None:
+        batch, self.batch = self.batch, []
+        self.queue.put_nowait(batch)
+
+    async def _send(self) -> None:
+        while True:
+            batch = await self.queue.get()
+            await send_event({"type": "game.ticks", "group": game_ticks_group(), "ticks": batch})
+
+
+class DjangoHost:
+    """The runner's host: the game's setup and result in the database, ticks on the layer."""
+
+    async def setup(self, game_id: int) -> Setup:
+        game = await database_sync_to_async(game_get)(game_id=game_id)
+        return Setup(
+            game_id=game.pk, kind=game.kind, status=game.status, width=game.width,
+            height=game.height, seats=len(game.players.all()),
+            starts_at=game.starts_at.timestamp() if game.starts_at else None,
+        )  # fmt: skip
+
+    async def begin(self, game_id: int) -> None:
+        await database_sync_to_async(services.game_begin)(game_id=game_id)
+
+    async def publish(self, game_id: int, tick: Tick) -> None:
+        get_publisher().publish(game_id, tick)
+
+    async def finish(self, game_id: int, match: Match) -> None:
+        rules = match.rules
+        await database_sync_to_async(services.game_finish)(
+            game_id=game_id, ranking=rules.ranking(), winner=rules.winner(),
+            alive=rules.alive(), ticks=match.tick,
+        )  # fmt: skip
+
+
+@dataclass
+class Replica:
+    """This process's copy of a game, rebuilt from its checkpoint and kept up with it, from
+    which sockets fill a gap in their tick stream (the layer drops events when a process falls
+    behind: channels_redis over `capacity`)."""
+
+    match: Match
+    recent: dict[int, Tick] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def ticks(self, game_id: int, first: int, last: int) -> list[Tick]:
+        """Ticks `first`..`last`, as the runner published them (those the log holds)."""
+        async with self.lock:
+            if self.match.tick < last:
+                for entry in await game_store().log_entries(game_id, self.match.tick):
+                    tick = self.match._step(entry)
+                    self.recent[tick.number] = tick
+                for number in [n for n in self.recent if n <= self.match.tick - KEEP_TICKS]:
+                    del self.recent[number]
+            return [self.recent[n] for n in range(first, last + 1) if n in self.recent]
+
+
+KEEP_TICKS = 200
+
+
+class Supervisor:
+    """Takes the lease of every orphaned active game this process shows, and runs it."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[int, set[Any]] = {}  # game id -> local sockets showing it
+        self.status: dict[int, str] = {}
+        self.runners: dict[int, asyncio.Task] = {}
+        self.replicas: dict[int, Replica] = {}
+        self.host = DjangoHost()
+        self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+
+    async def watch(self, game_id: int, status: str, socket: Any) -> None:
+        """A local socket shows this game (its status as the socket read it); it gets the
+        game's ticks through `room_event`."""
+        if not self.sockets:
+            await get_hub().subscribe(game_ticks_group(), self)
+        first = game_id not in self.sockets
+        self.sockets.setdefault(game_id, set()).add(socket)
+        self.status.setdefault(game_id, status)
+        if first:
+            await get_hub().subscribe(game_group(game_id), self)
+        self._ensure_running()
+        if status in ACTIVE:
+            self._wake.set()
+
+    async def unwatch(self, game_id: int, socket: Any) -> None:
+        sockets = self.sockets.get(game_id, set())
+        sockets.discard(socket)
+        if sockets:
+            return
+        self.sockets.pop(game_id, None)
+        if game_id not in self.runners:
+            self.status.pop(game_id, None)
+        self.replicas.pop(game_id, None)
+        await get_hub().unsubscribe(game_group(game_id), self)
+        if not self.sockets:
+            await get_hub().unsubscribe(game_ticks_group(), self)
+
+    async def missed_ticks(self, game_id: int, setup: dict, first: int, last: int) -> list[Tick]:
+        """The ticks a socket of this process missed, from the game's checkpoint."""
+        replica = self.replicas.get(game_id)
+        if replica is None or (first <= replica.match.tick and first not in replica.recent):
+            replica = self.replicas[game_id] = Replica(Match.new(**setup))
+        return await replica.ticks(game_id, first, last)
+
+    def note_status(self, game_id: int, status: str) -> None:
+        if game_id in self.sockets or game_id in self.runners:
+            self.status[game_id] = status
+            if status in ACTIVE:
+                self._wake.set()  # a game just started: take it at once, not at the next poll
+
+    async def hub_event(self, event: dict[str, Any]) -> None:
+        if event["type"] == "game.ticks":
+            for game_id, number, head, acks in event["ticks"]:
+                tick = {"type": "game.tick", "tick": number, "head": head, "acks": acks}
+                for socket in list(self.sockets.get(game_id, ())):
+                    try:
+                        await socket.room_event(tick)
+                    except Exception as error:
+                        if type(error).__name__ != "Disconnected":
+                            logger.exception("delivering a tick of game %s failed", game_id)
+            return
+        status = event.get("game_status")
+        if status is not None:
+            self.note_status(int(event["group"].split(".")[1]), status)
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            # A context of its own: not the log context (socket id, user) of the socket that
+            # happened to start it.
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._poll(), context=contextvars.Context())
+
+    async def _poll(self) -> None:
+        while self.sockets or self.runners:
+            try:
+                await self.adopt_orphans()
+            except Exception:
+                logger.warning("game supervisor: lease check failed", exc_info=True)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    async def adopt_orphans(self) -> None:
+        """Take the lease of each active game shown here that no process runs, and run it."""
+        candidates = [
+            game_id for game_id, status in self.status.items()
+            if status in ACTIVE and game_id not in self.runners and game_id in self.sockets
+        ]  # fmt: skip
+        if not candidates:
+            return
+        store = game_store()
+        held = await store.held(candidates)
+        for game_id, is_held in zip(candidates, held, strict=True):
+            if is_held:
+                continue
+            token = new_token()
+            if await store.acquire(game_id, token):
+                self._start(game_id, token)
+
+    def _start(self, game_id: int, token: str) -> None:
+        runner = Runner(game_id, token, host=self.host, log=game_store())
+        task = asyncio.get_running_loop().create_task(runner.run(), context=contextvars.Context())
+        self.runners[game_id] = task
+        logger.info("running game %s here", game_id)
+
+        def done(_: asyncio.Task) -> None:
+            self.runners.pop(game_id, None)
+            if runner.over:
+                self.status[game_id] = "finished"  # before its status event comes round
+            if game_id not in self.sockets:
+                self.status.pop(game_id, None)
+
+        task.add_done_callback(done)
+
+
+_publishers: dict[asyncio.AbstractEventLoop, TickPublisher] = {}
+
+
+def get_publisher() -> TickPublisher:
+    """The tick publisher of the running event loop (one per server process)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _publishers:
+        for old in [old for old in _publishers if old.is_closed()]:
+            del _publishers[old]
+        _publishers[loop] = TickPublisher()
+    return _publishers[loop]
+
+
+_supervisors: dict[asyncio.AbstractEventLoop, Supervisor] = {}
+
+
+def get_supervisor() -> Supervisor:
+    """The supervisor of the running event loop (one per server process)."""
+    loop = asyncio.get_running_loop()
+    supervisor = _supervisors.get(loop)
+    if supervisor is None:
+        for old in [old for old in _supervisors if old.is_closed()]:
+            del _supervisors[old]  # tests: a fresh loop per test
+        supervisor = _supervisors[loop] = Supervisor()
+    return supervisor

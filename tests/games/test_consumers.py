@@ -1,0 +1,308 @@
+"""The game socket through the real ASGI stack (session cookie, origin rule, URL router), on
+the in-memory layer: everything, the runner included, in this one process."""
+
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from chat.models import Message, RoomBan
+from config.asgi import application
+from dashboard import services as dashboard_services
+from games import services
+from games.models import Game
+from realtime.closecodes import CloseCode
+from tests.factories import UserFactory, make_room
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+ORIGIN = b"http://localhost"
+
+
+@pytest.fixture(autouse=True)
+def short_countdown(settings):
+    settings.SWITCHBOARD_GAME_COUNTDOWN_SECONDS = 0.2
+
+
+@sync_to_async
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+async def open_socket(game_id, user=None, *, headers=()):
+    headers = [(b"origin", ORIGIN), *headers]
+    if user is not None:
+        headers.append((b"cookie", f"sessionid={await session_cookie(user)}".encode()))
+    socket = WebsocketCommunicator(application, f"/ws/games/{game_id}/", headers=headers)
+    connected, _ = await socket.connect(timeout=5)
+    return socket, connected
+
+
+async def watch(game_id, user):
+    """Connect and read the state frame."""
+    socket, connected = await open_socket(game_id, user)
+    assert connected
+    state = await socket.receive_json_from(timeout=5)
+    assert state["type"] == "state"
+    return socket, state
+
+
+async def send(socket, frame):
+    await socket.send_to(text_data=json.dumps(frame))
+
+
+async def next_of(socket, kind, timeout=5):
+    """The next frame of type `kind`, passing over others."""
+    while True:
+        frame = await socket.receive_json_from(timeout=timeout)
+        if frame["type"] == kind:
+            return frame
+
+
+async def status_reaches(socket, status):
+    """Read until a status frame says `status` (earlier ones, such as joins, pass)."""
+    while (await next_of(socket, "status"))["game"]["status"] != status:
+        pass
+
+
+async def until_result(socket):
+    """Every tick up to the result: (tick numbers, acks, result frame)."""
+    numbers, acks = [], []
+    while True:
+        frame = await socket.receive_json_from(timeout=10)
+        if frame["type"] == "tick":
+            numbers.append(frame["tick"])
+            acks.append(frame["ack"])
+        elif frame["type"] == "result":
+            return numbers, acks, frame
+
+
+async def closed_with(socket) -> int:
+    while True:
+        output = await socket.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            return output.get("code", 1000)
+
+
+@pytest.fixture
+def room(user):
+    return make_room(creator=user, name="Lobby", slug="lobby")
+
+
+@pytest.fixture
+def game(room, user):
+    return services.game_create(room=room, creator=user, width=16, height=16)
+
+
+async def test_state_on_accept_shows_the_game_the_board_and_no_seat_to_a_spectator(
+    layer, game, other
+):
+    socket, state = await watch(game.pk, other)
+    assert state["tick"] == 0
+    assert state["you"] is None
+    assert state["game"]["status"] == "waiting"
+    assert state["game"]["players"] == [{"seat": 0, "username": "alice", "alive": True}]
+    assert len(state["cells"]) == 1 and state["cells"][0][2] == 0
+    await send(socket, {"type": "ping"})
+    assert await next_of(socket, "pong")
+    await socket.disconnect()
+
+
+async def test_join_takes_the_next_seat_and_everyone_sees_the_status(layer, game, user, other):
+    alice, state = await watch(game.pk, user)
+    assert state["you"] == 0
+    bob, _ = await watch(game.pk, other)
+    await send(bob, {"type": "join"})
+    mine = await next_of(bob, "state")
+    assert mine["you"] == 1
+    status = await next_of(alice, "status")
+    assert [p["username"] for p in status["game"]["players"]] == ["alice", "bob"]
+    await send(bob, {"type": "join"})  # again: the same seat, nothing new
+    assert (await next_of(bob, "state"))["you"] == 1
+    await alice.disconnect()
+    await bob.disconnect()
+
+
+async def test_a_whole_game_every_tick_in_order_acks_and_the_stored_result(
+    layer, game, user, other
+):
+    alice, _ = await watch(game.pk, user)
+    bob, _ = await watch(game.pk, other)
+    await send(bob, {"type": "join"})
+    await next_of(bob, "state")
+    await send(bob, {"type": "start"})
+    refused = await next_of(bob, "error")
+    assert refused["code"] == "forbidden"  # only the creator starts
+    await send(alice, {"type": "start"})
+    await status_reaches(alice, "countdown")
+    await status_reaches(alice, "running")
+    # Seat 1 starts at (3, 8) heading up; it turns right, and seat 0 runs off the board.
+    await send(bob, {"type": "turn", "dir": "right", "seq": 1})
+    await send(bob, {"type": "turn", "dir": "up", "seq": 2})
+    numbers, acks, result = await until_result(alice)
+    bob_numbers, bob_acks, bob_result = await until_result(bob)
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert bob_numbers == numbers
+    assert set(acks) == {0}
+    assert bob_acks[-1] == 2
+    assert result == bob_result
+    assert result["winner"] == "bob"
+    assert result["ranking"] == ["bob", "alice"]
+    stored = await sync_to_async(Game.objects.get)(pk=game.pk)
+    assert stored.status == "finished" and stored.ticks == numbers[-1]
+    bodies = await sync_to_async(list)(
+        Message.objects.filter(room=game.room).order_by("seq").values_list("body", flat=True)
+    )
+    assert "started a game of light cycles" in bodies[0] and f"/games/{game.pk}/" in bodies[0]
+    assert "bob won" in bodies[-1]
+    await alice.disconnect()
+    await bob.disconnect()
+
+
+async def test_refusals_join_after_start_bad_turns_and_spectators(layer, game, user, other):
+    carol = await sync_to_async(UserFactory)(username="carol")
+    alice, _ = await watch(game.pk, user)
+    bob, _ = await watch(game.pk, other)
+    await send(alice, {"type": "start"})
+    assert (await next_of(alice, "error"))["code"] == "forbidden"  # one seated: too few
+    await send(alice, {"type": "turn", "dir": "up", "seq": 1})
+    assert (await next_of(alice, "error"))["code"] == "forbidden"  # not running yet
+    await send(bob, {"type": "join"})
+    await next_of(bob, "state")
+    await send(alice, {"type": "start"})
+    await status_reaches(alice, "countdown")
+    spectator, _ = await watch(game.pk, carol)
+    await send(spectator, {"type": "join"})
+    assert (await next_of(spectator, "error"))["code"] == "forbidden"
+    await send(spectator, {"type": "turn", "dir": "up", "seq": 1})
+    assert (await next_of(spectator, "error"))["code"] == "forbidden"
+    for bad in (
+        {"type": "turn", "dir": "sideways", "seq": 1},
+        {"type": "turn", "dir": "up"},
+        {"type": "turn", "dir": "up", "seq": "x"},
+    ):
+        await send(bob, bad)
+        assert (await next_of(bob, "error"))["code"] == "invalid_frame"
+    await send(bob, {"type": "turn", "dir": "left", "seq": 5})
+    await send(bob, {"type": "turn", "dir": "left", "seq": 5})
+    assert (await next_of(bob, "error"))["code"] == "invalid_frame"  # seq must go up
+    await bob.send_to(text_data="{not json")
+    assert (await next_of(bob, "error"))["code"] == "invalid_json"
+    await send(bob, {"type": "fly"})
+    assert (await next_of(bob, "error"))["code"] == "unknown_type"
+    _, _, result = await until_result(spectator)
+    assert result["winner"] in {"alice", "bob", None}
+    for socket in (alice, bob, spectator):
+        await socket.disconnect()
+
+
+async def test_a_reconnecting_player_gets_a_fresh_state_and_their_seat(layer, game, user, other):
+    alice, _ = await watch(game.pk, user)
+    bob, _ = await watch(game.pk, other)
+    await send(bob, {"type": "join"})
+    await next_of(bob, "state")
+    await send(alice, {"type": "start"})
+    await next_of(bob, "tick")
+    await bob.disconnect()
+    bob, state = await watch(game.pk, other)
+    assert state["you"] == 1
+    assert state["game"]["status"] == "running"
+    assert state["tick"] >= 1
+    assert len(state["cells"]) >= 2 + 2 * state["tick"] - 2  # both trails so far
+    first = await next_of(bob, "tick")
+    assert first["tick"] == state["tick"] + 1
+    await send(bob, {"type": "turn", "dir": "right", "seq": 1})
+    numbers, acks, _ = await until_result(bob)
+    assert numbers == list(range(state["tick"] + 2, state["tick"] + 2 + len(numbers)))
+    await alice.disconnect()
+    await bob.disconnect()
+
+
+async def test_a_finished_game_shows_its_result_on_connect(layer, game, user, other):
+    await sync_to_async(services.game_join)(game=game, user=other)
+    alice, _ = await watch(game.pk, user)
+    await send(alice, {"type": "start"})
+    _, _, result = await until_result(alice)
+    await alice.disconnect()
+    bob, state = await watch(game.pk, other)
+    assert state["game"]["status"] == "finished"
+    assert await next_of(bob, "result") == result
+    await bob.disconnect()
+
+
+async def test_outsiders_banned_and_device_keys_are_refused(layer, user, other):
+    secret = await sync_to_async(make_room)(creator=user, name="S", slug="secret", is_private=True)
+    game = await sync_to_async(services.game_create)(room=secret, creator=user)
+    _, connected = await open_socket(game.pk, other)
+    assert not connected
+    _, connected = await open_socket(999999, user)
+    assert not connected
+    public = await sync_to_async(make_room)(creator=user, name="P", slug="public")
+    open_game = await sync_to_async(services.game_create)(room=public, creator=user)
+    await sync_to_async(RoomBan.objects.create)(room=public, user=other, banned_by=user)
+    _, connected = await open_socket(open_game.pk, other)
+    assert not connected
+    _, key = await sync_to_async(dashboard_services.device_create)(owner=user, name="Thing")
+    _, connected = await open_socket(
+        open_game.pk, headers=[(b"authorization", f"Api-Key {key}".encode())]
+    )
+    assert not connected
+
+
+async def test_a_ban_closes_an_open_game_socket(layer, game, user, other):
+    bob, _ = await watch(game.pk, other)
+    from chat.services import member_ban
+
+    await sync_to_async(member_ban)(room=game.room, actor=user, target=other)
+    assert await closed_with(bob) == CloseCode.ACCESS_REVOKED
+
+
+async def test_a_flood_of_turns_is_refused_then_the_socket_closed(layer, game, other, settings):
+    settings.SWITCHBOARD_GAME_FRAME_RATE = "20/second"
+    settings.SWITCHBOARD_ABUSE_STRIKES = 3
+    await sync_to_async(services.game_join)(game=game, user=other)
+    bob, _ = await watch(game.pk, other)
+    for seq in range(1, 40):
+        await send(bob, {"type": "turn", "dir": "left", "seq": seq})
+    codes = []
+    while True:
+        output = await bob.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            break
+        codes.append(json.loads(output["text"]).get("code"))
+    assert output["code"] == CloseCode.ABUSE
+    assert "rate_limited" in codes
+
+
+async def test_ticks_the_layer_dropped_are_sent_from_the_checkpoint_in_order(
+    layer, game, user, other, monkeypatch
+):
+    from games import hosting
+
+    publish = hosting.send_event
+
+    async def lossy(event):
+        if event.get("type") == "game.ticks":
+            # As channels_redis does over capacity: silently.
+            kept = [t for t in event["ticks"] if t[1] not in {3, 4, 7}]
+            if not kept:
+                return
+            event = {**event, "ticks": kept}
+        await publish(event)
+
+    monkeypatch.setattr(hosting, "send_event", lossy)
+    await sync_to_async(services.game_join)(game=game, user=other)
+    alice, _ = await watch(game.pk, user)
+    bob, _ = await watch(game.pk, other)
+    await send(alice, {"type": "start"})
+    await status_reaches(bob, "countdown")
+    await send(bob, {"type": "turn", "dir": "right", "seq": 1})
+    numbers, acks, _ = await until_result(bob)
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 8
+    assert acks[-1] == 1
+    await alice.disconnect()
+    await bob.disconnect()

@@ -1,0 +1,194 @@
+"""The engine without sockets: seats, inputs and acks, ticks, deterministic replay, and the
+runner's checkpoint and takeover on the in-process store."""
+
+import asyncio
+import random
+
+import pytest
+
+from games.engine import Match, Runner, Setup, Tick, tick_text
+from games.store import MemoryGameStore, new_token
+
+
+def new_match(seats=2, size=16):
+    return Match.new("cycles", width=size, height=size, seats=seats, seed=1)
+
+
+def test_ack_is_the_highest_seq_a_tick_took_per_seat():
+    match = new_match(seats=3)
+    assert match.submit(0, 1, "down")
+    assert match.submit(0, 2, "up")
+    assert match.submit(1, 5, "left")
+    tick = match.advance()
+    assert tick.number == 1
+    assert tick.acks == {0: 2, 1: 5, 2: 0}
+    tick = match.advance()
+    assert tick.acks == {0: 2, 1: 5, 2: 0}  # nothing new: acks stay
+
+
+def test_a_seq_already_taken_or_queued_is_dropped():
+    match = new_match()
+    assert match.submit(0, 3, "down")
+    assert not match.submit(0, 3, "up")  # a duplicate
+    assert not match.submit(0, 2, "up")  # late
+    match.advance()
+    assert not match.submit(0, 1, "left")
+    assert not match.submit(7, 9, "left")  # no such seat
+    assert match.submit(0, 4, "left")
+
+
+def test_tick_frame_is_encoded_once_and_each_socket_appends_its_ack():
+    tick = Tick(7, [[0, 1, 2, 1]], {0: 3}, {})
+    import json
+
+    assert json.loads(tick_text(tick.head(), 3)) == {
+        "type": "tick", "tick": 7, "moves": [[0, 1, 2, 1]], "ack": 3,
+    }  # fmt: skip
+
+
+def play(match, script):
+    """Run a match to its end with scripted inputs {tick: [(seat, seq, dir)]}: the ticks."""
+    ticks = []
+    while not match.finished and match.tick < 500:
+        for seat, seq, direction in script.get(match.tick + 1, []):
+            match.submit(seat, seq, direction)
+        ticks.append(match.advance())
+    return ticks
+
+
+def test_replaying_a_recorded_log_gives_the_identical_tick_stream():
+    rng = random.Random(4)
+    script = {}
+    seqs = [0] * 4
+    for tick in range(1, 200):
+        for seat in range(4):
+            if rng.random() < 0.3:
+                seqs[seat] += 1
+                script.setdefault(tick, []).append(
+                    (seat, seqs[seat], rng.choice(["up", "down", "left", "right"]))
+                )
+    live = play(new_match(seats=4, size=24), script)
+    log = [tick.entry for tick in live]
+    replayed, last = Match.replay("cycles", width=24, height=24, seats=4, seed=1, log=log)
+    again = Match.replay("cycles", width=24, height=24, seats=4, seed=1, log=log[:10])[0]
+    assert live[-1].number > 10 and replayed.finished
+    assert (last.number, last.moves, last.acks) == (live[-1].number, live[-1].moves, live[-1].acks)
+    # Tick by tick: a replay from any point goes on exactly as the live match did.
+    for tick in live[10:]:
+        replay_tick = again._step(tick.entry)
+        assert (replay_tick.number, replay_tick.moves, replay_tick.acks) == (
+            tick.number, tick.moves, tick.acks,
+        )  # fmt: skip
+    assert again.rules.cells() == replayed.rules.cells()
+    assert again.rules.ranking() == replayed.rules.ranking()
+
+
+class RecordingHost:
+    """A host that keeps what the runner published, and says when the game ended."""
+
+    def __init__(self, setup: Setup) -> None:
+        self._setup = setup
+        self.ticks: list[Tick] = []
+        self.began = 0
+        self.finished = asyncio.Event()
+        self.ticked = asyncio.Event()
+        self.result = None
+
+    async def setup(self, game_id):
+        return self._setup
+
+    async def begin(self, game_id):
+        self.began += 1
+
+    async def publish(self, game_id, tick):
+        self.ticks.append(tick)
+        self.ticked.set()
+
+    async def until(self, count: int) -> None:
+        """Wait until `count` ticks were published."""
+        while len(self.ticks) < count:
+            self.ticked.clear()
+            await asyncio.wait_for(self.ticked.wait(), 5)
+
+    async def finish(self, game_id, match):
+        self.result = (match.rules.ranking(), match.rules.winner())
+        self.finished.set()
+
+
+def running(seats=2, size=16):
+    return Setup(game_id=1, kind="cycles", status="running", width=size, height=size,
+                 seats=seats, starts_at=None)  # fmt: skip
+
+
+async def test_runner_ticks_to_the_end_and_checkpoints_every_tick():
+    store = MemoryGameStore()
+    host = RecordingHost(running())
+    token = new_token()
+    assert await store.acquire(1, token)
+    await asyncio.wait_for(Runner(1, token, host=host, log=store).run(), 10)
+    assert host.finished.is_set()
+    numbers = [t.number for t in host.ticks]
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert len(await store.log_entries(1)) == numbers[-1]
+    assert await store.acquire(1, new_token()), "the runner released its lease"
+
+
+async def test_inputs_reach_the_runner_and_are_acked():
+    store = MemoryGameStore()
+    host = RecordingHost(running())
+    token = new_token()
+    await store.acquire(1, token)
+    await store.push_input(1, [0, 1, "up"])  # seat 0 starts heading down, so a reversal
+    await store.push_input(1, [0, 2, "right"])
+    await asyncio.wait_for(Runner(1, token, host=host, log=store).run(), 10)
+    assert host.ticks[0].acks[0] == 2
+
+
+async def test_a_runner_that_lost_its_lease_stops_and_commits_nothing():
+    store = MemoryGameStore()
+    host = RecordingHost(running(size=64))
+    token = new_token()
+    await store.acquire(1, token)
+    task = asyncio.create_task(Runner(1, token, host=host, log=store).run())
+    await host.until(3)
+    store.leases[1] = ("someone else", store.leases[1][1] + 10)
+    await asyncio.wait_for(task, 5)
+    assert not host.finished.is_set()
+    assert len(await store.log_entries(1)) == len(host.ticks)
+
+
+async def test_a_second_runner_goes_on_from_the_checkpoint_without_a_gap():
+    store = MemoryGameStore()
+    first = RecordingHost(running(size=64))
+    token = new_token()
+    await store.acquire(1, token)
+    task = asyncio.create_task(Runner(1, token, host=first, log=store).run())
+    await first.until(5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    checkpointed = len(await store.log_entries(1))
+    second = RecordingHost(running(size=64))
+    token = new_token()
+    assert await store.acquire(1, token)
+    await asyncio.wait_for(Runner(1, token, host=second, log=store).run(), 20)
+    # The takeover announces the last checkpointed tick again, then goes on from there.
+    assert second.ticks[0].number == checkpointed
+    assert second.ticks[0].moves == first.ticks[checkpointed - 1].moves
+    assert [t.number for t in second.ticks] == list(
+        range(checkpointed, second.ticks[-1].number + 1)
+    )
+    assert second.finished.is_set()
+
+
+async def test_countdown_then_begin():
+    import time
+
+    store = MemoryGameStore()
+    setup = Setup(game_id=1, kind="cycles", status="countdown", width=16, height=16, seats=2,
+                  starts_at=time.time() + 0.3)  # fmt: skip
+    host = RecordingHost(setup)
+    token = new_token()
+    await store.acquire(1, token)
+    await asyncio.wait_for(Runner(1, token, host=host, log=store).run(), 10)
+    assert host.began == 1 and host.finished.is_set()
