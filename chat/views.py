@@ -37,11 +37,14 @@ def home(request: HttpRequest) -> HttpResponse:
     previews = selectors.last_messages(slugs=[room["slug"] for room in rooms])
     for room in rooms:
         room["last_message"] = previews.get(room["slug"])
-    joined = [room for room in rooms if room["is_member"]]
+    dms = [room for room in rooms if room["kind"] == "dm"]  # listed apart (CONTRACT.md §9)
+    joined = [room for room in rooms if room["is_member"] and room["kind"] != "dm"]
     public = [room for room in rooms if not room["is_member"]]
     dashboards = dashboard_selectors.dashboard_list_for_user(user=request.user)
     return render(
-        request, "chat/home.html", {"joined": joined, "public": public, "dashboards": dashboards}
+        request,
+        "chat/home.html",
+        {"joined": joined, "public": public, "dms": dms, "dashboards": dashboards},
     )
 
 
@@ -82,7 +85,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 # --- Streams for clients that cannot use WebSockets (CONTRACT.md §3) -----------------------------
 
-STREAMED_TYPES = {"message", "message.updated", "message.deleted"}
+STREAMED_TYPES = {"message", "message.updated", "message.deleted", "reactions"}
 
 
 async def _room_for(request: HttpRequest, slug: str):
