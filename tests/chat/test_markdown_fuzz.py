@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
-RENDERER = ROOT / "tests" / "js" / "markdown-render.mjs"
+RENDERER = ROOT / "tests" / "js" / "markdown-render.js"
 
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "srcset", "poster"}
 ALLOWED_TAGS = {
