@@ -93,19 +93,12 @@ export async function openPicker(opener, onPick) {
     closePicker();
     onPick(emoji);
   };
-  let list;
-  try {
-    list = await emojiList();
-  } catch {
-    grid.append(el("p", "muted small", "The emoji could not be loaded."));
-    return;
-  }
-  if (popup?.node !== node) return; // closed meanwhile
-  fill(grid, list, pick);
-  filter.addEventListener("input", () => {
+  let list = [];
+  const refill = () => {
     const words = filter.value.trim().toLowerCase();
     fill(grid, words ? list.filter((item) => item.name.includes(words)) : list, pick);
-  });
+  };
+  filter.addEventListener("input", refill);
   node.addEventListener("keydown", (event) => {
     if (event.key === "Escape") {
       event.preventDefault();
@@ -118,5 +111,12 @@ export async function openPicker(opener, onPick) {
       event.preventDefault();
     }
   });
-  grid.querySelector("[role=gridcell]")?.focus();
+  filter.focus(); // type to find one, or Down into the grid
+  try {
+    list = await emojiList();
+  } catch {
+    grid.append(el("p", "muted small", "The emoji could not be loaded."));
+    return;
+  }
+  if (popup?.node === node) refill(); // unless closed meanwhile
 }
