@@ -1,6 +1,7 @@
 // Direct messages: open (or find) the conversation with some people and go there. The home
 // page's "New message" dialog and the room page's "Message" action on a person both use it.
 import { api } from "./api.js";
+import { formDialog } from "./form-dialog.js";
 
 /** The usernames typed in a "To" field: split on spaces and commas, "@" dropped, no repeats. */
 export function parseUsernames(text) {
@@ -26,29 +27,13 @@ const form = document.getElementById("open-dm");
 const opener = document.getElementById("new-dm");
 
 if (dialog && form && opener) {
-  const errorBox = form.querySelector(".field-error");
-  const button = form.querySelector("button[type=submit]");
-  opener.addEventListener("click", () => {
-    errorBox.hidden = true;
-    dialog.showModal();
-  });
-  form.querySelector("[data-cancel]").addEventListener("click", () => dialog.close());
-  dialog.addEventListener("close", () => opener.focus());
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const usernames = parseUsernames(new FormData(form).get("usernames"));
-    errorBox.hidden = true;
-    if (!usernames.length) {
-      errorBox.textContent = "Name at least one person.";
-      errorBox.hidden = false;
-      return;
-    }
-    button.disabled = true;
-    const error = await openDm(usernames);
-    if (error) {
-      errorBox.textContent = error;
-      errorBox.hidden = false;
-      button.disabled = false;
-    }
+  formDialog({
+    dialog,
+    form,
+    opener,
+    submit(data) {
+      const usernames = parseUsernames(data.get("usernames"));
+      return usernames.length ? openDm(usernames) : "Name at least one person.";
+    },
   });
 }
