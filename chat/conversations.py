@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from chat import policy
 from chat.models import Membership, Message, Reaction, Room
@@ -98,7 +99,9 @@ def reply_count_raise(*, parent: Message) -> None:
     process each add one, and each broadcast carries the count as its transaction left it."""
     from chat.frames import message_updated_frame
 
-    Message.objects.filter(pk=parent.pk).update(reply_count=F("reply_count") + 1)
+    Message.objects.filter(pk=parent.pk).update(
+        reply_count=F("reply_count") + 1, touched_at=timezone.now()
+    )
     parent.refresh_from_db(fields=["reply_count"])
     broadcast_on_commit(room_group(parent.room_id), message_updated_frame(parent))
 
@@ -166,7 +169,7 @@ def _reaction_change(
             # The UPDATE takes the message row's write lock (on SQLite, the database's): changes
             # to one message's reactions queue here, so the 20-emoji cap holds under races.
             locked = Message.objects.filter(room=room, pk=message_id, deleted=False).update(
-                reactions_version=F("reactions_version") + 1
+                reactions_version=F("reactions_version") + 1, touched_at=timezone.now()
             )
             if not locked:
                 raise NotFound("No such message in this room.")

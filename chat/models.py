@@ -98,6 +98,9 @@ class Message(models.Model):
     # --- reactions: raised by every reaction change, under this row's write lock; the
     # `reactions` frame carries it so a client keeps the newest list whatever the arrival order.
     reactions_version = models.PositiveIntegerField(default=0)
+    # When its replies or reactions last changed (not an edit: edited_at stays): a resuming
+    # socket is sent the messages touched while it was away (selectors.messages_changed_since).
+    touched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["room", "seq"]

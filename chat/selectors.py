@@ -45,9 +45,11 @@ def member_list(*, room: Room) -> QuerySet[Membership]:
 
 
 def messages_changed_since(*, room: Room, up_to_seq: int, since) -> list[Message]:
-    """Messages up to a seq that were edited or deleted at or after `since`, by seq."""
+    """Messages up to a seq that were edited or deleted, or whose replies or reactions
+    changed, at or after `since`, by seq."""
     return list(
-        Message.objects.filter(room=room, seq__lte=up_to_seq, edited_at__gte=since)
+        Message.objects.filter(room=room, seq__lte=up_to_seq)
+        .filter(Q(edited_at__gte=since) | Q(touched_at__gte=since))
         .select_related("author", "room")
         .prefetch_related("reactions__user")
         .order_by("seq")

@@ -164,3 +164,32 @@ async def test_a_muted_socket_reaction_gets_the_muted_error(layer, user, room, m
         assert (error["type"], error["code"], error["ref"]) == ("error", "muted", message.pk)
     finally:
         await bob_socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_away_gets_the_reactions_and_replies_it_missed(layer, user, room, message):
+    """Stale state plus what the resume sends equals a fresh fetch: reactions and reply counts
+    that changed while the socket was gone come back as message.updated."""
+    bob = await sync_to_async(UserFactory)(username="bob")
+    away_since = message.created_at.isoformat().replace("+00:00", "Z")
+    await sync_to_async(conversations.reaction_add)(
+        room=room, user=bob, message_id=message.pk, emoji="🎉"
+    )
+    await sync_to_async(services.message_create)(
+        room=room, author=bob, body="me too", reply_to=message.pk
+    )
+    socket, _ = await join(user)
+    try:
+        await send(socket, {"type": "resume", "after_seq": message.seq,
+                            "updated_since": away_since})  # fmt: skip
+        updated = await next_frame(socket)
+        assert updated["type"] == "message.updated"
+        assert updated["message"]["id"] == message.pk
+        assert updated["message"]["reactions"] == [{"emoji": "🎉", "count": 1, "users": ["bob"]}]
+        assert updated["message"]["reply_count"] == 1
+        assert updated["message"]["edited_at"] is None
+        replay = await next_frame(socket)
+        assert (replay["type"], replay["message"]["reply_to"]) == ("message", message.pk)
+        assert (await next_frame(socket))["type"] == "resumed"
+    finally:
+        await socket.disconnect()
