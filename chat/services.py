@@ -298,7 +298,8 @@ def _notify_mentions(*, room: Room, message: Message) -> None:
         notification_create(
             user_id=user_id,
             kind=Notification.Kind.MENTION,
-            title=f"{author} mentioned you in {room.name}",
+            title=f"{author} mentioned you in "
+            + ("a direct message" if room.kind == Room.Kind.DM else room.name),
             body=message.body[:300],
             url=f"/rooms/{room.slug}/#seq-{message.seq}",
         )

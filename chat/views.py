@@ -57,7 +57,11 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
         policy.room_to_read(slug=slug, user=request.user)
     except Forbidden:
         return render(request, "chat/banned.html", {"room": room}, status=403)
-    rooms = selectors.room_list_for_user(user=request.user).filter(memberships__user=request.user)
+    rooms = list(
+        selectors.room_list_for_user(user=request.user).filter(memberships__user=request.user)
+    )
+    for other in rooms:  # a direct conversation is named by the other people in it
+        other.name = RoomSerializer(other).data["name"]
     return render(
         request,
         "chat/room.html",
