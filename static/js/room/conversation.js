@@ -21,7 +21,10 @@ export function messageById(id) {
 export function quoteText(message) {
   if (!message) return "an earlier message";
   if (message.deleted) return `${message.author.username}: (deleted)`;
-  const flat = message.body.replace(/\s+/g, " ").trim();
+  const flat = message.body
+    .replace(/[*_`~]+/g, "")
+    .replace(/\s+/g, " ")
+    .trim(); // Markdown marks off
   return `${message.author.username}: ${flat.length > 120 ? `${flat.slice(0, 119)}…` : flat}`;
 }
 
@@ -78,8 +81,7 @@ function conversationBar(message) {
   react.setAttribute("aria-haspopup", "dialog");
   react.disabled = conn.ended;
   react.addEventListener("click", () => openPicker(react, (emoji) => toggle(message, emoji)));
-  chips.append(react);
-  bar.append(chips);
+  if (chips.children.length) bar.append(chips);
   const count = Math.max(message.reply_count ?? 0, counts.get(message.id) ?? 0);
   counts.set(message.id, count);
   const replies = el(
@@ -91,7 +93,9 @@ function conversationBar(message) {
   replies.setAttribute("aria-haspopup", "dialog");
   if (!count) replies.setAttribute("aria-label", `Reply to ${message.author.username}`);
   replies.addEventListener("click", () => openReplies(message, replies));
-  bar.append(replies);
+  bar.append(replies, react); // the one that may be hidden last, so nothing shifts
+  // Nothing to show but the buttons that start a reaction or a reply: they float on hover.
+  bar.classList.toggle("empty", !count && !reactionsOf(message).length);
   return bar;
 }
 
