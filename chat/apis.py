@@ -13,6 +13,7 @@ from chat.serializers import (
     DmOpenSerializer,
     HistoryQuerySerializer,
     MemberSerializer,
+    MessageReactionsSerializer,
     MessageSendSerializer,
     MessageSerializer,
     MessageUpdateSerializer,
@@ -318,7 +319,11 @@ class ReactionApi(Api):
         return Response({"id": message.pk, "seq": message.seq,
                          "reactions": conversations.reactions_of(message)})  # fmt: skip
 
-    @extend_schema(operation_id="rooms_messages_reactions_add", request=ReactionChangeSerializer)
+    @extend_schema(
+        operation_id="rooms_messages_reactions_add",
+        request=ReactionChangeSerializer,
+        responses=MessageReactionsSerializer,
+    )
     def post(self, request: Request, slug: str, message_id: int) -> Response:
         return self._change(request, slug, message_id, conversations.reaction_add)
 

@@ -211,5 +211,11 @@ class ReactionChangeSerializer(serializers.Serializer):
     emoji = StrictCharField(max_length=64, trim_whitespace=False)
 
 
+class MessageReactionsSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    seq = serializers.IntegerField()
+    reactions = ReactionSerializer(many=True)
+
+
 class ReactionFrameSerializer(ReactionChangeSerializer):
     id = serializers.IntegerField(min_value=1)

@@ -193,3 +193,28 @@ async def test_a_socket_away_gets_the_reactions_and_replies_it_missed(layer, use
         assert (await next_frame(socket))["type"] == "resumed"
     finally:
         await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_sse_stream_carries_reactions_and_reply_counts(layer, user, room, message):
+    from django.test import AsyncClient
+
+    from tests.chat.test_streams import sse_events
+
+    client = AsyncClient()
+    await client.aforce_login(user)
+    response = await client.get("/sse/rooms/lobby/", headers={"Last-Event-ID": "0"})
+    assert response.status_code == 200
+    assert [e["event"] for e in await sse_events(response, 1)] == ["message"]  # replayed: live
+    await sync_to_async(conversations.reaction_add)(
+        room=room, user=user, message_id=message.pk, emoji="👀"
+    )
+    await sync_to_async(services.message_create)(
+        room=room, author=user, body="a reply", reply_to=message.pk
+    )
+    events = await sse_events(response, 3)
+    assert [(e["event"], e.get("id")) for e in events] == [
+        ("reactions", None), ("message", "2"), ("message.updated", None),
+    ]  # fmt: skip
+    assert events[0]["data"]["reactions"] == [{"emoji": "👀", "count": 1, "users": ["alice"]}]
+    assert events[2]["data"]["message"]["reply_count"] == 1
