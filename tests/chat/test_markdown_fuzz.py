@@ -103,7 +103,7 @@ sources = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
 @given(source=sources)
 def test_no_input_puts_script_handlers_or_script_urls_on_the_page(renderer, source):
     assert_safe(renderer.render(source))
