@@ -7,16 +7,19 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from chat import notes, policy, selectors, services
+from chat import conversations, notes, policy, selectors, services
 from chat.models import NoteVersion
 from chat.serializers import (
+    DmOpenSerializer,
     HistoryQuerySerializer,
     MemberSerializer,
+    MessageReactionsSerializer,
     MessageSendSerializer,
     MessageSerializer,
     MessageUpdateSerializer,
     ModerationSerializer,
     MuteSerializer,
+    ReactionChangeSerializer,
     ReadSerializer,
     RoleSerializer,
     RoomCreateSerializer,
@@ -269,3 +272,61 @@ class NoteVersionRestoreApi(Api):
         room = policy.room_to_read(slug=slug, user=request.user)
         version = notes.note_version_restore(room=room, actor=request.user, version_id=version_id)
         return Response(NoteVersionSerializer(version).data)
+
+
+# --- conversations (CONTRACT.md §9) ---------------------------------------------------------
+
+
+class DmOpenApi(Api):
+    """POST /api/dms/: the direct conversation of exactly the caller and these people."""
+
+    @extend_schema(
+        operation_id="dms_open",
+        request=DmOpenSerializer,
+        responses={201: RoomSerializer, 200: RoomSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = DmOpenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        room, created = conversations.dm_open(
+            creator=request.user, usernames=serializer.validated_data["usernames"]
+        )
+        room = policy.room_to_see(slug=room.slug, user=request.user)
+        return Response(
+            RoomSerializer(room).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class ReplyListApi(Api):
+    @extend_schema(operation_id="rooms_messages_replies", responses=MessageSerializer(many=True))
+    def get(self, request: Request, slug: str, message_id: int) -> Response:
+        room = policy.room_to_read(slug=slug, user=request.user)
+        replies = conversations.reply_list(room=room, message_id=message_id)
+        return Response(MessageSerializer(replies, many=True).data)
+
+
+class ReactionApi(Api):
+    """POST adds the caller's emoji to a message, DELETE removes it; both answer the list."""
+
+    def _change(self, request: Request, slug: str, message_id: int, change) -> Response:
+        room = policy.room_to_read(slug=slug, user=request.user)
+        serializer = ReactionChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        require_rate_sync(settings.SWITCHBOARD_CHAT_SEND_RATE, "react", str(request.user.pk))
+        change(room=room, user=request.user, message_id=message_id, **serializer.validated_data)
+        message = selectors.message_get(room=room, message_id=message_id)
+        return Response({"id": message.pk, "seq": message.seq,
+                         "reactions": conversations.reactions_of(message)})  # fmt: skip
+
+    @extend_schema(
+        operation_id="rooms_messages_reactions_add",
+        request=ReactionChangeSerializer,
+        responses=MessageReactionsSerializer,
+    )
+    def post(self, request: Request, slug: str, message_id: int) -> Response:
+        return self._change(request, slug, message_id, conversations.reaction_add)
+
+    @extend_schema(operation_id="rooms_messages_reactions_remove", request=ReactionChangeSerializer)
+    def delete(self, request: Request, slug: str, message_id: int) -> Response:
+        return self._change(request, slug, message_id, conversations.reaction_remove)

@@ -8,12 +8,13 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import policy, selectors, services
+from chat import conversations, policy, selectors, services
 from chat.frames import message_change_frame, message_frame
 from chat.serializers import (
     MessageEditSerializer,
     MessageRefSerializer,
     MessageSendSerializer,
+    ReactionFrameSerializer,
     ReadSerializer,
     ResumeSerializer,
     RoomSerializer,
@@ -89,8 +90,9 @@ class RoomConsumer(RoomSocket):
             await self.refuse_for_rate(frame_ref(frame))
             return
         message, created = await database_sync_to_async(services.message_create)(
-            room=self.room, author=self.user, body=data["body"], client_id=data["client_id"]
-        )
+            room=self.room, author=self.user, body=data["body"], client_id=data["client_id"],
+            reply_to=data["reply_to"],
+        )  # fmt: skip
         if not created:
             # A retry: answer the sender alone with the original; the room already has it.
             await self.send_frame(await database_sync_to_async(message_frame)(message))
@@ -145,6 +147,21 @@ class RoomConsumer(RoomSocket):
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_frame({"type": "pong"})
 
+    async def on_reaction(self, frame: dict[str, Any]) -> None:
+        """reaction.add / reaction.remove: the room gets `reactions` if anything changed."""
+        data = validate(ReactionFrameSerializer, frame)
+        if not await rate_allows(settings.SWITCHBOARD_CHAT_SEND_RATE, "react", str(self.user.pk)):
+            await self.refuse_for_rate(frame_ref(frame))
+            return
+        change = (
+            conversations.reaction_add
+            if frame["type"] == "reaction.add"
+            else conversations.reaction_remove
+        )
+        await database_sync_to_async(change)(
+            room=self.room, user=self.user, message_id=data["id"], emoji=data["emoji"]
+        )
+
     handlers = {
         "message.send": on_message_send,
         "message.edit": on_message_edit,
@@ -153,6 +170,8 @@ class RoomConsumer(RoomSocket):
         "typing": on_typing,
         "read": on_read,
         "ping": on_ping,
+        "reaction.add": on_reaction,
+        "reaction.remove": on_reaction,
     }
 
     # --- room events -----------------------------------------------------------------------

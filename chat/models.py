@@ -17,6 +17,16 @@ class Room(models.Model):
     # An archived room keeps its history readable and takes no new messages.
     is_archived = models.BooleanField(default=False)
 
+    # --- direct conversations (CONTRACT.md §9) ---
+    class Kind(models.TextChoices):
+        ROOM = "room"
+        DM = "dm"
+
+    kind = models.CharField(max_length=4, choices=Kind.choices, default=Kind.ROOM)
+    # A DM's members, as sorted user ids joined by "-": unique, so two concurrent creates of the
+    # same conversation make one room. NULL for ordinary rooms (the constraint skips NULL).
+    dm_key = models.CharField(max_length=200, null=True, blank=True, unique=True)  # noqa: DJ001
+
     class Meta:
         ordering = ["name"]
 
@@ -79,6 +89,18 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted = models.BooleanField(default=False)
+    # --- replies (CONTRACT.md §9): a reply is an ordinary message of the same room ---
+    reply_to = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
+    )
+    # Raised with F() under the parent row's write lock (services.message_create).
+    reply_count = models.PositiveIntegerField(default=0)
+    # --- reactions: raised by every reaction change, under this row's write lock; the
+    # `reactions` frame carries it so a client keeps the newest list whatever the arrival order.
+    reactions_version = models.PositiveIntegerField(default=0)
+    # When its replies or reactions last changed (not an edit: edited_at stays): a resuming
+    # socket is sent the messages touched while it was away (selectors.messages_changed_since).
+    touched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["room", "seq"]
@@ -94,6 +116,27 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.room.slug}#{self.seq}"
+
+
+class Reaction(models.Model):
+    """One user's emoji on one message (CONTRACT.md §9); the unique constraint makes adds
+    idempotent whatever the process."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reactions"
+    )
+    emoji = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user", "emoji"], name="reaction_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.emoji} on {self.message_id}"
 
 
 class RoomMute(models.Model):

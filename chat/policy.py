@@ -14,7 +14,9 @@ The verbs:
 - post: send a message (read, the room not archived, the user not muted);
 - change: edit or delete a message (post, and the author or a moderator);
 - write_notes: change the notes (a member, the room not archived, the user not muted);
-- moderate / own: the moderation actions and the room's settings, by rank.
+- moderate / own: the moderation actions and the room's settings, by rank;
+- change_members: join, leave, add, ban, kick, mute or promote: never in a direct conversation
+  (CONTRACT.md §9), whose members are fixed when it is created.
 """
 
 from dataclasses import dataclass
@@ -155,6 +157,7 @@ def require_authority_over(access: RoomAccess, target: AbstractBaseUser) -> Room
     Checked before anything about the target is revealed: a member who may not moderate
     learns nothing about which usernames exist."""
     require_moderate(access)
+    require_change_members(access)
     if access.user.pk == target.pk:
         raise Forbidden("You cannot do that to yourself.")
     target_role = (
@@ -165,11 +168,23 @@ def require_authority_over(access: RoomAccess, target: AbstractBaseUser) -> Room
     return access
 
 
+DM_MEMBERS_FIXED = "The people of a direct conversation are fixed; start another one instead."
+
+
+def require_change_members(access: RoomAccess) -> RoomAccess:
+    """A direct conversation's members are exactly the people it was opened for, for good."""
+    if access.room.kind == Room.Kind.DM:
+        raise Forbidden(DM_MEMBERS_FIXED)
+    return access
+
+
 def require_join(access: RoomAccess) -> RoomAccess:
-    """Public rooms are joined freely (but not by the banned); private ones by invitation."""
+    """Public rooms are joined freely (but not by the banned); private ones by invitation;
+    direct conversations by nobody."""
     require_see(access)
     if access.room.is_private and not access.is_member:
         raise NotFound(NO_SUCH_ROOM)
+    require_change_members(access)
     if access.banned:
         raise Forbidden("You are banned from this room.")
     return access

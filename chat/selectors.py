@@ -1,9 +1,10 @@
 """Reads and access checks for rooms and messages; they raise realtime.errors, never return None."""
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 
 from chat.models import Membership, Message, Room
+from realtime.errors import NotFound
 
 
 def room_queryset_for(*, user: AbstractBaseUser) -> QuerySet[Room]:
@@ -15,6 +16,8 @@ def room_queryset_for(*, user: AbstractBaseUser) -> QuerySet[Room]:
             member_count=Count("memberships", distinct=True),
             my_role=Subquery(mine.values("role")[:1]),
             my_last_read=Subquery(mine.values("last_read_seq")[:1]),
+            # Who is asking: a direct conversation is named by the other people in it.
+            my_username=Value(user.get_username() if user.is_authenticated else ""),
         )
         .order_by("name")
     )
@@ -42,10 +45,13 @@ def member_list(*, room: Room) -> QuerySet[Membership]:
 
 
 def messages_changed_since(*, room: Room, up_to_seq: int, since) -> list[Message]:
-    """Messages up to a seq that were edited or deleted at or after `since`, by seq."""
+    """Messages up to a seq that were edited or deleted, or whose replies or reactions
+    changed, at or after `since`, by seq."""
     return list(
-        Message.objects.filter(room=room, seq__lte=up_to_seq, edited_at__gte=since)
+        Message.objects.filter(room=room, seq__lte=up_to_seq)
+        .filter(Q(edited_at__gte=since) | Q(touched_at__gte=since))
         .select_related("author", "room")
+        .prefetch_related("reactions__user")
         .order_by("seq")
     )
 
@@ -72,9 +78,26 @@ def message_list(
     limit: int = 50,
 ) -> list[Message]:
     """A page of history, ascending by seq: after a seq, before one, or the latest."""
-    messages = Message.objects.filter(room=room).select_related("author", "room")
+    messages = (
+        Message.objects.filter(room=room)
+        .select_related("author", "room")
+        .prefetch_related("reactions__user")
+    )
     if after_seq is not None:
         return list(messages.filter(seq__gt=after_seq).order_by("seq")[:limit])
     if before_seq is not None:
         messages = messages.filter(seq__lt=before_seq)
     return sorted(messages.order_by("-seq")[:limit], key=lambda m: m.seq)
+
+
+def message_get(*, room: Room, message_id: int) -> Message:
+    """One message of the room, with its reactions."""
+    message = (
+        Message.objects.filter(room=room, pk=message_id)
+        .select_related("author", "room")
+        .prefetch_related("reactions__user")
+        .first()
+    )
+    if message is None:
+        raise NotFound("No such message in this room.")
+    return message

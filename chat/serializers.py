@@ -1,8 +1,10 @@
 """Input validation and output shapes, shared by the REST API and the chat socket."""
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from chat.conversations import dm_display_name, reactions_of
 from chat.models import Membership, Message, Room
 
 
@@ -19,13 +21,21 @@ class RoomSerializer(serializers.ModelSerializer):
     is_member = serializers.SerializerMethodField()
     role = serializers.CharField(source="my_role", read_only=True, allow_null=True)
     unread = serializers.SerializerMethodField()
+    name = serializers.SerializerMethodField()
 
     class Meta:
         model = Room
         fields = [
             "slug", "name", "topic", "is_private", "created_by", "created_at",
-            "last_seq", "member_count", "is_member", "role", "unread",
+            "last_seq", "member_count", "is_member", "role", "unread", "kind",
         ]  # fmt: skip
+
+    def get_name(self, room: Room) -> str:
+        """A direct conversation is named by the other people in it (for whoever reads it)."""
+        viewer = getattr(room, "my_username", None)
+        if room.kind == Room.Kind.DM and viewer:
+            return dm_display_name(room=room, username=viewer)
+        return room.name
 
     def get_is_member(self, room: Room) -> bool:
         return room.my_role is not None
@@ -49,16 +59,28 @@ class RoomCreateSerializer(serializers.Serializer):
     is_private = serializers.BooleanField(required=False, default=False)
 
 
+class ReactionSerializer(serializers.Serializer):
+    emoji = serializers.CharField()
+    count = serializers.IntegerField()
+    users = serializers.ListField(child=serializers.CharField())
+
+
 class MessageSerializer(serializers.ModelSerializer):
     room = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     author = UserRefSerializer()
+    reply_to = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    reactions = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
         fields = [
             "id", "seq", "room", "author", "body", "client_id",
-            "created_at", "edited_at", "deleted",
+            "created_at", "edited_at", "deleted", "reply_to", "reply_count", "reactions",
         ]  # fmt: skip
+
+    @extend_schema_field(ReactionSerializer(many=True))
+    def get_reactions(self, message: Message) -> list[dict]:
+        return reactions_of(message)
 
 
 class StrictCharField(serializers.CharField):
@@ -104,6 +126,7 @@ class MessageSendSerializer(serializers.Serializer):
         min_length=1, max_length=64, required=False, allow_null=True, default=None,
         trim_whitespace=False,
     )  # fmt: skip
+    reply_to = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
 
 
 class MessageUpdateSerializer(serializers.Serializer):
@@ -173,3 +196,26 @@ class RoomUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     topic = serializers.CharField(max_length=250, required=False, allow_blank=True)
     is_archived = serializers.BooleanField(required=False)
+
+
+# --- conversations (CONTRACT.md §9) ---------------------------------------------------------
+
+
+class DmOpenSerializer(serializers.Serializer):
+    usernames = serializers.ListField(
+        child=serializers.CharField(max_length=150), min_length=1, max_length=16
+    )
+
+
+class ReactionChangeSerializer(serializers.Serializer):
+    emoji = StrictCharField(max_length=64, trim_whitespace=False)
+
+
+class MessageReactionsSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    seq = serializers.IntegerField()
+    reactions = ReactionSerializer(many=True)
+
+
+class ReactionFrameSerializer(ReactionChangeSerializer):
+    id = serializers.IntegerField(min_value=1)

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from chat import policy
+from chat import conversations, policy
 from chat.frames import message_deleted_frame, message_frame, message_updated_frame
 from chat.models import Membership, Message, ModerationAction, Room, RoomBan, RoomMute
 from realtime.broadcast import broadcast, broadcast_on_commit, control_event, control_on_commit
@@ -56,6 +56,7 @@ def room_join(*, room: Room, user: AbstractBaseUser) -> Membership:
 
 
 def room_leave(*, room: Room, user: AbstractBaseUser) -> None:
+    policy.require_change_members(policy.access_get(room=room, user=user))
     membership = Membership.objects.filter(room=room, user=user).first()
     if membership is None:
         return
@@ -76,7 +77,7 @@ def room_leave(*, room: Room, user: AbstractBaseUser) -> None:
 
 def member_add(*, room: Room, actor: AbstractBaseUser, user: AbstractBaseUser) -> Membership:
     """An owner or moderator adds `user` to the room (the way into a private room)."""
-    policy.require_moderate(policy.access_get(room=room, user=actor))
+    policy.require_change_members(policy.require_moderate(policy.access_get(room=room, user=actor)))
     if RoomBan.objects.filter(room=room, user=user).exists():
         raise Forbidden("That user is banned from this room; unban them first.")
     membership, _ = Membership.objects.get_or_create(
@@ -160,7 +161,7 @@ def member_set_role(
     *, room: Room, actor: AbstractBaseUser, target: AbstractBaseUser, role: str
 ) -> Membership:
     """Owners (and staff) promote members to moderator or owner, or demote them."""
-    policy.require_own(policy.access_get(room=room, user=actor))
+    policy.require_change_members(policy.require_own(policy.access_get(room=room, user=actor)))
     membership = Membership.objects.filter(room=room, user=target).first()
     if membership is None:
         raise NotFound("That user is not a member of this room.")
@@ -218,13 +219,16 @@ async def room_typing(*, room: Room, user: AbstractBaseUser) -> None:
 
 
 def message_create(
-    *, room: Room, author: AbstractBaseUser, body: str, client_id: str | None = None
-) -> tuple[Message, bool]:
+    *, room: Room, author: AbstractBaseUser, body: str, client_id: str | None = None,
+    reply_to: int | None = None,
+) -> tuple[Message, bool]:  # fmt: skip
     """Store a message under the room's next seq, then broadcast it once committed.
 
     Returns (message, created). A `client_id` the author already used in this room returns the
     original message and creates nothing: the unique constraint decides, so two retries racing
     on two processes still make one row. Sending to a public room makes the author a member.
+    A `reply_to` (a message id of this room) makes it a reply: the parent's count goes up and
+    the room gets the parent as message.updated.
     """
     if client_id is not None:
         existing = _message_by_client_id(room=room, author=author, client_id=client_id)
@@ -238,9 +242,12 @@ def message_create(
             # Checked under the room's lock: an archive or mute committed before this send
             # applies to it.
             policy.require_post(policy.access_get(room=room, user=author))
+            parent = None
+            if reply_to is not None:
+                parent = conversations.reply_parent(room=room, message_id=reply_to)
             seq = Room.objects.filter(pk=room.pk).values_list("last_seq", flat=True).get()
             message = Message.objects.create(
-                room=room, seq=seq, author=author, body=body, client_id=client_id
+                room=room, seq=seq, author=author, body=body, client_id=client_id, reply_to=parent
             )
             membership, created = Membership.objects.get_or_create(
                 room=room, user=author, defaults={"last_read_seq": seq}
@@ -249,6 +256,8 @@ def message_create(
                 Membership.objects.filter(pk=membership.pk).update(last_read_seq=seq)
             room.last_seq = seq
             broadcast_on_commit(room_group(room.pk), message_frame(message), seq=seq)
+            if parent is not None:
+                conversations.reply_count_raise(parent=parent)
             _notify_mentions(room=room, message=message)
     except IntegrityError:
         # A concurrent retry of this client_id won; this attempt (its seq too) rolled back.
@@ -289,7 +298,8 @@ def _notify_mentions(*, room: Room, message: Message) -> None:
         notification_create(
             user_id=user_id,
             kind=Notification.Kind.MENTION,
-            title=f"{author} mentioned you in {room.name}",
+            title=f"{author} mentioned you in "
+            + ("a direct message" if room.kind == Room.Kind.DM else room.name),
             body=message.body[:300],
             url=f"/rooms/{room.slug}/#seq-{message.seq}",
         )

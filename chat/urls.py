@@ -17,6 +17,17 @@ api_urlpatterns = [
         name="room-message-detail",
     ),
     path("rooms/<slug:slug>/read/", apis.RoomReadApi.as_view(), name="room-read"),
+    path("dms/", apis.DmOpenApi.as_view(), name="dm-open"),
+    path(
+        "rooms/<slug:slug>/messages/<int:message_id>/replies/",
+        apis.ReplyListApi.as_view(),
+        name="room-message-replies",
+    ),
+    path(
+        "rooms/<slug:slug>/messages/<int:message_id>/reactions/",
+        apis.ReactionApi.as_view(),
+        name="room-message-reactions",
+    ),
     path("rooms/<slug:slug>/notes/", apis.NotesApi.as_view(), name="room-notes"),
     path(
         "rooms/<slug:slug>/notes/versions/",

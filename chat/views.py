@@ -37,11 +37,14 @@ def home(request: HttpRequest) -> HttpResponse:
     previews = selectors.last_messages(slugs=[room["slug"] for room in rooms])
     for room in rooms:
         room["last_message"] = previews.get(room["slug"])
-    joined = [room for room in rooms if room["is_member"]]
+    dms = [room for room in rooms if room["kind"] == "dm"]  # listed apart (CONTRACT.md §9)
+    joined = [room for room in rooms if room["is_member"] and room["kind"] != "dm"]
     public = [room for room in rooms if not room["is_member"]]
     dashboards = dashboard_selectors.dashboard_list_for_user(user=request.user)
     return render(
-        request, "chat/home.html", {"joined": joined, "public": public, "dashboards": dashboards}
+        request,
+        "chat/home.html",
+        {"joined": joined, "public": public, "dms": dms, "dashboards": dashboards},
     )
 
 
@@ -54,7 +57,11 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
         policy.room_to_read(slug=slug, user=request.user)
     except Forbidden:
         return render(request, "chat/banned.html", {"room": room}, status=403)
-    rooms = selectors.room_list_for_user(user=request.user).filter(memberships__user=request.user)
+    rooms = list(
+        selectors.room_list_for_user(user=request.user).filter(memberships__user=request.user)
+    )
+    for other in rooms:  # a direct conversation is named by the other people in it
+        other.name = RoomSerializer(other).data["name"]
     return render(
         request,
         "chat/room.html",
@@ -82,7 +89,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 # --- Streams for clients that cannot use WebSockets (CONTRACT.md §3) -----------------------------
 
-STREAMED_TYPES = {"message", "message.updated", "message.deleted"}
+STREAMED_TYPES = {"message", "message.updated", "message.deleted", "reactions"}
 
 
 async def _room_for(request: HttpRequest, slug: str):

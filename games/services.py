@@ -46,9 +46,9 @@ def game_create(
                                created_by=creator)  # fmt: skip
     GamePlayer.objects.create(game=game, user=creator, seat=0)
     name = KIND_NAMES.get(kind, kind)
+    invite = f"[join the game]({game_url(game)})"  # Markdown: a link to the game's page
     system_message_create(
-        room=room,
-        body=f"{creator.get_username()} started a game of {name}: join at {game_url(game)}",
+        room=room, body=f"{creator.get_username()} started a game of {name}: {invite}"
     )
     return game_get(game_id=game.pk)
 
@@ -130,7 +130,7 @@ def game_finish(
         outcome = f"{names[0]} won" if winner is not None else "nobody won (all out at once)"
         system_message_create(
             room=game.room,
-            body=f"Game {game_url(game)} is over: {outcome}. Ranking: {', '.join(names)}.",
+            body=f"[The game]({game_url(game)}) is over: {outcome}. Ranking: {', '.join(names)}.",
         )
         _announce(game_id)
         _announce_result(game_get(game_id=game_id))

@@ -142,6 +142,9 @@ STATICFILES_DIRS = [
     BASE_DIR / "static",
     # Libraries installed by `npm ci` (package-lock.json), served as they ship: no bundle step.
     ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),
+    # Message bodies (CONTRACT.md §9): the Markdown renderer and the reaction picker's emoji.
+    ("vendor/markdown-it", BASE_DIR / "node_modules" / "markdown-it" / "dist" / "browser"),
+    ("vendor/unicode-emoji-json", BASE_DIR / "node_modules" / "unicode-emoji-json"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -56,7 +56,7 @@ export class RoomFallback {
     this.source = source;
     source.addEventListener("open", () => source === this.source && this.opened(source));
     source.addEventListener("error", () => source === this.source && this.failed(source));
-    for (const type of ["message", "message.updated", "message.deleted"]) {
+    for (const type of ["message", "message.updated", "message.deleted", "reactions"]) {
       source.addEventListener(type, (event) => {
         if (source !== this.source) return;
         let frame;
@@ -158,6 +158,9 @@ export class RoomFallback {
       this.write(null, () => api("POST", `${this.api}/read/`, { seq: frame.seq }));
     } else if (frame.type === "resume") {
       this.resume(frame);
+    } else if (frame.type === "reaction.add" || frame.type === "reaction.remove") {
+      const method = frame.type === "reaction.add" ? "POST" : "DELETE";
+      this.write(frame.id, () => api(method, `${message(frame.id)}reactions/`, { emoji: frame.emoji })); // the stream brings reactions
     }
     // typing and ping have no HTTP form
   }
@@ -168,6 +171,7 @@ export class RoomFallback {
     if (this.posting.has(frame.client_id)) return; // on its way; its answer acknowledges it
     this.posting.add(frame.client_id);
     const body = { body: frame.body, client_id: frame.client_id };
+    if (frame.reply_to != null) body.reply_to = frame.reply_to;
     this.write(
       frame.client_id,
       () => api("POST", `${this.api}/messages/`, body).finally(() => this.posting.delete(frame.client_id)),

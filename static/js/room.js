@@ -6,6 +6,8 @@ import { closeMenu } from "./menu.js";
 import { RoomFallback, messagesAfter } from "./room-fallback.js";
 import { LiveSocket } from "./socket.js";
 import { closeComposer, focusComposer, onError } from "./room/composer.js";
+import { forgetReactions, onReactions } from "./room/conversation.js";
+import { closeRepliesComposer, replyFrame } from "./room/replies-panel.js";
 import { showConnection, showEnded } from "./room/connection.js";
 import { atBottom, jump, list, rendered, scrollToBottom, scroller } from "./room/list-state.js";
 import { cancelEdit, syncActions } from "./room/message-actions.js";
@@ -65,6 +67,7 @@ function onHello(frame) {
   conn.live = true;
   conn.role = frame.room?.role ?? conn.role;
   conn.isMember = frame.room?.is_member ?? conn.isMember;
+  if (!first) forgetReactions(); // the resume brings the messages as they are now
   if (first) {
     startUnread(frame);
     wantSeq = seqFromHash();
@@ -94,6 +97,7 @@ function endRoom(code) {
   cancelEdit();
   leftRoom(); // this page is no longer in the room
   closeComposer(how);
+  closeRepliesComposer();
   for (const item of rendered.values()) syncActions(item);
 }
 
@@ -104,8 +108,16 @@ const socket = new LiveSocket(`/ws/rooms/${encodeURIComponent(room.slug)}/`, {
   fallback: (live) => new RoomFallback(live, room.slug),
   handlers: {
     hello: onHello,
-    message: (frame) => addMessage(frame.message),
-    "message.updated": (frame) => frame.message && replaceMessage(frame.message),
+    message: (frame) => {
+      addMessage(frame.message);
+      replyFrame(frame.message);
+    },
+    "message.updated": (frame) => {
+      if (!frame.message) return;
+      replaceMessage(frame.message);
+      replyFrame(frame.message);
+    },
+    reactions: onReactions,
     "message.deleted": (frame) => markDeleted(frame),
     resumed: () => {
       backlogArrived();

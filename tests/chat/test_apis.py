@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 ROOM_FIELDS = {
     "slug", "name", "topic", "is_private", "created_by", "created_at",
-    "last_seq", "member_count", "is_member", "role", "unread",
+    "last_seq", "member_count", "is_member", "role", "unread", "kind",  # kind: §9
 }  # fmt: skip
 
 

@@ -71,6 +71,9 @@ def test_message_is_broadcast_after_commit_as_one_encoded_frame(
             "created_at": frame["message"]["created_at"],
             "edited_at": None,
             "deleted": False,
+            "reply_to": None,  # replies and reactions: CONTRACT.md §9
+            "reply_count": 0,
+            "reactions": [],
         },
     }
     assert frame["message"]["created_at"].endswith("Z")

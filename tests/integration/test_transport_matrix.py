@@ -60,6 +60,7 @@ TRANSPORTS = (
 RULES = (
     "member",  # the baseline: a member of a private room reaches everything
     "outsider",  # not a member of a private room: it does not exist for them
+    "dm_outsider",  # not one of the people of a direct conversation (CONTRACT.md §9)
     "removed",  # was a member of the private room, then kicked
     "banned",  # banned from a public room
     "muted",  # muted in a public room they belong to
@@ -100,6 +101,10 @@ MATRIX: dict[str, dict[str, Any]] = {
         "rest_read": HIDDEN, "rest_write": HIDDEN, "websocket": REFUSED, "sse": HIDDEN,
         "long_poll": HIDDEN, "notes_socket": REFUSED, "notes_rest": HIDDEN,
         "game_socket": REFUSED,
+    },
+    "dm_outsider": {
+        "rest_read": HIDDEN, "rest_write": HIDDEN, "websocket": REFUSED, "sse": HIDDEN,
+        "long_poll": HIDDEN, "notes_socket": REFUSED, "notes_rest": HIDDEN,
     },
     "removed": {
         "rest_read": HIDDEN, "rest_write": HIDDEN, "websocket": REFUSED, "sse": HIDDEN,
@@ -167,6 +172,10 @@ ROUTES = {
     "api/rooms/<slug:slug>/notes/versions/<int:version_id>/restore/": "owners",
     r"api/^rooms/(?P<slug>[-\w]+)/(?P<action>ban|unban|kick|mute|unmute|role)/$": (
         "moderation: chat.policy.require_authority_over"
+    ),
+    "api/rooms/<slug:slug>/messages/<int:message_id>/replies/": "rest_read",
+    "api/rooms/<slug:slug>/messages/<int:message_id>/reactions/": (
+        "rest_write (the post verb): test_conversation_writes_follow_the_post_rule"
     ),
     "sse/rooms/<slug:slug>/": "sse",
     "rooms/<slug:slug>/": "the page: see, then read (a banned page otherwise)",
@@ -428,6 +437,10 @@ async def situation(
     stack: Stack, rule: str, *, with_game: bool = False
 ) -> AsyncIterator[Situation]:
     (subject,) = await stack.login(1)
+    if rule == "dm_outsider":
+        async with _dm_outsider(stack, subject) as s:
+            yield s
+        return
     private = rule in {"member", "outsider", "removed", "archived", "device_key", "expired_jwt",
                        "logged_out", "over_cap"}  # fmt: skip
     members = [] if rule == "outsider" else [subject]
@@ -482,6 +495,16 @@ async def situation(
     finally:
         for client in held:
             await client.close()
+
+
+@contextlib.asynccontextmanager
+async def _dm_outsider(stack: Stack, subject: Account) -> AsyncIterator[Situation]:
+    """A direct conversation of two other people, with history; `subject` is not in it."""
+    owner, partner = await stack.login(2)
+    async with Rest(stack.one, owner) as rest:
+        dm = await rest.post("/api/dms/", {"usernames": [partner.username]}, expect=201)
+        await rest.post_message(dm["slug"], "the history every reader is replayed")
+    yield Situation(dm["slug"], Caller(account=subject), owner, owner)
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -565,3 +588,78 @@ async def _until_polling(stack: Stack, user_id: int) -> None:
                 await asyncio.sleep(0.05)  # noqa: sleep-ok (polling Redis, which has no event to await)
     finally:
         await client.aclose()
+
+
+# --- conversation writes (CONTRACT.md §9) follow the post rule on every path -----------------
+
+
+async def _target_message(stack: Stack, s: Situation) -> int:
+    async with Rest(stack.one, s.owner) as rest:
+        return (await rest.history(s.slug))[0]["id"]
+
+
+async def reaction_rest(stack: Stack, s: Situation, message_id: int) -> str:
+    async with s.caller.http(stack.two) as client:
+        response = await client.post(
+            f"/api/rooms/{s.slug}/messages/{message_id}/reactions/", json={"emoji": "👍"}
+        )
+    outcome = _http_outcome(response)
+    if outcome == FORBIDDEN and "archived" in response.json()["detail"]:
+        return READ_ONLY
+    return outcome
+
+
+async def reaction_socket(stack: Stack, s: Situation, message_id: int) -> str:
+    try:
+        ws = await connect_socket(stack.one, f"/ws/rooms/{s.slug}/",
+                                  headers=s.caller.socket_headers())  # fmt: skip
+    except InvalidStatus as refused:
+        assert refused.response.status_code == 403
+        return REFUSED
+    async with ws:
+        assert (await recv_json(ws))["type"] == "hello"
+        await ws.send(json.dumps({"type": "reaction.add", "id": message_id, "emoji": "🎉"}))
+        while True:
+            frame = await recv_json(ws)
+            if frame["type"] == "reactions" and frame["id"] == message_id:
+                return OK
+            if frame["type"] == "error":
+                if frame["code"] == "forbidden" and "archived" in frame["detail"]:
+                    return READ_ONLY
+                return {"muted": MUTED}.get(frame["code"], frame["code"])
+
+
+async def reply_rest(stack: Stack, s: Situation, message_id: int) -> str:
+    async with s.caller.http(stack.one) as client:
+        response = await client.post(
+            f"/api/rooms/{s.slug}/messages/", json={"body": "re", "reply_to": message_id}
+        )
+    outcome = _http_outcome(response)
+    if outcome == FORBIDDEN and "archived" in response.json()["detail"]:
+        return READ_ONLY
+    return outcome
+
+
+async def replies_rest(stack: Stack, s: Situation, message_id: int) -> str:
+    async with s.caller.http(stack.two) as client:
+        return _http_outcome(
+            await client.get(f"/api/rooms/{s.slug}/messages/{message_id}/replies/")
+        )
+
+
+CONVERSATION_PROBES = (reaction_rest, reaction_socket, reply_rest, replies_rest)
+CONVERSATION_MATRIX = {
+    "member": (OK, OK, OK, OK),
+    "dm_outsider": (HIDDEN, REFUSED, HIDDEN, HIDDEN),
+    "muted": (MUTED, MUTED, MUTED, OK),
+    "archived": (READ_ONLY, READ_ONLY, READ_ONLY, OK),
+}
+
+
+@pytest.mark.parametrize("rule", list(CONVERSATION_MATRIX))
+async def test_conversation_writes_follow_the_post_rule(matrix_stack: Stack, rule: str):
+    """Reactions (REST and socket) and replies are posts; the replies list is a read."""
+    async with situation(matrix_stack, rule) as s:
+        message_id = await _target_message(matrix_stack, s)
+        got = tuple([await probe(matrix_stack, s, message_id) for probe in CONVERSATION_PROBES])
+    assert got == CONVERSATION_MATRIX[rule]

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from chat.conversations import dm_open, reaction_add
 from chat.models import Membership, Room
 from chat.services import member_add, message_create, room_create, room_join
 
@@ -20,6 +21,9 @@ HISTORY = [
     ("bob", "Hi Alice! Open this room in two browsers and watch messages arrive."),
     ("carol", "Reconnects resume from the last message you saw, so nothing gets lost."),
 ]
+# A reply to the first message, in Markdown, and reactions on it (CONTRACT.md §9).
+REPLY = ("carol", "Messages are **Markdown**: `code`, _emphasis_ and [links](https://example.com).")
+REACTIONS = [("bob", "👋"), ("carol", "👋"), ("carol", "🎉")]
 
 
 class Command(BaseCommand):
@@ -52,9 +56,18 @@ class Command(BaseCommand):
                     room_join(room=room, user=users[member])
         lobby = Room.objects.get(slug="lobby")
         if lobby.last_seq == 0:
+            first = None
             for author, body in HISTORY:
-                message_create(room=lobby, author=users[author], body=body)
+                message, _ = message_create(room=lobby, author=users[author], body=body)
+                first = first or message
+            author, body = REPLY
+            message_create(room=lobby, author=users[author], body=body, reply_to=first.pk)
+            for author, emoji in REACTIONS:
+                reaction_add(room=lobby, user=users[author], message_id=first.pk, emoji=emoji)
             Membership.objects.filter(room=lobby).update(last_read_seq=0)
+        dm, created = dm_open(creator=users["bob"], usernames=["alice"])
+        if created:
+            message_create(room=dm, author=users["bob"], body="Psst: direct messages work too.")
         self.stdout.write(
             self.style.SUCCESS(
                 "Demo ready: log in as alice, bob or carol (or admin) "

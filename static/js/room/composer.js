@@ -6,7 +6,7 @@ import { el } from "../ui.js";
 import { list, messages, outgoing, pending, scrollToBottom } from "./list-state.js";
 import { editRefused, startEdit } from "./message-actions.js";
 import { decorate, lastOwnSeq, updateEmpty } from "./message-list.js";
-import { messageItem } from "./message-view.js";
+import { messageItem, renderBody } from "./message-view.js";
 import { clearNotices, showError, showNotice } from "./notices.js";
 import { canChange, conn, me, socket } from "./page.js";
 import { mentionable, onMembersLoaded } from "./people.js";
@@ -70,6 +70,7 @@ function send() {
   queueMessage(body);
   input.value = "";
   autosize();
+  showPreview();
 }
 
 function autosize() {
@@ -136,4 +137,21 @@ input.addEventListener("keydown", (event) => {
 input.addEventListener("input", () => {
   autosize();
   typed();
+  showPreview();
+});
+
+// The preview: the message as it will show, by the renderer the list uses.
+const preview = document.getElementById("composer-preview");
+const previewToggle = document.getElementById("preview-toggle");
+
+function showPreview() {
+  const on = previewToggle.getAttribute("aria-pressed") === "true";
+  preview.hidden = !on || !input.value.trim();
+  if (!preview.hidden) renderBody(preview, input.value);
+}
+
+previewToggle.addEventListener("click", () => {
+  const on = previewToggle.getAttribute("aria-pressed") !== "true";
+  previewToggle.setAttribute("aria-pressed", String(on));
+  showPreview();
 });

@@ -1,7 +1,10 @@
-// One message as a list item. Bodies go in as text, never as HTML: every piece of a message is
-// built with createElement and textContent.
+// One message as a list item: its head built with createElement and textContent, its body the
+// Markdown renderer's output, and its conversation parts (reply quote, reactions, replies).
+import MarkdownIt from "../../vendor/markdown-it/markdown-it.esm.min.mjs";
+import { markdownRenderer } from "../markdown.js";
 import { fullDate } from "../time.js";
 import { el, hueFor } from "../ui.js";
+import { conversationParts } from "./conversation.js";
 import { me } from "./page.js";
 
 export function avatar(username) {
@@ -12,47 +15,15 @@ export function avatar(username) {
   return node;
 }
 
-// Links (http and https only, and this site's game pages: "/games/12/", which the system's game
-// invitations carry) and @mentions become elements whose text is set with textContent;
-// everything else is a text node. Nothing in a body is ever parsed as HTML.
-const TOKEN = /(https?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]}])|(?<![\w@])(@[\w.+-]*[\w+-])|(?<![\w/])(\/games\/\d+\/)/g;
+// Bodies are Markdown, rendered by static/js/markdown.js (markdown-it with raw HTML off: what
+// it writes is escaped text and a few safe elements, tested in tests/js and fuzzed).
+const markdown = markdownRenderer(MarkdownIt);
 
-function bodyNodes(body) {
-  const nodes = [];
-  let last = 0;
-  for (const match of body.matchAll(TOKEN)) {
-    if (match.index > last) nodes.push(document.createTextNode(body.slice(last, match.index)));
-    const [text, url, mention, gamePath] = match;
-    if (gamePath) {
-      const link = el("a", "link", text);
-      link.href = gamePath; // same site, same tab
-      nodes.push(link);
-    } else if (url) {
-      let href = null;
-      try {
-        const parsed = new URL(url);
-        if (parsed.protocol === "http:" || parsed.protocol === "https:") href = parsed.href;
-      } catch {
-        href = null;
-      }
-      if (href) {
-        const link = el("a", "link", text);
-        link.href = href;
-        link.target = "_blank";
-        link.rel = "noopener noreferrer nofollow";
-        nodes.push(link);
-      } else {
-        nodes.push(document.createTextNode(text));
-      }
-    } else {
-      const tag = el("span", "mention", mention);
-      if (mention.slice(1).toLowerCase() === me.toLowerCase()) tag.classList.add("me");
-      nodes.push(tag);
-    }
-    last = match.index + text.length;
-  }
-  if (last < body.length) nodes.push(document.createTextNode(body.slice(last)));
-  return nodes;
+/** Render a Markdown body into `node`; whether it @mentions the viewer. */
+export function renderBody(node, text) {
+  const { html, mentions } = markdown.render(text, { me });
+  node.innerHTML = html.trim(); // markdown-it's output: see the note above
+  return mentions.some((name) => name.toLowerCase() === me.toLowerCase());
 }
 
 /** The <li> for a message; `sending`: one's own, not yet acknowledged (no seq, no actions). */
@@ -83,18 +54,17 @@ export function messageItem(message, { sending = false } = {}) {
     head.append(edited);
   }
 
-  const body = el("p", "body");
+  const body = el("div", "body markdown");
   if (message.deleted) {
     item.classList.add("deleted");
     body.textContent = "This message was deleted.";
-  } else {
-    const nodes = bodyNodes(message.body);
-    body.append(...nodes);
-    if (username !== me && nodes.some((node) => node.classList?.contains("me"))) {
-      item.classList.add("mentions-me");
-    }
+  } else if (renderBody(body, message.body) && username !== me) {
+    item.classList.add("mentions-me");
   }
-  row.append(avatar(username), head, body);
+  const { quote, after } = conversationParts(message, { sending });
+  row.append(avatar(username), head);
+  if (quote) row.append(quote);
+  row.append(body, ...after);
   item.append(row);
   return item;
 }

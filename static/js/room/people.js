@@ -1,6 +1,8 @@
 // The list labelled "Online" and the room's members: who is here now (presence frames), their
 // roles, and who can be @mentioned.
 import { api } from "../api.js";
+import { openDm } from "../dm-open.js";
+import { showError } from "./notices.js";
 import { el } from "../ui.js";
 import { avatar } from "./message-view.js";
 import { moderationButton } from "./moderation.js";
@@ -45,6 +47,18 @@ export function mentionable() {
   return [...people.values()].sort((a, b) => a.username.localeCompare(b.username));
 }
 
+/** "Message": open (or find) the direct conversation with this person. */
+function messageButton(username) {
+  const button = el("button", "ghost small-button dm-button", "Message");
+  button.type = "button";
+  button.setAttribute("aria-label", `Message ${username}`);
+  button.addEventListener("click", async () => {
+    const error = await openDm([username]);
+    if (error) showError(error);
+  });
+  return button;
+}
+
 /** Draw the "Online" list; `users`: a new list from the server (hello or presence). */
 export function renderOnline(users) {
   if (users) onlineUsers = users;
@@ -54,6 +68,7 @@ export function renderOnline(users) {
   const sorted = [...names.keys()].sort((a, b) => (a === me ? -1 : b === me ? 1 : a.localeCompare(b)));
   // Re-rendering must not lose the focus of someone using a moderation menu.
   const focusedName = document.activeElement?.closest?.(".online-user")?.dataset.username;
+  const focusedDm = document.activeElement?.classList?.contains("dm-button");
   online.replaceChildren(
     ...sorted.map((username) => {
       const li = el("li", "online-user");
@@ -66,13 +81,17 @@ export function renderOnline(users) {
       if (isModeratorRole(memberRole)) {
         li.append(el("span", "role-tag", memberRole === "owner" ? "owner" : "mod"));
       }
+      if (username !== me) li.append(messageButton(username));
       if (username !== me && canModerate()) {
         li.append(moderationButton(username, () => loadMembers({ force: true })));
       }
       return li;
     }),
   );
-  if (focusedName) online.querySelector(`[data-username="${CSS.escape(focusedName)}"] button`)?.focus();
+  if (focusedName) {
+    const which = focusedDm ? ".dm-button" : ":not(.dm-button)";
+    online.querySelector(`[data-username="${CSS.escape(focusedName)}"] button${which}`)?.focus();
+  }
   online.classList.toggle("stale", !conn.live || conn.limited);
   onlineNote.hidden = !conn.limited; // who else is here is not known without the socket
   if (users && users.some((u) => !members.has(u.username))) loadMembers();
