@@ -105,6 +105,7 @@ MATRIX: dict[str, dict[str, Any]] = {
     "dm_outsider": {
         "rest_read": HIDDEN, "rest_write": HIDDEN, "websocket": REFUSED, "sse": HIDDEN,
         "long_poll": HIDDEN, "notes_socket": REFUSED, "notes_rest": HIDDEN,
+        "game_socket": REFUSED,
     },
     "removed": {
         "rest_read": HIDDEN, "rest_write": HIDDEN, "websocket": REFUSED, "sse": HIDDEN,
@@ -438,7 +439,7 @@ async def situation(
 ) -> AsyncIterator[Situation]:
     (subject,) = await stack.login(1)
     if rule == "dm_outsider":
-        async with _dm_outsider(stack, subject) as s:
+        async with _dm_outsider(stack, subject, with_game=with_game) as s:
             yield s
         return
     private = rule in {"member", "outsider", "removed", "archived", "device_key", "expired_jwt",
@@ -498,13 +499,20 @@ async def situation(
 
 
 @contextlib.asynccontextmanager
-async def _dm_outsider(stack: Stack, subject: Account) -> AsyncIterator[Situation]:
-    """A direct conversation of two other people, with history; `subject` is not in it."""
+async def _dm_outsider(
+    stack: Stack, subject: Account, *, with_game: bool
+) -> AsyncIterator[Situation]:
+    """A direct conversation of two other people, with history (and a game when asked for);
+    `subject` is not in it."""
     owner, partner = await stack.login(2)
+    game_id = None
     async with Rest(stack.one, owner) as rest:
         dm = await rest.post("/api/dms/", {"usernames": [partner.username]}, expect=201)
         await rest.post_message(dm["slug"], "the history every reader is replayed")
-    yield Situation(dm["slug"], Caller(account=subject), owner, owner)
+        if with_game:
+            game = await rest.post(f"/api/rooms/{dm['slug']}/games/", {"kind": "cycles"}, 201)
+            game_id = game["id"]
+    yield Situation(dm["slug"], Caller(account=subject), owner, owner, game_id=game_id)
 
 
 @pytest.mark.parametrize("rule", RULES)
