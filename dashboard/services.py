@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from dashboard.models import AlertRule, Dashboard, Device, Panel, Reading, ReadingRollup
+from dashboard.mqtt import broker_device_changed
 from realtime.broadcast import control_event, control_on_commit, send_event
 from realtime.closecodes import CloseCode
 from realtime.errors import Forbidden, Invalid
@@ -40,9 +41,11 @@ def device_create(
 ) -> tuple[Device, str]:
     """A new device and its API key: the only time the key exists outside a hash."""
     key = _new_key()
-    device = Device.objects.create(
-        owner=owner, name=name, key_prefix=key[:12], key_hash=_hash(key), is_builtin=is_builtin
-    )
+    with transaction.atomic():
+        device = Device.objects.create(
+            owner=owner, name=name, key_prefix=key[:12], key_hash=_hash(key), is_builtin=is_builtin
+        )
+        broker_device_changed(device=device, key=key)
     return device, key
 
 
@@ -54,6 +57,7 @@ def device_rotate_key(*, device: Device, actor: AbstractBaseUser) -> str:
     Device.objects.filter(pk=device.pk).update(
         key_prefix=key[:12], key_hash=_hash(key), revoked_at=None
     )
+    broker_device_changed(device=device, key=key)  # the broker drops the old key's session
     _close_device_sockets(device)
     _audit("device key rotated", device=device, actor=actor)
     return key
@@ -66,6 +70,7 @@ def device_revoke(*, device: Device, actor: AbstractBaseUser) -> None:
     Device.objects.filter(pk=device.pk).update(
         key_prefix="", key_hash="", revoked_at=timezone.now()
     )
+    broker_device_changed(device=device, key=None)
     _close_device_sockets(device)
     _audit("device key revoked", device=device, actor=actor)
 

@@ -1,0 +1,139 @@
+"""The MQTT bridge: readings that devices publish to the broker, stored as `/api/ingest/` would.
+
+`manage.py mqtt_bridge` runs it as a process of its own beside a Redis layer; under `make run`
+(the in-memory layer, which no second process reaches) SWITCHBOARD_MQTT_BRIDGE_IN_SERVER=1 runs
+it as a task of the server (SWITCHBOARD_SERVER_TASKS), like the demo's sources.
+
+Delivery is at least once: the bridge subscribes with QoS 1 in a persistent session (a fixed
+client id, clean start off, a session that outlives a disconnection), and acknowledges a message
+only once its readings are committed. Readings published while the bridge is away, or in flight
+when it or the broker stops, are delivered again (a crash between commit and acknowledgement
+stores that one message twice).
+"""
+
+import asyncio
+import json
+import logging
+import random
+
+import aiomqtt
+from channels.db import database_sync_to_async
+from django.conf import settings
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from dashboard.models import Device
+from dashboard.mqtt import (
+    READINGS_FILTER,
+    BrokerError,
+    broker_address,
+    broker_sync,
+    device_of_topic,
+)
+from dashboard.serializers import validate_readings
+from dashboard.services import readings_record
+from realtime.metrics import MQTT_DROPPED, MQTT_RECEIVED
+from realtime.store import rate_allows_sync
+
+logger = logging.getLogger(__name__)
+
+SESSION_EXPIRY_SECONDS = 7 * 24 * 3600  # how long the broker keeps readings for an absent bridge
+RECEIVE_MAXIMUM = 1000  # unacknowledged messages the broker may have in flight to the bridge
+BACKOFF_MAX_SECONDS = 30.0
+
+
+def message_ingest(*, topic: str, payload: bytes) -> str | None:
+    """Store one message's readings through the ingest service; why it was dropped, or None.
+
+    The same checks as `/api/ingest/`, in its order: a live device, the device's one ingest
+    budget (shared with REST and the device socket), then `validate_readings`."""
+    if len(payload) > settings.SWITCHBOARD_MQTT_MAX_PAYLOAD:
+        return "oversize"
+    device_id = device_of_topic(topic)
+    device = (
+        Device.objects.select_related("owner").filter(pk=device_id, revoked_at=None).first()
+        if device_id is not None
+        else None
+    )
+    if device is None or not device.key_hash or not device.owner.is_active:
+        return "unknown_device"
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return "not_json"
+    if not rate_allows_sync(settings.SWITCHBOARD_DEVICE_INGEST_RATE, "ingest", str(device.pk)):
+        return "rate_limited"
+    readings = validate_readings(data)
+    if isinstance(readings, dict):
+        return "invalid"
+    readings_record(device=device, readings=readings)
+    return None
+
+
+def _client() -> aiomqtt.Client:
+    host, port = broker_address()
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+    properties.ReceiveMaximum = RECEIVE_MAXIMUM
+    client = aiomqtt.Client(
+        host,
+        port,
+        username=settings.SWITCHBOARD_MQTT_ADMIN_USER,
+        password=settings.SWITCHBOARD_MQTT_ADMIN_PASSWORD,
+        identifier=settings.SWITCHBOARD_MQTT_BRIDGE_ID,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        clean_start=False,
+        properties=properties,
+        keepalive=15,
+    )
+    # aiomqtt does not expose paho's manual acknowledgement; without it paho acknowledges a
+    # message before the bridge has stored it, and a crash then loses it.
+    client._client.manual_ack_set(True)
+    return client
+
+
+async def _handle(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    MQTT_RECEIVED.inc()
+    payload = message.payload if isinstance(message.payload, bytes) else b""
+    try:
+        reason = await database_sync_to_async(message_ingest)(
+            topic=message.topic.value, payload=payload
+        )
+    except Exception:
+        # A database error is not the message's fault: leave it unacknowledged, reconnect, and
+        # the broker delivers it again.
+        logger.warning("mqtt bridge: storing a message failed", exc_info=True)
+        raise
+    if reason is not None:
+        MQTT_DROPPED.labels(reason=reason).inc()
+        logger.info("mqtt bridge: dropped a message on %s (%s)", message.topic.value, reason)
+    if message.qos > 0:
+        client._client.ack(message.mid, message.qos)
+
+
+async def _sync_broker() -> None:
+    try:
+        changed = await database_sync_to_async(broker_sync)()
+        logger.info("mqtt bridge: broker in sync (%s devices updated)", changed)
+    except BrokerError:
+        logger.warning("mqtt bridge: broker sync failed; retrying at the next start", exc_info=True)
+
+
+async def run_bridge() -> None:
+    """Subscribe and ingest for as long as the process runs, reconnecting with backoff."""
+    await _sync_broker()
+    backoff = 0.5
+    while True:
+        try:
+            async with _client() as client:
+                await client.subscribe(READINGS_FILTER, qos=1)
+                logger.info("mqtt bridge: subscribed to %s", READINGS_FILTER)
+                backoff = 0.5
+                async for message in client.messages:
+                    await _handle(client, message)
+        except aiomqtt.MqttError as error:
+            logger.warning("mqtt bridge: broker connection lost (%s); reconnecting", error)
+        except Exception:
+            logger.exception("mqtt bridge: failed; reconnecting")
+        await asyncio.sleep(backoff * (1 + random.random()))
+        backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
