@@ -111,19 +111,22 @@ async def _handle(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         client._client.ack(message.mid, message.qos)
 
 
-async def _sync_broker() -> None:
+async def _sync_broker() -> bool:
     try:
         changed = await database_sync_to_async(broker_sync)()
-        logger.info("mqtt bridge: broker in sync (%s devices updated)", changed)
     except BrokerError:
-        logger.warning("mqtt bridge: broker sync failed; retrying at the next start", exc_info=True)
+        logger.warning("mqtt bridge: broker sync failed; retrying at reconnection", exc_info=True)
+        return False
+    logger.info("mqtt bridge: broker in sync (%s devices updated)", changed)
+    return True
 
 
 async def run_bridge() -> None:
     """Subscribe and ingest for as long as the process runs, reconnecting with backoff."""
-    await _sync_broker()
-    backoff = 0.5
+    backoff, synced = 0.5, False
     while True:
+        # Changes the broker missed while it was down (or before this bridge started).
+        synced = synced or await _sync_broker()
         try:
             async with _client() as client:
                 await client.subscribe(READINGS_FILTER, qos=1)

@@ -184,6 +184,8 @@ class AlertDelivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     response_code = models.PositiveIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
+    # Every attempt: [{"at": iso, "code": int | None, "error": str}, ...] (the delivery log).
+    history = models.JSONField(default=list, blank=True)
     next_attempt_at = models.DateTimeField()
     # While SENDING: until when the worker that claimed it holds it (a crashed worker's rows
     # become due again after this).

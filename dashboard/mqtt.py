@@ -188,15 +188,19 @@ def broker_device_apply_or_defer(device_id: int) -> None:
 def broker_sync() -> int:
     """Apply every pending device change, remove broker clients of devices that are gone or
     revoked, and give the admin client the bridge's role; the number of devices changed."""
-    dynsec([
-        {"command": "createRole", "rolename": BRIDGE_ROLE, "acls": [
-            {"acltype": "subscribePattern", "topic": READINGS_FILTER, "allow": True},
-            {"acltype": "publishClientReceive", "topic": READINGS_FILTER, "allow": True},
-            {"acltype": "publishClientSend", "topic": READINGS_FILTER, "allow": True},
-        ]},
-        {"command": "addClientRole", "username": settings.SWITCHBOARD_MQTT_ADMIN_USER,
-         "rolename": BRIDGE_ROLE},
-    ])  # fmt: skip
+    admin = settings.SWITCHBOARD_MQTT_ADMIN_USER
+    (answer,) = dynsec([{"command": "getClient", "username": admin}])
+    roles = {r.get("rolename") for r in answer.get("data", {}).get("client", {}).get("roles", [])}
+    if BRIDGE_ROLE not in roles:
+        # Only when missing: a role change disconnects every session of that user (the bridge).
+        dynsec([
+            {"command": "createRole", "rolename": BRIDGE_ROLE, "acls": [
+                {"acltype": "subscribePattern", "topic": READINGS_FILTER, "allow": True},
+                {"acltype": "publishClientReceive", "topic": READINGS_FILTER, "allow": True},
+                {"acltype": "publishClientSend", "topic": READINGS_FILTER, "allow": True},
+            ]},
+            {"command": "addClientRole", "username": admin, "rolename": BRIDGE_ROLE},
+        ])  # fmt: skip
     changed = 0
     for device_id in Device.objects.exclude(broker_pending="").values_list("pk", flat=True):
         broker_device_apply(device_id)

@@ -16,6 +16,22 @@ api_urlpatterns = [
     path("dashboards/<slug:slug>/series/", apis.SeriesApi.as_view(), name="dashboard-series"),
     path("dashboards/<slug:slug>/panels/", apis.PanelCreateApi.as_view(), name="dashboard-panels"),
     path("alerts/", apis.AlertRuleListCreateApi.as_view(), name="alert-list"),
+    path("alert-channels/", apis.AlertChannelListCreateApi.as_view(), name="alert-channel-list"),
+    path(
+        "alert-channels/<int:channel_id>/",
+        apis.AlertChannelDetailApi.as_view(),
+        name="alert-channel-detail",
+    ),
+    path(
+        "alert-channels/<int:channel_id>/deliveries/",
+        apis.AlertChannelDeliveriesApi.as_view(),
+        name="alert-channel-deliveries",
+    ),
+    path(
+        "alert-channels/<int:channel_id>/test/",
+        apis.AlertChannelTestApi.as_view(),
+        name="alert-channel-test",
+    ),
 ]
 
 page_urlpatterns = [
