@@ -32,9 +32,17 @@ from realtime.metrics import MQTT_BROKER_ERRORS
 logger = logging.getLogger(__name__)
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
-RESPONSE_TOPIC = CONTROL_TOPIC + "/response"
 READINGS_FILTER = "devices/+/readings"
+RESPONSE_TOPIC = CONTROL_TOPIC + "/response"
 BRIDGE_ROLE = "switchboard-bridge"
+# The bridge's role, given to the admin client when the broker's file is made (`manage.py
+# mqtt_dev_broker`): set up there, not by a command, since a role change disconnects every
+# session of that client, the one sending the command included.
+BRIDGE_ACLS = [
+    {"acltype": "subscribePattern", "topic": READINGS_FILTER, "allow": True},
+    {"acltype": "publishClientReceive", "topic": READINGS_FILTER, "allow": True},
+    {"acltype": "publishClientSend", "topic": READINGS_FILTER, "allow": True},
+]
 PROVISION, REMOVE = "provision", "remove"
 # Answers that mean the broker is already as we want it.
 HARMLESS = {"Client not found", "Role already exists", "Role not found"}
@@ -186,21 +194,8 @@ def broker_device_apply_or_defer(device_id: int) -> None:
 
 
 def broker_sync() -> int:
-    """Apply every pending device change, remove broker clients of devices that are gone or
-    revoked, and give the admin client the bridge's role; the number of devices changed."""
-    admin = settings.SWITCHBOARD_MQTT_ADMIN_USER
-    (answer,) = dynsec([{"command": "getClient", "username": admin}])
-    roles = {r.get("rolename") for r in answer.get("data", {}).get("client", {}).get("roles", [])}
-    if BRIDGE_ROLE not in roles:
-        # Only when missing: a role change disconnects every session of that user (the bridge).
-        dynsec([
-            {"command": "createRole", "rolename": BRIDGE_ROLE, "acls": [
-                {"acltype": "subscribePattern", "topic": READINGS_FILTER, "allow": True},
-                {"acltype": "publishClientReceive", "topic": READINGS_FILTER, "allow": True},
-                {"acltype": "publishClientSend", "topic": READINGS_FILTER, "allow": True},
-            ]},
-            {"command": "addClientRole", "username": admin, "rolename": BRIDGE_ROLE},
-        ])  # fmt: skip
+    """Apply every pending device change and remove broker clients of devices that are gone or
+    revoked; the number of devices changed."""
     changed = 0
     for device_id in Device.objects.exclude(broker_pending="").values_list("pk", flat=True):
         broker_device_apply(device_id)

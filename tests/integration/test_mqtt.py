@@ -186,6 +186,31 @@ async def test_a_flood_of_bad_payloads_leaves_the_bridge_alive_and_counted(
         assert after - before[reason] == 10 * len(payloads), reason
 
 
+async def test_a_rotation_while_the_broker_is_down_is_applied_by_mqtt_sync(
+    mqtt_stack: MqttStack, sensor: Sensor
+) -> None:
+    broker, stack = mqtt_stack.broker, mqtt_stack.stack
+    device_id = sensor.device["id"]
+    await asyncio.to_thread(broker.stop)
+    try:
+        rotated = await sensor.rest.rotate_key(device_id)  # the rotation itself succeeds
+    finally:
+        await asyncio.to_thread(broker.start)
+    errors = await metric(stack.one, "switchboard_mqtt_broker_errors_total")
+    assert errors >= 1
+    # The bridge synced once, at its start; the change waits for mqtt_sync.
+    assert any("broker in sync" in line for line in mqtt_stack.bridge.output)
+    assert not any("sync failed" in line for line in mqtt_stack.bridge.output)
+    out = await asyncio.to_thread(procs.manage, stack.env, "mqtt_sync")
+    assert "1 device(s) updated" in out
+    with pytest.raises(aiomqtt.MqttCodeError):
+        async with device_client(broker, sensor.device):
+            pass  # the old key
+    async with device_client(broker, sensor.device, rotated["api_key"]) as renewed:
+        await renewed.publish(f"devices/{device_id}/readings", readings(5), qos=1)
+    await sensor.socket.until_points(1, within=10)
+
+
 async def test_a_broker_restart_loses_no_acknowledged_reading(
     mqtt_stack: MqttStack, sensor: Sensor
 ) -> None:

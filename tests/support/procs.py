@@ -112,58 +112,36 @@ class RedisServer:
 
 
 class MosquittoServer:
-    """A private Mosquitto (Debian's) on a free port: dynamic security, no anonymous clients.
-
-    Its dynamic-security file starts with one admin client (`admin_user`, the app's broker
-    administrator and bridge); persistence is on, so `restart()` (a clean stop, then a start on
-    the same port) keeps sessions and queued QoS 1 messages, as a broker restart in production."""
+    """A private Mosquitto (Debian's) on a free port, configured as `make run` configures its
+    own (`manage.py mqtt_dev_broker`): dynamic security with one admin client (the app's broker
+    administrator and bridge), no anonymous clients, persistence on, so `restart()` (a clean
+    stop, then a start on the same port) keeps sessions and queued QoS 1 messages."""
 
     ready = " running"  # "mosquitto version 2.0.11 running"
 
-    def __init__(self, admin_user: str = "switchboard", admin_password: str = "") -> None:
+    def __init__(self) -> None:
+        if not shutil.which("mosquitto") and not os.path.exists("/usr/sbin/mosquitto"):
+            raise RuntimeError("Mosquitto is not installed (apt-get install mosquitto)")
         self.port = free_port()
-        self.admin_user = admin_user
-        self.admin_password = admin_password or f"admin-{os.urandom(8).hex()}"
         self.dir = Path(tempfile.mkdtemp(prefix="switchboard-mqtt-"))
         self.proc: subprocess.Popen | None = None
-        plugins = glob.glob("/usr/lib/*/mosquitto_dynamic_security.so")
-        if not shutil.which("mosquitto") or not plugins:
-            raise RuntimeError("Mosquitto is not installed (apt-get install mosquitto)")
-        self.plugin = plugins[0]
-        self._configure()
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+        args = ["mqtt_dev_broker", "--dir", str(self.dir), "--port", str(self.port)]
+        manage(env, *args)
+        self.admin_user = "switchboard"
+        self.admin_password = (self.dir / "admin-password").read_text().strip()
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
-    def _configure(self) -> None:
-        dynsec = self.dir / "dynamic-security.json"
-        subprocess.run(
-            ["mosquitto_ctrl", "dynsec", "init", str(dynsec), self.admin_user,
-             self.admin_password],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        (self.dir / "mosquitto.conf").write_text(
-            f"per_listener_settings false\n"
-            f"listener {self.port} 127.0.0.1\n"
-            f"allow_anonymous false\n"
-            f"plugin {self.plugin}\n"
-            f"plugin_opt_config_file {dynsec}\n"
-            f"persistence true\n"
-            f"persistence_location {self.dir}/\n"
-            # The bridge's session may hold many readings while it is away: keep them all.
-            f"max_queued_messages 0\n"
-            f"log_dest stderr\n"  # unbuffered: the ready line arrives at once
-            f"log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
-        )
-        if os.geteuid() == 0:
-            # Run as root, mosquitto drops to the `mosquitto` user: let it write its files.
-            for path in (self.dir, *self.dir.iterdir()):
-                shutil.chown(path, "mosquitto")
-
     def start(self) -> MosquittoServer:
         self.proc = subprocess.Popen(
-            ["mosquitto", "-c", str(self.dir / "mosquitto.conf")],
+            [
+                shutil.which("mosquitto") or "/usr/sbin/mosquitto",
+                "-c",
+                str(self.dir / "mosquitto.conf"),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -1,4 +1,4 @@
-"""`manage.py mqtt_dev_broker --dir .mqtt`: configuration for `make run`'s own Mosquitto.
+"""`manage.py mqtt_dev_broker --dir .mqtt`: configuration for `make run`'s (and tests') Mosquitto.
 
 Writes `mosquitto.conf` (one loopback listener, no anonymous clients, the dynamic-security
 plugin, persistence) and, the first time, the plugin's file with an admin client of a random
@@ -6,6 +6,7 @@ password (`mosquitto_ctrl dynsec init`); then `env`, the settings the server nee
 that broker as its admin. Production configures its broker itself (docs/architecture.md)."""
 
 import glob
+import json
 import os
 import secrets
 import shutil
@@ -13,6 +14,8 @@ import subprocess
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+
+from dashboard.mqtt import BRIDGE_ACLS, BRIDGE_ROLE
 
 ADMIN_USER = "switchboard"
 
@@ -38,6 +41,13 @@ class Command(BaseCommand):
                 ["mosquitto_ctrl", "dynsec", "init", str(dynsec), ADMIN_USER, password],
                 check=True, capture_output=True,
             )  # fmt: skip
+            # The bridge's role, for the admin client (which also runs the bridge).
+            config = json.loads(dynsec.read_text())
+            config["roles"].append({"rolename": BRIDGE_ROLE, "acls": BRIDGE_ACLS})
+            for client in config["clients"]:
+                if client["username"] == ADMIN_USER:
+                    client["roles"].append({"rolename": BRIDGE_ROLE})
+            dynsec.write_text(json.dumps(config, indent=2))
             password_file.write_text(password)
             password_file.chmod(0o600)
         (home / "mosquitto.conf").write_text(
@@ -49,7 +59,7 @@ class Command(BaseCommand):
             f"persistence true\n"
             f"persistence_location {home}/\n"
             f"max_queued_messages 0\n"
-            f"log_dest stderr\n"
+            f"log_dest stderr\n"  # unbuffered: "mosquitto version ... running" arrives at once
         )
         (home / "env").write_text(
             f"SWITCHBOARD_MQTT_URL=mqtt://127.0.0.1:{port} "
