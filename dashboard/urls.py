@@ -35,6 +35,7 @@ api_urlpatterns = [
 ]
 
 page_urlpatterns = [
+    path("alert-channels/", views.alert_channels_page, name="alert-channels"),
     path("dashboards/<slug:slug>/", views.dashboard_page, name="dashboard"),
     path("sse/dashboards/<slug:slug>/", views.dashboard_events, name="dashboard-events"),
 ]
