@@ -19,6 +19,7 @@ import random
 import aiomqtt
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import transaction
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600  # how long the broker keeps readings for an absent bridge
 RECEIVE_MAXIMUM = 1000  # unacknowledged messages the broker may have in flight to the bridge
 BACKOFF_MAX_SECONDS = 30.0
+MAX_BATCH = 200  # messages stored in one transaction
 
 
 def message_ingest(*, topic: str, payload: bytes) -> str | None:
@@ -92,23 +94,29 @@ def _client() -> aiomqtt.Client:
     return client
 
 
-async def _handle(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
-    MQTT_RECEIVED.inc()
-    payload = message.payload if isinstance(message.payload, bytes) else b""
+def messages_ingest(messages: list[tuple[str, bytes]]) -> list[str | None]:
+    """`message_ingest` for messages that arrived together, in one transaction: one commit
+    (SQLite's fsync) for the lot, and their broadcasts after it."""
+    with transaction.atomic():
+        return [message_ingest(topic=topic, payload=payload) for topic, payload in messages]
+
+
+async def _handle(client: aiomqtt.Client, messages: list[aiomqtt.Message]) -> None:
+    MQTT_RECEIVED.inc(len(messages))
+    batch = [(m.topic.value, m.payload if isinstance(m.payload, bytes) else b"") for m in messages]
     try:
-        reason = await database_sync_to_async(message_ingest)(
-            topic=message.topic.value, payload=payload
-        )
+        reasons = await database_sync_to_async(messages_ingest)(batch)
     except Exception:
-        # A database error is not the message's fault: leave it unacknowledged, reconnect, and
-        # the broker delivers it again.
-        logger.warning("mqtt bridge: storing a message failed", exc_info=True)
+        # A database error is not the messages' fault: leave them unacknowledged, reconnect,
+        # and the broker delivers them again.
+        logger.warning("mqtt bridge: storing %s messages failed", len(batch), exc_info=True)
         raise
-    if reason is not None:
-        MQTT_DROPPED.labels(reason=reason).inc()
-        logger.info("mqtt bridge: dropped a message on %s (%s)", message.topic.value, reason)
-    if message.qos > 0:
-        client._client.ack(message.mid, message.qos)
+    for message, reason in zip(messages, reasons, strict=True):
+        if reason is not None:
+            MQTT_DROPPED.labels(reason=reason).inc()
+            logger.info("mqtt bridge: dropped a message on %s (%s)", message.topic.value, reason)
+        if message.qos > 0:  # only now: its readings are committed
+            client._client.ack(message.mid, message.qos)
 
 
 async def _sync_broker() -> bool:
@@ -132,8 +140,13 @@ async def run_bridge() -> None:
                 await client.subscribe(READINGS_FILTER, qos=1)
                 logger.info("mqtt bridge: subscribed to %s", READINGS_FILTER)
                 backoff = 0.5
-                async for message in client.messages:
-                    await _handle(client, message)
+                messages = client.messages
+                async for first in messages:
+                    # What else has arrived meanwhile goes into the same transaction.
+                    batch = [first]
+                    while len(messages) and len(batch) < MAX_BATCH:
+                        batch.append(await anext(messages))
+                    await _handle(client, batch)
         except aiomqtt.MqttError as error:
             logger.warning("mqtt bridge: broker connection lost (%s); reconnecting", error)
         except Exception:

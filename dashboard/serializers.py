@@ -58,14 +58,17 @@ def validate_readings(payload) -> list[dict] | dict:
         return {"readings": errors.get("readings", errors)}
     clean, errors = [], {}
     now = timezone.now()
+    # One serializer for the batch: its fields are built (deep-copied) once, not per reading,
+    # which was most of the cost of a 1,000-reading batch.
+    reader = ReadingSerializer()
     for index, raw in enumerate(batch.validated_data["readings"]):
-        reading = ReadingSerializer(data=raw if isinstance(raw, dict) else {})
         if not isinstance(raw, dict):
             errors[str(index)] = {"non_field_errors": ["A reading is an object."]}
-        elif reading.is_valid():
-            clean.append({"ts": now, **reading.validated_data})
-        else:
-            errors[str(index)] = reading.errors
+            continue
+        try:
+            clean.append({"ts": now, **reader.run_validation(raw)})
+        except serializers.ValidationError as invalid:
+            errors[str(index)] = invalid.detail
     return errors or clean
 
 
