@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import random
+from collections import defaultdict
 
 import aiomqtt
 from channels.db import database_sync_to_async
@@ -41,35 +42,68 @@ logger = logging.getLogger(__name__)
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600  # how long the broker keeps readings for an absent bridge
 RECEIVE_MAXIMUM = 1000  # unacknowledged messages the broker may have in flight to the bridge
 BACKOFF_MAX_SECONDS = 30.0
-MAX_BATCH = 200  # messages stored in one transaction
+MAX_MESSAGES = 200  # messages stored in one transaction
+MAX_BATCH = 1000  # readings per readings_record call (as one REST request at most)
 
 
-def message_ingest(*, topic: str, payload: bytes) -> str | None:
-    """Store one message's readings through the ingest service; why it was dropped, or None.
-
-    The same checks as `/api/ingest/`, in its order: a live device, the device's one ingest
-    budget (shared with REST and the device socket), then `validate_readings`."""
+def _checked(
+    topic: str, payload: bytes, devices: dict[int | None, Device | None]
+) -> tuple[str | None, Device | None, list[dict]]:
+    """The checks of `/api/ingest/`, in its order: a live device (from the topic), the
+    device's one ingest budget (shared with REST and the device socket), `validate_readings`.
+    (why it is dropped or None, the device, the clean readings)."""
     if len(payload) > settings.SWITCHBOARD_MQTT_MAX_PAYLOAD:
-        return "oversize"
+        return "oversize", None, []
     device_id = device_of_topic(topic)
-    device = (
-        Device.objects.select_related("owner").filter(pk=device_id, revoked_at=None).first()
-        if device_id is not None
-        else None
-    )
+    if device_id not in devices:
+        devices[device_id] = (
+            Device.objects.select_related("owner").filter(pk=device_id, revoked_at=None).first()
+            if device_id is not None
+            else None
+        )
+    device = devices[device_id]
     if device is None or not device.key_hash or not device.owner.is_active:
-        return "unknown_device"
+        return "unknown_device", None, []
     try:
         data = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
-        return "not_json"
+        return "not_json", None, []
     if not rate_allows_sync(settings.SWITCHBOARD_DEVICE_INGEST_RATE, "ingest", str(device.pk)):
-        return "rate_limited"
+        return "rate_limited", None, []
     readings = validate_readings(data)
     if isinstance(readings, dict):
-        return "invalid"
-    readings_record(device=device, readings=readings)
-    return None
+        return "invalid", None, []
+    return None, device, readings
+
+
+def messages_ingest(messages: list[tuple[str, bytes]]) -> list[str | None]:
+    """Store messages that arrived together; for each, why it was dropped, or None.
+
+    Each message is checked on its own (a bad one is dropped alone, and each counts against
+    its device's budget); the good ones of a device are then stored through `readings_record`
+    in batches of up to MAX_BATCH readings, all in one transaction: one commit (SQLite's
+    fsync), one alert evaluation and one broadcast per batch rather than per message."""
+    reasons, devices, accepted = [], {}, defaultdict(list)
+    for topic, payload in messages:
+        reason, device, readings = _checked(topic, payload, devices)
+        reasons.append(reason)
+        if device is not None:
+            accepted[device].append(readings)
+    with transaction.atomic():
+        for device, batches in accepted.items():
+            batch: list[dict] = []
+            for readings in batches:
+                if batch and len(batch) + len(readings) > MAX_BATCH:
+                    readings_record(device=device, readings=batch)
+                    batch = []
+                batch += readings
+            readings_record(device=device, readings=batch)
+    return reasons
+
+
+def message_ingest(*, topic: str, payload: bytes) -> str | None:
+    """One message, as `messages_ingest` stores it: why it was dropped, or None."""
+    return messages_ingest([(topic, payload)])[0]
 
 
 def _client() -> aiomqtt.Client:
@@ -92,13 +126,6 @@ def _client() -> aiomqtt.Client:
     # message before the bridge has stored it, and a crash then loses it.
     client._client.manual_ack_set(True)
     return client
-
-
-def messages_ingest(messages: list[tuple[str, bytes]]) -> list[str | None]:
-    """`message_ingest` for messages that arrived together, in one transaction: one commit
-    (SQLite's fsync) for the lot, and their broadcasts after it."""
-    with transaction.atomic():
-        return [message_ingest(topic=topic, payload=payload) for topic, payload in messages]
 
 
 async def _handle(client: aiomqtt.Client, messages: list[aiomqtt.Message]) -> None:
@@ -144,7 +171,7 @@ async def run_bridge() -> None:
                 async for first in messages:
                     # What else has arrived meanwhile goes into the same transaction.
                     batch = [first]
-                    while len(messages) and len(batch) < MAX_BATCH:
+                    while len(messages) and len(batch) < MAX_MESSAGES:
                         batch.append(await anext(messages))
                     await _handle(client, batch)
         except aiomqtt.MqttError as error:
