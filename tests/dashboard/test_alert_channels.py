@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
 from dashboard import services
-from dashboard.delivery import run_worker
+from dashboard.delivery import deliveries_claim, delivery_create_test, run_worker
 from dashboard.models import AlertChannel, AlertDelivery, AlertRule
 from tests.support.webhooks import Hook, webhook_receiver
 
@@ -204,3 +205,30 @@ def test_an_email_channel_sends_through_djangos_backend(api, worker):
     assert delivery.attempts == 1
     assert [m.to for m in mail.outbox] == [["ops@example.com"]]
     assert "test" in mail.outbox[0].subject.lower()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_host_that_resolves_to_a_private_address_is_refused_at_send_time(
+    user, hook, worker, settings
+):
+    settings.SWITCHBOARD_ALERT_ALLOW_PRIVATE = False
+    settings.SWITCHBOARD_ALERT_RETRY_SECONDS = 0
+    # A host name that resolves to 127.0.0.1 now (as a name whose DNS changed after the
+    # channel was created would): the row is written as creation would have accepted it.
+    url = hook.url.replace("127.0.0.1", "localhost")
+    channel = AlertChannel.objects.create(owner=user, kind="webhook", url=url, secret="s" * 64)
+    delivery = wait_for_status(delivery_create_test(channel=channel).pk, "failed")
+    assert "private address" in delivery.error and delivery.response_code is None
+    assert hook.received == []
+
+
+@pytest.mark.django_db
+def test_a_delivery_is_claimed_once_until_its_claim_lapses(user, settings):
+    channel = services.alert_channel_create(owner=user, kind="email", address="ops@example.com")
+    delivery = delivery_create_test(channel=channel)
+    assert deliveries_claim() == [delivery.pk]
+    assert deliveries_claim() == []  # another worker finds nothing due
+    AlertDelivery.objects.filter(pk=delivery.pk).update(
+        claimed_until=timezone.now() - timedelta(seconds=1)
+    )  # its worker died mid-send
+    assert deliveries_claim() == [delivery.pk]
