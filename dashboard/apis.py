@@ -8,8 +8,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from dashboard import selectors, services
+from dashboard.delivery import delivery_create_test
 from dashboard.models import Device
 from dashboard.serializers import (
+    AlertChannelCreateSerializer,
+    AlertChannelSerializer,
+    AlertDeliverySerializer,
     AlertRuleSerializer,
     DashboardSerializer,
     DeviceCreateSerializer,
@@ -175,3 +179,68 @@ class AlertRuleListCreateApi(Api):
         serializer.is_valid(raise_exception=True)
         rule = services.alert_rule_create(owner=request.user, **serializer.validated_data)
         return Response(AlertRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
+
+
+AlertChannelSecretSerializer = inline_serializer(
+    "AlertChannelCreated", {"id": serializers.IntegerField(), "kind": serializers.CharField(),
+                            "url": serializers.CharField(required=False),
+                            "address": serializers.CharField(required=False),
+                            "secret": serializers.CharField()}
+)  # fmt: skip
+DELIVERIES_LISTED = 50
+
+
+class AlertChannelListCreateApi(Api):
+    @extend_schema(operation_id="alert_channels_list", responses=AlertChannelSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        channels = selectors.alert_channels_for_user(user=request.user)
+        return Response(AlertChannelSerializer(channels, many=True).data)
+
+    @extend_schema(
+        operation_id="alert_channels_create",
+        request=AlertChannelCreateSerializer,
+        responses={201: AlertChannelSecretSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = AlertChannelCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        channel = services.alert_channel_create(owner=request.user, **serializer.validated_data)
+        target = {"url": channel.url} if channel.kind == "webhook" else {"address": channel.address}
+        # The only time the secret leaves the server.
+        return Response(
+            {"id": channel.pk, "kind": channel.kind, **target, "secret": channel.secret},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class AlertChannelDetailApi(Api):
+    @extend_schema(operation_id="alert_channels_retrieve", responses=AlertChannelSerializer)
+    def get(self, request: Request, channel_id: int) -> Response:
+        channel = selectors.alert_channel_get_for_owner(channel_id=channel_id, user=request.user)
+        return Response(AlertChannelSerializer(channel).data)
+
+    @extend_schema(operation_id="alert_channels_delete", responses={204: None})
+    def delete(self, request: Request, channel_id: int) -> Response:
+        channel = selectors.alert_channel_get_for_owner(channel_id=channel_id, user=request.user)
+        services.alert_channel_delete(channel=channel, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AlertChannelDeliveriesApi(Api):
+    @extend_schema(
+        operation_id="alert_channels_deliveries", responses=AlertDeliverySerializer(many=True)
+    )
+    def get(self, request: Request, channel_id: int) -> Response:
+        channel = selectors.alert_channel_get_for_owner(channel_id=channel_id, user=request.user)
+        deliveries = channel.deliveries.order_by("-id")[:DELIVERIES_LISTED]
+        return Response(AlertDeliverySerializer(deliveries, many=True).data)
+
+
+class AlertChannelTestApi(Api):
+    @extend_schema(
+        operation_id="alert_channels_test", request=None, responses={202: AlertDeliverySerializer}
+    )
+    def post(self, request: Request, channel_id: int) -> Response:
+        channel = selectors.alert_channel_get_for_owner(channel_id=channel_id, user=request.user)
+        delivery = delivery_create_test(channel=channel)
+        return Response(AlertDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

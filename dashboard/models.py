@@ -16,6 +16,10 @@ class Device(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # A change the MQTT broker has yet to learn (dashboard.mqtt): "provision" the key sealed in
+    # broker_secret (kept only until the broker has it), or "remove" the device's client.
+    broker_pending = models.CharField(max_length=10, blank=True, default="")
+    broker_secret = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["name"]
@@ -128,9 +132,71 @@ class AlertRule(models.Model):
     last_value = models.FloatField(null=True, blank=True)
     changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    channels = models.ManyToManyField("AlertChannel", blank=True, related_name="rules")
 
     class Meta:
         indexes = [models.Index(fields=["device", "metric"], name="alert_rule_series")]
 
     def __str__(self) -> str:
         return f"{self.device} {self.metric} {self.op} {self.threshold}"
+
+
+class AlertChannel(models.Model):
+    """Where an alert rule's firing and resolving are sent: a signed webhook or an e-mail."""
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook"
+        EMAIL = "email"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_channels"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    url = models.URLField(max_length=500, blank=True)
+    address = models.EmailField(blank=True)
+    # The HMAC key of the webhook signature: stored as is (signing needs it), shown once.
+    secret = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.url or self.address}"
+
+
+class AlertDelivery(models.Model):
+    """One alert event for one channel (an outbox row), and how sending it went."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="deliveries")
+    rule = models.ForeignKey(
+        AlertRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
+    )
+    event = models.CharField(max_length=10)  # firing | resolved | test
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    # Every attempt: [{"at": iso, "code": int | None, "error": str}, ...] (the delivery log).
+    history = models.JSONField(default=list, blank=True)
+    next_attempt_at = models.DateTimeField()
+    # While SENDING: until when the worker that claimed it holds it (a crashed worker's rows
+    # become due again after this).
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}/{self.event} {self.status}"

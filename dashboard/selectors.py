@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, Q, QuerySet
 
-from dashboard.models import AlertRule, Dashboard, Device, Panel, Reading, ReadingRollup
+from dashboard.models import (
+    AlertChannel,
+    AlertRule,
+    Dashboard,
+    Device,
+    Panel,
+    Reading,
+    ReadingRollup,
+)
 from dashboard.services import iso
 from realtime.errors import NotFound
 
@@ -126,3 +134,15 @@ def series(
 
 def alert_rules_for_user(*, user: AbstractBaseUser) -> QuerySet[AlertRule]:
     return AlertRule.objects.filter(owner=user).select_related("device", "dashboard")
+
+
+def alert_channel_get_for_owner(*, channel_id: int, user: AbstractBaseUser) -> AlertChannel:
+    """The user's own channel; anyone else's answers as if it did not exist."""
+    channel = AlertChannel.objects.filter(pk=channel_id, owner=user).first()
+    if channel is None:
+        raise NotFound("No such alert channel.")
+    return channel
+
+
+def alert_channels_for_user(*, user: AbstractBaseUser) -> QuerySet[AlertChannel]:
+    return AlertChannel.objects.filter(owner=user)

@@ -12,7 +12,17 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from dashboard.models import AlertRule, Dashboard, Device, Panel, Reading, ReadingRollup
+from dashboard.delivery import deliveries_enqueue, webhook_url_check
+from dashboard.models import (
+    AlertChannel,
+    AlertRule,
+    Dashboard,
+    Device,
+    Panel,
+    Reading,
+    ReadingRollup,
+)
+from dashboard.mqtt import broker_device_changed
 from realtime.broadcast import control_event, control_on_commit, send_event
 from realtime.closecodes import CloseCode
 from realtime.errors import Forbidden, Invalid
@@ -40,9 +50,11 @@ def device_create(
 ) -> tuple[Device, str]:
     """A new device and its API key: the only time the key exists outside a hash."""
     key = _new_key()
-    device = Device.objects.create(
-        owner=owner, name=name, key_prefix=key[:12], key_hash=_hash(key), is_builtin=is_builtin
-    )
+    with transaction.atomic():
+        device = Device.objects.create(
+            owner=owner, name=name, key_prefix=key[:12], key_hash=_hash(key), is_builtin=is_builtin
+        )
+        broker_device_changed(device=device, key=key)
     return device, key
 
 
@@ -54,6 +66,7 @@ def device_rotate_key(*, device: Device, actor: AbstractBaseUser) -> str:
     Device.objects.filter(pk=device.pk).update(
         key_prefix=key[:12], key_hash=_hash(key), revoked_at=None
     )
+    broker_device_changed(device=device, key=key)  # the broker drops the old key's session
     _close_device_sockets(device)
     _audit("device key rotated", device=device, actor=actor)
     return key
@@ -66,6 +79,7 @@ def device_revoke(*, device: Device, actor: AbstractBaseUser) -> None:
     Device.objects.filter(pk=device.pk).update(
         key_prefix="", key_hash="", revoked_at=timezone.now()
     )
+    broker_device_changed(device=device, key=None)
     _close_device_sockets(device)
     _audit("device key revoked", device=device, actor=actor)
 
@@ -193,6 +207,9 @@ def _step(rule: AlertRule, value: float, ts: datetime) -> None:
 
 def _alert_notify(rule: AlertRule, kind: str, value: float) -> None:
     verb = "firing" if kind == Notification.Kind.ALERT_FIRING else "resolved"
+    # One delivery per channel, in this transaction (an outbox): sent later by the worker, so a
+    # slow webhook never holds up ingestion, and a rolled-back batch sends nothing.
+    deliveries_enqueue(rule=rule, event=verb, value=value)
     notification_create(
         user_id=rule.owner_id,
         kind=kind,
@@ -236,11 +253,47 @@ def panel_add(
     )  # fmt: skip
 
 
-def alert_rule_create(*, owner: AbstractBaseUser, **fields) -> AlertRule:
+@transaction.atomic
+def alert_rule_create(
+    *, owner: AbstractBaseUser, channels: list[int] | None = None, **fields
+) -> AlertRule:
+    """A rule on the owner's (or a built-in) device, sent to the owner's `channels` (ids)."""
     device = fields["device"]
     if device.owner_id != owner.pk and not device.is_builtin:
         raise Forbidden("You can only watch your own devices and the built-in ones.")
-    return AlertRule.objects.create(owner=owner, **fields)
+    wanted = set(channels or [])
+    own = list(AlertChannel.objects.filter(owner=owner, pk__in=wanted))
+    if len(own) != len(wanted):
+        # Someone else's channel answers as one that does not exist.
+        missing = sorted(wanted - {channel.pk for channel in own})
+        raise Invalid(f"No such alert channel: {missing}.", code="invalid_channels")
+    rule = AlertRule.objects.create(owner=owner, **fields)
+    rule.channels.set(own)
+    return rule
+
+
+def alert_channel_create(
+    *, owner: AbstractBaseUser, kind: str, url: str = "", address: str = ""
+) -> AlertChannel:
+    """A webhook (http/https URL) or e-mail channel with a new signing secret."""
+    if kind == AlertChannel.Kind.WEBHOOK:
+        webhook_url_check(url)
+        address = ""
+    elif kind == AlertChannel.Kind.EMAIL:
+        if not address:
+            raise Invalid("An e-mail channel needs an address.", code="invalid_address")
+        url = ""
+    else:
+        raise Invalid("kind is webhook or email.", code="invalid_kind")
+    return AlertChannel.objects.create(
+        owner=owner, kind=kind, url=url, address=address, secret=secrets.token_hex(32)
+    )
+
+
+def alert_channel_delete(*, channel: AlertChannel, actor: AbstractBaseUser) -> None:
+    if channel.owner_id != actor.pk:
+        raise Forbidden("Only the channel's owner can delete it.")
+    channel.delete()
 
 
 @transaction.atomic

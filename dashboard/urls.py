@@ -16,9 +16,26 @@ api_urlpatterns = [
     path("dashboards/<slug:slug>/series/", apis.SeriesApi.as_view(), name="dashboard-series"),
     path("dashboards/<slug:slug>/panels/", apis.PanelCreateApi.as_view(), name="dashboard-panels"),
     path("alerts/", apis.AlertRuleListCreateApi.as_view(), name="alert-list"),
+    path("alert-channels/", apis.AlertChannelListCreateApi.as_view(), name="alert-channel-list"),
+    path(
+        "alert-channels/<int:channel_id>/",
+        apis.AlertChannelDetailApi.as_view(),
+        name="alert-channel-detail",
+    ),
+    path(
+        "alert-channels/<int:channel_id>/deliveries/",
+        apis.AlertChannelDeliveriesApi.as_view(),
+        name="alert-channel-deliveries",
+    ),
+    path(
+        "alert-channels/<int:channel_id>/test/",
+        apis.AlertChannelTestApi.as_view(),
+        name="alert-channel-test",
+    ),
 ]
 
 page_urlpatterns = [
+    path("alert-channels/", views.alert_channels_page, name="alert-channels"),
     path("dashboards/<slug:slug>/", views.dashboard_page, name="dashboard"),
     path("sse/dashboards/<slug:slug>/", views.dashboard_events, name="dashboard-events"),
 ]

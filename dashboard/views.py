@@ -39,6 +39,11 @@ def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+def alert_channels_page(request: HttpRequest) -> HttpResponse:
+    """The user's alert channels: create one, send a test, see the deliveries (all via REST)."""
+    return render(request, "dashboard/alert_channels.html")
+
+
 @login_not_required  # answers 401 itself, and takes Bearer tokens as well as the session
 async def dashboard_events(request: HttpRequest, slug: str) -> HttpResponse:
     """`snapshot`, then `readings` per panel at most 10 a second; id = the last reading id."""

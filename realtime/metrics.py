@@ -25,6 +25,17 @@ LAYER_ERRORS = Counter(
 )
 RATE_LIMITED = Counter("switchboard_rate_limited_total", "Refusals for rate", ["what"])
 READINGS_INGESTED = Counter("switchboard_readings_ingested_total", "Readings stored")
+MQTT_RECEIVED = Counter("switchboard_mqtt_received_total", "MQTT messages the bridge received")
+MQTT_DROPPED = Counter(
+    "switchboard_mqtt_dropped_total", "MQTT messages the bridge dropped, by reason", ["reason"]
+)
+MQTT_BROKER_ERRORS = Counter(
+    "switchboard_mqtt_broker_errors_total",
+    "Broker administration that failed (left pending for manage.py mqtt_sync)",
+)
+ALERT_DELIVERY_ATTEMPTS = Counter(
+    "switchboard_alert_delivery_attempts_total", "Alert delivery attempts, by outcome", ["outcome"]
+)
 SOCKETS_TOO_SLOW = Counter(
     "switchboard_sockets_too_slow_total", "Sockets closed (4013) for leaving their sends unread"
 )

@@ -325,6 +325,40 @@ SWITCHBOARD_PRESENCE_INTERVAL = env_float("SWITCHBOARD_PRESENCE_INTERVAL", 1.0)
 # Coroutine functions (dotted paths) that `python -m realtime.serve` runs as tasks of its event
 # loop. `make run` sets SWITCHBOARD_DEMO_SOURCES=1: the demo's server sampler and device
 # simulator then run inside the server, whose sockets the in-memory layer alone can reach.
-SWITCHBOARD_SERVER_TASKS = (
-    ["dashboard.demo.run_sources"] if env_bool("SWITCHBOARD_DEMO_SOURCES", False) else []
+# SWITCHBOARD_MQTT_BRIDGE_IN_SERVER and SWITCHBOARD_ALERT_WORKER_IN_SERVER do the same for the
+# MQTT bridge and the alert-delivery worker (`manage.py mqtt_bridge` and `alert_worker` run them
+# as processes of their own beside a Redis layer).
+SWITCHBOARD_SERVER_TASKS = [
+    path
+    for path, wanted in (
+        ("dashboard.demo.run_sources", env_bool("SWITCHBOARD_DEMO_SOURCES", False)),
+        ("dashboard.bridge.run_bridge", env_bool("SWITCHBOARD_MQTT_BRIDGE_IN_SERVER", False)),
+        ("dashboard.delivery.run_worker", env_bool("SWITCHBOARD_ALERT_WORKER_IN_SERVER", False)),
+    )
+    if wanted
+]
+
+# --- MQTT (CONTRACT.md §11) ---------------------------------------------------------------------
+# The broker devices publish to (mqtt://host:port); empty: no MQTT, and no broker administration.
+SWITCHBOARD_MQTT_URL = os.environ.get("SWITCHBOARD_MQTT_URL", "")
+# The broker's dynamic-security admin: provisions device clients and runs the bridge.
+SWITCHBOARD_MQTT_ADMIN_USER = os.environ.get("SWITCHBOARD_MQTT_ADMIN_USER", "switchboard")
+SWITCHBOARD_MQTT_ADMIN_PASSWORD = os.environ.get("SWITCHBOARD_MQTT_ADMIN_PASSWORD", "")
+# The bridge's fixed client id: its persistent session (and queued QoS 1 readings) hangs on it.
+SWITCHBOARD_MQTT_BRIDGE_ID = os.environ.get("SWITCHBOARD_MQTT_BRIDGE_ID", "switchboard-bridge")
+SWITCHBOARD_MQTT_MAX_PAYLOAD = env_int("SWITCHBOARD_MQTT_MAX_PAYLOAD", 256 * 1024)
+
+# --- Alert channels ------------------------------------------------------------------------------
+# Webhook deliveries are retried with exponential backoff (base * 2^attempt, with jitter) for
+# up to SWITCHBOARD_ALERT_RETRY_SECONDS, then marked failed.
+SWITCHBOARD_ALERT_BACKOFF_SECONDS = env_float("SWITCHBOARD_ALERT_BACKOFF_SECONDS", 5.0)
+SWITCHBOARD_ALERT_RETRY_SECONDS = env_int("SWITCHBOARD_ALERT_RETRY_SECONDS", 600)
+SWITCHBOARD_ALERT_TIMEOUT_SECONDS = env_float("SWITCHBOARD_ALERT_TIMEOUT_SECONDS", 10.0)
+SWITCHBOARD_ALERT_POLL_SECONDS = env_float("SWITCHBOARD_ALERT_POLL_SECONDS", 1.0)
+# Webhooks to loopback and private addresses are refused (SSRF) unless this is on (dev, tests).
+SWITCHBOARD_ALERT_ALLOW_PRIVATE = env_bool("SWITCHBOARD_ALERT_ALLOW_PRIVATE", False)
+# Alert e-mails go through Django's e-mail backend (SMTP unless EMAIL_BACKEND says otherwise).
+EMAIL_BACKEND = os.environ.get(
+    "DJANGO_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"
 )
+DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "switchboard@localhost")

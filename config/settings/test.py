@@ -13,3 +13,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not shared-cache memory: tests then see SQLite's real locking (WAL, IMMEDIATE),
     # as the server does, with sockets and requests on several threads at once.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+
+# Tests post webhooks to servers of their own on 127.0.0.1.
+SWITCHBOARD_ALERT_ALLOW_PRIVATE = True

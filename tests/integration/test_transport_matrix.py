@@ -671,3 +671,49 @@ async def test_conversation_writes_follow_the_post_rule(matrix_stack: Stack, rul
         message_id = await _target_message(matrix_stack, s)
         got = tuple([await probe(matrix_stack, s, message_id) for probe in CONVERSATION_PROBES])
     assert got == CONVERSATION_MATRIX[rule]
+
+
+# --- owner-only resources that are not rooms ---------------------------------------------------
+
+# Alert channels (CONTRACT.md §11): their owner reaches them; anyone else finds nothing (404, as
+# a private room); a device key, which reaches ingestion only, is refused; a caller without
+# credentials is asked for them. A new alert-channel route must be placed here.
+OWNER_ROUTES = {
+    "api/alert-channels/": "the caller's own (GET, POST)",
+    "api/alert-channels/<int:channel_id>/": "owner (GET, DELETE)",
+    "api/alert-channels/<int:channel_id>/deliveries/": "owner (GET)",
+    "api/alert-channels/<int:channel_id>/test/": "owner (POST)",
+}
+
+
+def test_every_alert_channel_route_is_placed():
+    routes = {route for route in _routes(get_resolver().url_patterns) if "alert-channels" in route}
+    assert routes == set(OWNER_ROUTES), routes ^ set(OWNER_ROUTES)
+
+
+async def test_alert_channels_answer_their_owner_only(matrix_stack: Stack):
+    owner, stranger = await matrix_stack.login(2)
+    async with Rest(matrix_stack.one, owner) as rest:
+        channel = await rest.post(
+            "/api/alert-channels/", {"kind": "webhook", "url": "http://127.0.0.1:9/hook"}, 201
+        )
+        device = await rest.create_device("matrix sensor")
+    base = f"/api/alert-channels/{channel['id']}/"
+    probes = [("GET", base), ("GET", base + "deliveries/"), ("POST", base + "test/")]
+    callers = {
+        "owner": Caller(owner),
+        "stranger": Caller(stranger),
+        "device_key": Caller(authorization=f"Api-Key {device['api_key']}"),
+        "anonymous": Caller(),
+    }
+    expected = {"owner": {200, 202}, "stranger": {404}, "device_key": {403}, "anonymous": {401}}
+    got = {}
+    for name, caller in callers.items():
+        for server, (method, path) in zip(matrix_stack.servers * 2, probes, strict=False):
+            async with caller.http(server) as client:
+                got[name, method, path] = (await client.request(method, path)).status_code
+    wrong = {key: code for key, code in got.items() if code not in expected[key[0]]}
+    assert not wrong, wrong
+    async with callers["stranger"].http(matrix_stack.two) as client:
+        assert (await client.get("/api/alert-channels/")).json() == []
+        assert (await client.delete(base)).status_code == 404

@@ -1,4 +1,4 @@
-"""Real server processes for tests and benchmarks: redis-server, PostgreSQL and Daphne.
+"""Real server processes for tests and benchmarks: redis-server, PostgreSQL, Mosquitto, Daphne.
 
 Each starts on a free loopback port, is awaited by reading the line its program prints when it
 is ready (never by sleeping), and is stopped when its context exits.
@@ -112,6 +112,102 @@ class RedisServer:
 
     def __exit__(self, *exc) -> None:
         self.kill()
+
+
+class MosquittoServer:
+    """A private Mosquitto (Debian's) on a free port, configured as `make run` configures its
+    own (`manage.py mqtt_dev_broker`): dynamic security with one admin client (the app's broker
+    administrator and bridge), no anonymous clients, persistence on, so `restart()` (a clean
+    stop, then a start on the same port) keeps sessions and queued QoS 1 messages."""
+
+    ready = " running"  # "mosquitto version 2.0.11 running"
+
+    def __init__(self) -> None:
+        if not shutil.which("mosquitto") and not os.path.exists("/usr/sbin/mosquitto"):
+            raise RuntimeError("Mosquitto is not installed (apt-get install mosquitto)")
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="switchboard-mqtt-"))
+        self.proc: subprocess.Popen | None = None
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+        args = ["mqtt_dev_broker", "--dir", str(self.dir), "--port", str(self.port)]
+        manage(env, *args)
+        self.admin_user = "switchboard"
+        self.admin_password = (self.dir / "admin-password").read_text().strip()
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> MosquittoServer:
+        self.proc = subprocess.Popen(
+            [
+                shutil.which("mosquitto") or "/usr/sbin/mosquitto",
+                "-c",
+                str(self.dir / "mosquitto.conf"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        _wait_for_line(self.proc, self.ready, 20, "mosquitto")
+        return self
+
+    def stop(self) -> None:
+        """A clean stop (SIGTERM): Mosquitto writes its persistence file on the way out."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def restart(self) -> MosquittoServer:
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> MosquittoServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ManageProcess:
+    """`manage.py <command>` as a long-running process (e.g. mqtt_bridge), awaited by a line."""
+
+    def __init__(self, env: dict[str, str], *args: str, ready: str) -> None:
+        self.env, self.args, self.ready = env, args, ready
+        self.proc: subprocess.Popen | None = None
+        self.output: list[str] = []
+
+    def start(self) -> ManageProcess:
+        self.proc = subprocess.Popen(
+            [PYTHON, "manage.py", *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        _wait_for_line(self.proc, self.ready, 60, f"manage.py {self.args[0]}", self.output)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> ManageProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 class SentinelServer:
