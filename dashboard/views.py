@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from dashboard import selectors
+from dashboard.selectors import route_point
 from dashboard.serializers import DashboardSerializer
 from dashboard.services import iso
 from realtime.errors import NotFound
@@ -73,8 +74,8 @@ async def _dashboard_stream(dashboard, series, resume_from, credential: StreamCr
         rows = await sync_to_async(selectors.readings_after)(dashboard=dashboard, after_id=last_id)
         by_panel = defaultdict(list)
         for pk, device_id, metric, ts, value in rows:
-            for panel_id in series.get((device_id, metric), ()):
-                by_panel[panel_id].append([iso(ts), value])
+            for route in series.get((device_id, metric), ()):
+                by_panel[route.panel].append(route_point(route, device_id, metric, iso(ts), value))
             last_id = pk
         return [
             sse("readings", {"type": "readings", "panel": panel_id, "points": points}, last_id)
@@ -114,8 +115,9 @@ async def _dashboard_stream(dashboard, series, resume_from, credential: StreamCr
                         return
                 elif event["last_id"] > last_id:
                     for metric, ts, value in event["points"]:
-                        for panel_id in series.get((event["device"], metric), ()):
-                            by_panel[panel_id].append([ts, value])
+                        for route in series.get((event["device"], metric), ()):
+                            point = route_point(route, event["device"], metric, ts, value)
+                            by_panel[route.panel].append(point)
                     last_id = event["last_id"]
                 remaining = 0.1 - (time.monotonic() - started)
                 if remaining <= 0:

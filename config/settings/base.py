@@ -316,11 +316,16 @@ SWITCHBOARD_SOCKET_TTL = env_int("SWITCHBOARD_SOCKET_TTL", 45)
 # A room's online set is announced at once, then at most once per this many seconds per
 # process while people keep arriving or leaving (the last announcement has the final set).
 SWITCHBOARD_PRESENCE_INTERVAL = env_float("SWITCHBOARD_PRESENCE_INTERVAL", 1.0)
+# Readings of one device reach a process's dashboard sockets at most once per this many seconds
+# (the first at once; later ones conflated: realtime/conflate.py). 0 turns conflation off.
+SWITCHBOARD_READINGS_WINDOW = env_float("SWITCHBOARD_READINGS_WINDOW", 0.1)
 
 # --- Tasks of the server process -----------------------------------------------------------------
 # Coroutine functions (dotted paths) that `python -m realtime.serve` runs as tasks of its event
 # loop. `make run` sets SWITCHBOARD_DEMO_SOURCES=1: the demo's server sampler and device
 # simulator then run inside the server, whose sockets the in-memory layer alone can reach.
 SWITCHBOARD_SERVER_TASKS = (
-    ["dashboard.demo.run_sources"] if env_bool("SWITCHBOARD_DEMO_SOURCES", False) else []
+    ["dashboard.demo.run_sources", "dashboard.simulators.run_sources"]
+    if env_bool("SWITCHBOARD_DEMO_SOURCES", False)
+    else []
 )

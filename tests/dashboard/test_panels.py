@@ -1,0 +1,223 @@
+"""Ticker, candles and map panels; OHLC series; the market and fleet simulators (CONTRACT §11)."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from dashboard import selectors, services, simulators
+from dashboard.models import Panel, Reading, ReadingRollup
+from realtime.errors import Forbidden, Invalid
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def market(user):
+    return services.device_create(owner=user, name="Market feed")[0]
+
+
+@pytest.fixture
+def vans(user):
+    return [services.device_create(owner=user, name=f"Van {n}")[0] for n in range(3)]
+
+
+def create(api, panels, slug="board"):
+    return api.post(
+        "/api/dashboards/", {"name": "Board", "slug": slug, "panels": panels}, format="json"
+    )
+
+
+def test_ticker_candles_and_map_panels_are_created_and_read_back(api, market, vans):
+    response = create(api, [
+        {"title": "Ticker", "device": market.pk, "kind": "ticker", "metrics": ["aapl", "msft"]},
+        {"title": "AAPL", "device": market.pk, "metric": "aapl", "kind": "candles"},
+        {"title": "Vans", "kind": "map", "devices": [v.pk for v in vans]},
+    ])  # fmt: skip
+    assert response.status_code == 201, response.json()
+    panels = {p["kind"]: p for p in api.get("/api/dashboards/board/").json()["panels"]}
+    assert panels["ticker"]["metrics"] == ["aapl", "msft"] and panels["ticker"]["metric"] == ""
+    assert panels["candles"]["metric"] == "aapl" and panels["candles"]["devices"] == []
+    assert panels["map"]["devices"] == [v.pk for v in vans] and panels["map"]["device"] is None
+
+
+@pytest.mark.parametrize(
+    "panel, field",
+    [
+        ({"title": "T", "kind": "ticker", "metrics": []}, "metrics"),
+        ({"title": "T", "kind": "ticker", "metrics": ["AAPL"]}, "metrics"),
+        ({"title": "T", "kind": "ticker", "metrics": ["a", "a"]}, "metrics"),
+        ({"title": "T", "kind": "ticker", "metric": "aapl", "metrics": ["a"]}, "metric"),
+        ({"title": "C", "kind": "candles"}, "metric"),
+        ({"title": "M", "kind": "map", "devices": []}, "devices"),
+        ({"title": "M", "kind": "map", "metric": "lat", "devices": "VANS"}, "metric"),
+        ({"title": "L", "kind": "line", "metric": "x", "devices": "VANS"}, "devices"),
+        ({"title": "P", "kind": "pie", "metric": "x"}, "kind"),
+    ],
+)
+def test_panel_shapes_are_validated_by_kind(api, market, vans, panel, field):
+    panel = dict(panel)
+    if panel.get("devices") == "VANS":
+        panel["devices"] = [v.pk for v in vans]
+    if panel["kind"] != "map":
+        panel["device"] = market.pk
+    response = api.post("/api/dashboards/board/panels/", panel, format="json")
+    if response.status_code == 404:  # the dashboard first
+        create(api, [])
+        response = api.post("/api/dashboards/board/panels/", panel, format="json")
+    assert response.status_code == 400, response.json()
+    assert field in str(response.json())
+
+
+def test_the_service_applies_the_same_rule_and_refuses_foreign_devices(user, other, vans):
+    board = services.dashboard_create(owner=user, name="Board")
+    with pytest.raises(Invalid):
+        services.panel_add(dashboard=board, actor=user, title="M", kind="map", devices=[])
+    theirs = services.device_create(owner=other, name="Their van")[0]
+    with pytest.raises(Forbidden):
+        services.panel_add(
+            dashboard=board, actor=user, title="M", kind="map", devices=[*vans, theirs]
+        )
+    assert not Panel.objects.filter(dashboard=board).exists()
+
+
+def _reading(device, metric, value, at):
+    return Reading(device=device, metric=metric, value=value, ts=at)
+
+
+def test_ohlc_opens_with_the_first_and_closes_with_the_last_by_time(market):
+    start = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    at = lambda s: start + timedelta(seconds=s)  # noqa: E731
+    # Stored out of time order: open and close follow the readings' times, not their ids.
+    Reading.objects.bulk_create([
+        _reading(market, "aapl", 12.0, at(30)), _reading(market, "aapl", 10.0, at(1)),
+        _reading(market, "aapl", 15.0, at(20)), _reading(market, "aapl", 9.0, at(40)),
+        _reading(market, "aapl", 11.0, at(59)),
+        _reading(market, "aapl", 20.0, at(61)),
+        _reading(market, "msft", 999.0, at(5)),
+    ])  # fmt: skip
+    points = selectors.series(
+        device=market, metric="aapl", since=start, until=at(120), bucket=60, agg="ohlc"
+    )
+    assert points == [
+        ["2026-01-05T12:00:00.000Z", 10.0, 15.0, 9.0, 11.0],
+        ["2026-01-05T12:01:00.000Z", 20.0, 20.0, 20.0, 20.0],
+    ]
+
+
+def test_ohlc_over_rolled_up_buckets_keeps_their_first_and_last(market):
+    old = timezone.now() - timedelta(days=3)
+    start = old.replace(minute=0, second=0, microsecond=0)
+    at = lambda s: start + timedelta(seconds=s)  # noqa: E731
+    Reading.objects.bulk_create([
+        _reading(market, "aapl", 10.0, at(5)), _reading(market, "aapl", 30.0, at(20)),
+        _reading(market, "aapl", 5.0, at(50)), _reading(market, "aapl", 7.0, at(70)),
+        _reading(market, "aapl", 6.0, at(110)),
+    ])  # fmt: skip
+    before = selectors.series(
+        device=market, metric="aapl", since=start, until=at(3600), bucket=3600, agg="ohlc"
+    )
+    services.readings_downsample(older_than=timedelta(days=1), bucket_seconds=60)
+    assert not Reading.objects.exists() and ReadingRollup.objects.count() == 2
+    after = selectors.series(
+        device=market, metric="aapl", since=start, until=at(3600), bucket=3600, agg="ohlc"
+    )
+    assert before == after and after[0][1:] == [10.0, 30.0, 5.0, 6.0]
+    # A reading that arrives late, earlier than the bucket's first, opens it.
+    Reading.objects.create(device=market, metric="aapl", value=8.0, ts=at(1))
+    services.readings_downsample(older_than=timedelta(days=1), bucket_seconds=60)
+    again = selectors.series(
+        device=market, metric="aapl", since=start, until=at(3600), bucket=3600, agg="ohlc"
+    )
+    assert again[0][1:] == [8.0, 30.0, 5.0, 6.0]
+
+
+def test_ohlc_api_and_bad_agg(api, market):
+    create(api, [{"title": "AAPL", "device": market.pk, "metric": "aapl", "kind": "candles"}])
+    now = timezone.now()
+    Reading.objects.bulk_create(
+        [
+            _reading(market, "aapl", v, now - timedelta(seconds=30 - i))
+            for i, v in enumerate([3, 9, 1, 4])
+        ]
+    )
+    url = f"/api/dashboards/board/series/?device={market.pk}&metric=aapl&bucket=3600"
+    points = api.get(url + "&agg=ohlc").json()["points"]
+    flat = [p[1:] for p in points]  # one bucket, or two if the readings straddle an hour
+    assert flat[0][0] == 3.0 and flat[-1][-1] == 4.0
+    assert max(p[1] for p in flat) == 9.0 and min(p[2] for p in flat) == 1.0
+    assert api.get(url + "&agg=median").status_code == 400
+
+
+def test_viewers_read_only_what_a_ticker_or_map_charts(api, user, other, market, vans):
+    services.device_create(owner=user, name="Spare")
+    board = services.dashboard_create(owner=user, name="Board", slug="board", panels=[
+        {"title": "Ticker", "device": market, "kind": "ticker", "metrics": ["aapl", "msft"]},
+        {"title": "Vans", "kind": "map", "devices": vans[:2]},
+    ])  # fmt: skip
+    allowed = [(market.pk, "aapl"), (market.pk, "msft"), (vans[0].pk, "lat"),
+               (vans[1].pk, "speed"), (vans[1].pk, "lon")]  # fmt: skip
+    refused = [(market.pk, "goog"), (vans[0].pk, "battery"), (vans[2].pk, "lat")]
+    assert set(allowed) <= set(selectors.panels_by_series(dashboard=board))
+    api.force_login(other)  # a public dashboard, someone else's
+    for device_id, metric in allowed:
+        url = f"/api/dashboards/board/series/?device={device_id}&metric={metric}"
+        assert api.get(url).status_code == 200, (device_id, metric)
+    for device_id, metric in refused:
+        url = f"/api/dashboards/board/series/?device={device_id}&metric={metric}"
+        assert api.get(url).status_code == 404, (device_id, metric)
+
+
+def test_snapshot_of_a_ticker_holds_open_and_last_and_a_map_named_points(user, market, vans):
+    board = services.dashboard_create(owner=user, name="Board", slug="board", panels=[
+        {"title": "Ticker", "device": market, "kind": "ticker", "metrics": ["aapl"]},
+        {"title": "Vans", "kind": "map", "devices": vans[:1]},
+    ])  # fmt: skip
+    ticker, vanmap = board.panels.all()
+    now = timezone.now()
+    Reading.objects.bulk_create(
+        [_reading(market, "aapl", float(v), now - timedelta(seconds=60 - v)) for v in range(50)]
+        + [_reading(vans[0], "lat", 48.1, now), _reading(vans[0], "lon", 2.3, now),
+           _reading(vans[0], "battery", 80, now)]
+    )  # fmt: skip
+    panels, _ = selectors.snapshot(dashboard=board)
+    assert [(p[1], p[2], p[3]) for p in panels[str(ticker.pk)]] == [
+        (0.0, market.pk, "aapl"), (49.0, market.pk, "aapl")
+    ]  # fmt: skip
+    assert sorted((p[3], p[1]) for p in panels[str(vanmap.pk)]) == [("lat", 48.1), ("lon", 2.3)]
+
+
+def test_market_walk_is_seeded_and_ingested_through_the_device_budget(user, settings):
+    prices = simulators.market_open(["aapl", "msft"], random.Random(3))
+    again = simulators.market_open(["aapl", "msft"], random.Random(3))
+    start = timezone.now()
+    first = simulators.market_step(prices, random.Random(9), updates=3, start=start, span=0.3)
+    second = simulators.market_step(again, random.Random(9), updates=3, start=start, span=0.3)
+    assert first == second and len(first) == 6 and prices == again
+    assert len(simulators.market_symbols()) == 200 == len(set(simulators.market_symbols()))
+
+    device = simulators.market_device(owner=user)
+    market = simulators.Market.open(device=device, rate=50, seed=1)
+    assert market.tick(0.1) == 1000  # 200 symbols x 5 updates: one batch of 1000
+    assert Reading.objects.filter(device=device).count() == 1000
+    assert Reading.objects.filter(device=device, metric="aapl").count() == 5
+    settings.SWITCHBOARD_DEVICE_INGEST_RATE = "1/minute"
+    market.tick(0.1)  # the first batch of a fresh window passes
+    assert market.tick(0.1) == 0, "over the device's budget the batch is refused"
+
+
+def test_fleet_reports_lat_lon_speed_per_vehicle_along_its_route(user):
+    devices = simulators.fleet_devices(owner=user, count=3)
+    fleet = simulators.Fleet.start(devices=devices, seed=5)
+    twin = simulators.Fleet.start(devices=devices, seed=5)
+    assert fleet.tick(1.0) == 9
+    for device in devices:
+        assert sorted(Reading.objects.filter(device=device).values_list("metric", flat=True)) == [
+            "lat", "lon", "speed"
+        ]  # fmt: skip
+    lat = Reading.objects.get(device=devices[0], metric="lat").value
+    lon = Reading.objects.get(device=devices[0], metric="lon").value
+    assert 35 < lat < 60 and -10 < lon < 25  # on the European routes
+    moved = simulators.fleet_step(twin.vehicles, twin.rng, seconds=1.0)
+    assert (moved[0][0]["value"], moved[0][1]["value"]) == (lat, lon), "seeded: the same path"
