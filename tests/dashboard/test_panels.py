@@ -1,14 +1,19 @@
 """Ticker, candles and map panels; OHLC series; the market and fleet simulators (CONTRACT §11)."""
 
+import asyncio
+import math
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from dashboard import selectors, services, simulators
 from dashboard.models import Panel, Reading, ReadingRollup
 from realtime.errors import Forbidden, Invalid
+from realtime.hub import Hub
 
 pytestmark = pytest.mark.django_db
 
@@ -221,3 +226,84 @@ def test_fleet_reports_lat_lon_speed_per_vehicle_along_its_route(user):
     assert 35 < lat < 60 and -10 < lon < 25  # on the European routes
     moved = simulators.fleet_step(twin.vehicles, twin.rng, seconds=1.0)
     assert (moved[0][0]["value"], moved[0][1]["value"]) == (lat, lon), "seeded: the same path"
+
+
+# --- conflation --------------------------------------------------------------------------------
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[float, dict]] = []
+        self.arrived = asyncio.Event()
+
+    async def hub_event(self, event: dict) -> None:
+        self.events.append((time.monotonic(), event))
+        self.arrived.set()
+
+
+async def test_the_hub_merges_a_groups_readings_per_window_and_delays_no_lone_event(layer):
+    hub = Hub(layer, window=0.1)
+    recorder = Recorder()
+    await hub.subscribe("readings.1", recorder)
+    sent = time.monotonic()
+    await layer.group_send("readings.1", {
+        "type": "hub.readings", "group": "readings.1", "device": 1,
+        "points": [["x", "2026-01-01T00:00:00.000Z", 0.0]], "last_id": 1,
+    })  # fmt: skip
+    await asyncio.wait_for(recorder.arrived.wait(), 5)
+    assert recorder.events[0][0] - sent < 0.1, "a lone reading is not held for the window"
+    started = time.monotonic()
+    for n in range(1, 101):  # a burst: 100 events within a few windows
+        await layer.group_send("readings.1", {
+            "type": "hub.readings", "group": "readings.1", "device": 1,
+            "points": [["x", f"2026-01-01T00:00:{n // 10:02d}.{n % 10}00Z", float(n)]],
+            "last_id": n + 1,
+        })  # fmt: skip
+    burst = time.monotonic() - started
+    async with asyncio.timeout(5):
+        while recorder.events[-1][1]["last_id"] != 101:
+            recorder.arrived.clear()
+            await recorder.arrived.wait()
+    values = [p[2] for _, event in recorder.events for p in event["points"]]
+    assert values == [float(n) for n in range(101)], "merged, every point kept in order"
+    assert len(recorder.events) - 1 <= math.ceil((burst + 0.1) / 0.1) + 1
+    await hub.unsubscribe("readings.1", recorder)
+    hub._task.cancel()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_burst_reaches_a_ticker_socket_conflated_within_the_frame_budget(layer, user):
+    from tests.dashboard.test_sockets import dashboard_socket
+
+    symbols = [f"s{n:03d}" for n in range(200)]
+    device = await sync_to_async(simulators.market_device)(owner=user)
+    await sync_to_async(services.dashboard_create)(owner=user, name="M", slug="m", panels=[
+        {"title": "Ticker", "device": device, "kind": "ticker", "metrics": symbols},
+    ])  # fmt: skip
+    viewer, connected = await dashboard_socket(user, "m")
+    assert connected and (await viewer.receive_json_from(timeout=5))["type"] == "snapshot"
+    record = sync_to_async(services.readings_record)
+    started = time.monotonic()
+    batches = 30
+    for b in range(batches):  # 30 batches of 200 symbols x 5 updates, as fast as they store
+        now = timezone.now()
+        await record(device=device, readings=[
+            {"metric": s, "value": float(b * 10 + u), "ts": now + timedelta(milliseconds=u)}
+            for u in range(5) for s in symbols
+        ])  # fmt: skip
+    latest: dict[str, float] = {}
+    frames = 0
+    final = float((batches - 1) * 10 + 4)
+    async with asyncio.timeout(20):
+        while len(latest) < 200 or min(latest.values()) < final:
+            frame = await viewer.receive_json_from(timeout=10)
+            frames += 1
+            assert frame["type"] == "readings"
+            symbols_in_frame = [p[3] for p in frame["points"]]
+            assert len(symbols_in_frame) == len(set(symbols_in_frame)), "one point per symbol"
+            latest.update({p[3]: p[1] for p in frame["points"]})
+    duration = time.monotonic() - started
+    assert frames <= math.ceil(duration / 0.1) + 1, (frames, duration)
+    assert latest == {s: final for s in symbols}
+    assert await sync_to_async(Reading.objects.filter(device=device).count)() == batches * 1000
+    await viewer.disconnect()
