@@ -30,7 +30,9 @@ def device_get_for_owner(*, device_id: int, user: AbstractBaseUser) -> Device:
 
 def dashboard_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Dashboard]:
     return Dashboard.objects.filter(Q(is_public=True) | Q(owner=user)).prefetch_related(
-        Prefetch("panels", queryset=Panel.objects.select_related("device"))
+        Prefetch(
+            "panels", queryset=Panel.objects.select_related("device").prefetch_related("devices")
+        )
     )
 
 

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from dashboard import selectors
+from dashboard.models import Panel
 from dashboard.selectors import route_point
 from dashboard.serializers import DashboardSerializer
 from dashboard.services import iso
@@ -33,11 +34,19 @@ def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
         dashboard = selectors.dashboard_get_for_user(slug=slug, user=request.user)
     except NotFound:
         raise Http404("No such dashboard.") from None
+    # A map's markers are labelled with its devices' names (the panel JSON has their ids).
+    device_names = {
+        device.pk: device.name
+        for panel in dashboard.panels.all()
+        if panel.kind == Panel.Kind.MAP
+        for device in panel.devices.all()
+    }
     return render(
         request,
         "dashboard/dashboard.html",
-        {"dashboard": dashboard, "dashboard_data": DashboardSerializer(dashboard).data},
-    )
+        {"dashboard": dashboard, "dashboard_data": DashboardSerializer(dashboard).data,
+         "device_names": device_names},
+    )  # fmt: skip
 
 
 @login_not_required  # answers 401 itself, and takes Bearer tokens as well as the session
