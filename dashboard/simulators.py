@@ -44,9 +44,9 @@ WELL_KNOWN = [
 FLEET_PREFIX = "Vehicle"
 VEHICLE_COUNT = 50
 FLEET_INTERVAL = 1.0
-# The demo's vehicles cover in a second what a real one covers in a minute, so that they move
+# The demo's vehicles cover in a second what a real one covers in ten minutes, so that they move
 # visibly on a map of Europe; the `speed` they report is the real one (km/h).
-FLEET_SPEEDUP = 60.0
+FLEET_SPEEDUP = 600.0
 CITIES = {
     "Lisbon": (38.72, -9.14), "Madrid": (40.42, -3.70), "Barcelona": (41.39, 2.17),
     "Lyon": (45.76, 4.84), "Paris": (48.86, 2.35), "London": (51.51, -0.13),
