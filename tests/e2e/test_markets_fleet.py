@@ -169,3 +169,31 @@ def test_map_markers_move_with_trails_and_popups(new_page, rest) -> None:
     open_dashboard(phone, "fleet")
     expect(panel(phone, "Vehicles")).to_have_attribute("data-points", "50")
     full_screenshot(phone, "fleet-phone")
+
+
+def test_the_owner_adds_a_ticker_and_a_map_in_the_editor(new_page, rest) -> None:
+    page = new_page(viewport=DESKTOP)
+    log_in(page, "alice")
+    # A dashboard of its own: the other tests count the Fleet dashboard's markers.
+    helpers.api_post(page, "/api/dashboards/", {"name": "Scratch", "slug": "scratch"})
+    open_dashboard(page, "scratch")
+    for kind, title in (("Ticker (many metrics of one device)", "Few symbols"),
+                        ("Map (devices reporting lat, lon and speed)", "Two vans")):  # fmt: skip
+        page.get_by_role("button", name="Add panel").click()
+        dialog = page.get_by_role("dialog", name="Add a panel")
+        dialog.get_by_label("Title").fill(title)
+        dialog.get_by_label("Kind").select_option(label=kind)
+        expect(dialog.get_by_label("Metric", exact=True)).to_be_hidden()
+        if kind.startswith("Ticker"):
+            dialog.get_by_label("Device", exact=True).select_option(label=simulators.MARKET_DEVICE)
+            dialog.get_by_label("Symbols").fill("aapl, msft\nnvda")
+        else:
+            expect(dialog.get_by_label("Device", exact=True)).to_be_hidden()
+            dialog.get_by_label("Markers").select_option(label=["Vehicle 01", "Vehicle 02"])
+        dialog.get_by_role("button", name="Add panel").click()
+        expect(panel(page, title)).to_be_visible()
+        expect(page.get_by_role("status", name="Connection")).to_have_text("Live")
+    ticker = panel(page, "Few symbols")
+    expect(ticker.get_by_role("row")).to_have_count(4)  # the header and three symbols
+    expect(ticker.get_by_role("rowheader")).to_have_text(["AAPL", "MSFT", "NVDA"])
+    expect(panel(page, "Two vans")).to_contain_text("2 devices")
