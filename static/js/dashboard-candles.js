@@ -5,12 +5,11 @@
 import uPlot from "uplot";
 
 import { api } from "./api.js";
-import { formatValue, palette } from "./dashboard-charts.js";
-import { CandleBuckets } from "./dashboard-streams.js";
+import { axisStyle, fitPlot, formatValue, palette, plotSize } from "./dashboard-charts.js";
+import { CandleBuckets, LiveView } from "./dashboard-streams.js";
 
 const LIVE_BUCKET_S = 10;
 const LIVE_CANDLES = 60; // ten minutes of 10-second candles
-const FONT = 'ui-sans-serif, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 
 function drawCandles(u, bucket, colors) {
   const [xs, opens, highs, lows, closes] = u.data;
@@ -45,8 +44,9 @@ function drawCandles(u, bucket, colors) {
   ctx.restore();
 }
 
-export class CandlesView {
+export class CandlesView extends LiveView {
   constructor(figure, panel) {
+    super();
     this.figure = figure;
     this.panel = panel;
     this.agg = "ohlc"; // what the time-range picker asks the series API for
@@ -59,7 +59,7 @@ export class CandlesView {
     this.footEl = figure.querySelector("[data-foot]");
     this.u = null;
     this.frame = 0;
-    new ResizeObserver(() => this.fit()).observe(this.body);
+    new ResizeObserver(() => fitPlot(this.u, this.body)).observe(this.body);
     this.loadLive();
   }
 
@@ -88,29 +88,14 @@ export class CandlesView {
     return this.history ?? this.live;
   }
 
-  size() {
-    return { width: Math.max(120, this.body.clientWidth), height: Math.max(100, this.body.clientHeight) };
-  }
-
-  fit() {
-    if (!this.u) return;
-    const { width, height } = this.size();
-    if (width !== this.u.width || height !== this.u.height) this.u.setSize({ width, height });
-  }
-
   build() {
     this.u?.destroy();
     const c = palette();
-    const axis = {
-      stroke: c.muted,
-      font: `11px ${FONT}`,
-      grid: { stroke: c.grid, width: 1 },
-      ticks: { stroke: c.grid, width: 1, size: 4 },
-    };
+    const axis = axisStyle(c);
     const pathless = (label) => ({ label, paths: () => null, points: { show: false } });
     this.u = new uPlot(
       {
-        ...this.size(),
+        ...plotSize(this.body),
         legend: { show: false },
         cursor: { drag: { x: false, y: false }, points: { show: false } },
         padding: [10, 18, 0, 0],
@@ -139,10 +124,6 @@ export class CandlesView {
     );
   }
 
-  setLive(points) {
-    this.append(points);
-  }
-
   append(points) {
     if (this.live.add(points)) {
       this.live.trim(LIVE_CANDLES);
@@ -162,14 +143,6 @@ export class CandlesView {
     this.history = null;
     this.range = null;
     this.schedule();
-  }
-
-  schedule() {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      this.render();
-    });
   }
 
   render(restyle = false) {

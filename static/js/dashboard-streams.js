@@ -4,6 +4,26 @@
 
 const seconds = (ts) => Date.parse(ts) / 1000;
 
+/** What the ticker, candles and map views share: a snapshot is applied like live points, and
+ * a burst of frames is drawn once, at the next animation frame (`render`). */
+export class LiveView {
+  setLive(points) {
+    this.append(points);
+  }
+
+  showHistory() {}
+
+  showLive() {}
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.render();
+    });
+  }
+}
+
 /**
  * The latest price of each symbol and its change since the open: the first price this page
  * has seen (the oldest in the socket's snapshot, ten minutes back, or the first live one). A

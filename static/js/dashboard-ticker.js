@@ -4,7 +4,7 @@
 // frame, and only the rows that changed. No aria-live: a screen reader reads the table when
 // asked, not two hundred prices a second.
 import { formatValue } from "./dashboard-charts.js";
-import { TickerBook } from "./dashboard-streams.js";
+import { LiveView, TickerBook } from "./dashboard-streams.js";
 
 const SORTS = {
   symbol: (a, b) => a.symbol.localeCompare(b.symbol),
@@ -19,8 +19,9 @@ function cell(tag, text, className) {
   return node;
 }
 
-export class TickerView {
+export class TickerView extends LiveView {
   constructor(figure, panel) {
+    super();
     this.figure = figure;
     this.panel = panel;
     this.liveOnly = true; // the time-range picker leaves it live
@@ -97,26 +98,10 @@ export class TickerView {
     this.tbody.append(...order.map((row) => this.rows.get(row.symbol).tr));
   }
 
-  setLive(points) {
-    this.append(points);
-  }
-
   append(points) {
     for (const [symbol, dir] of this.book.apply(points)) this.dirty.set(symbol, dir);
     for (const [, , , metric] of points) if (!this.dirty.has(metric)) this.dirty.set(metric, 0);
     this.schedule();
-  }
-
-  showHistory() {}
-
-  showLive() {}
-
-  schedule() {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      this.render();
-    });
   }
 
   render() {

@@ -1,7 +1,7 @@
 """Vehicles driving between European cities, each a device reporting lat, lon and speed.
 
-As a process of its own its readings reach the servers' sockets over Redis (REDIS_URL); `make
-run` runs the same fleet inside the server instead (dashboard.simulators)."""
+Run alone, it needs the servers to share its Redis (REDIS_URL) for its readings to reach their
+sockets; under `make run` the server drives the same fleet itself (dashboard.simulators)."""
 
 import time
 

@@ -6,7 +6,7 @@
 import { feature } from "topojson-client";
 import L from "leaflet";
 
-import { FleetTracks } from "../dashboard-streams.js";
+import { FleetTracks, LiveView } from "../dashboard-streams.js";
 
 const BASEMAP = new URL("countries-50m.json", import.meta.url);
 let basemap = null; // one fetch per page, however many maps
@@ -26,8 +26,9 @@ function time(seconds) {
   return new Date(seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
-export class FleetMapView {
+export class FleetMapView extends LiveView {
   constructor(figure, panel, names = {}) {
+    super();
     this.figure = figure;
     this.panel = panel;
     this.names = names;
@@ -69,25 +70,9 @@ export class FleetMapView {
     return this.names[device] ?? `Device ${device}`;
   }
 
-  setLive(points) {
-    this.append(points);
-  }
-
   append(points) {
     for (const device of this.tracks.apply(points)) this.dirty.add(device);
     this.schedule();
-  }
-
-  showHistory() {}
-
-  showLive() {}
-
-  schedule() {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      this.render();
-    });
   }
 
   layer(device) {
