@@ -106,6 +106,8 @@ def test_the_ticker_flashes_on_a_move_and_candles_draw(new_page, rest, prices) -
     expect(last).to_have_class(re.compile(r"\bflash-down(-again)?\b"))  # red as it falls
 
     candles = panel(page, "AAPL candles")
+    # The live candle closes at the latest price: it moves with the readings frames.
+    expect(candles.locator("[data-value]")).to_have_text(last.text_content())
     # 10-second buckets over the 5 minutes of history, and the live ones since
     expect(candles).to_have_attribute("data-points", re.compile(r"^3\d$"))
     assert green_pixels(page, "AAPL candles") > 30, "rising candles are drawn"
