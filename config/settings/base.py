@@ -322,8 +322,9 @@ SWITCHBOARD_READINGS_WINDOW = env_float("SWITCHBOARD_READINGS_WINDOW", 0.1)
 
 # --- Tasks of the server process -----------------------------------------------------------------
 # Coroutine functions (dotted paths) that `python -m realtime.serve` runs as tasks of its event
-# loop. `make run` sets SWITCHBOARD_DEMO_SOURCES=1: the demo's server sampler and device
-# simulator then run inside the server, whose sockets the in-memory layer alone can reach.
+# loop. `make run` sets SWITCHBOARD_DEMO_SOURCES=1: the demo's server sampler, device simulator,
+# market feed and fleet then run inside the server, whose sockets the in-memory layer alone
+# can reach.
 SWITCHBOARD_SERVER_TASKS = (
     ["dashboard.demo.run_sources", "dashboard.simulators.run_sources"]
     if env_bool("SWITCHBOARD_DEMO_SOURCES", False)
