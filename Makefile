@@ -24,9 +24,13 @@ node_modules/.installed: package.json package-lock.json
 static/dist/notes.js: node_modules/.installed package-lock.json $(wildcard static/js/notes/*.js)
 	npm run build --silent
 
+# The map panel's bundle (Leaflet) and its basemap (Natural Earth, world-atlas), by the same build.
+static/dist/fleet-map.js: node_modules/.installed package-lock.json static/js/dashboard-streams.js $(wildcard static/js/map/*.js)
+	npm run build --silent
+
 ## run: install, migrate, load demo data and serve on http://localhost:$(PORT) (SQLite, in-memory
 ## layer), with the built-in server sampler and the device simulator running inside the server
-run: $(VENV)/.installed static/dist/notes.js
+run: $(VENV)/.installed static/dist/notes.js static/dist/fleet-map.js
 	@$(MAKE) --no-print-directory serve-demo
 
 ## serve-demo: `run` once installed: migrate, seed and serve (tests/integration/test_demo.py runs it)
@@ -70,7 +74,7 @@ system-deps:
 # and browser). Modules stay whole on one worker: their fixtures are module- or session-wide.
 TEST_WORKERS ?= 3
 
-test: $(VENV)/.installed system-deps static/dist/notes.js test-js
+test: $(VENV)/.installed system-deps static/dist/notes.js static/dist/fleet-map.js test-js
 	SWITCHBOARD_SOAK_SECONDS=$${SWITCHBOARD_SOAK_SECONDS:-60} \
 	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 

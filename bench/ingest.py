@@ -13,6 +13,10 @@ coalesces to 10 frames/s, so up to ~100 ms of that is by design). Baseline, in t
 and on the same database file: bulk-inserting the same batches straight through the ORM in
 one process (the storage floor).
 
+The ticker case (issue 15): 200 symbols x 50 updates a second posted over REST to both
+processes while ticker dashboards on process 2 count their frames (target: at most 10 a second
+per socket, by conflation), with the servers' CPU. `--only ticker` runs it alone.
+
 Writes bench/results/ingest-<time>.json and prints a table.
 """
 
@@ -31,6 +35,7 @@ import aiomqtt
 import httpx
 import websockets
 
+from bench import procstat
 from bench.notes import RESULTS, percentile
 from tests.support import procs
 from tests.support.clients import Rest, login
@@ -240,17 +245,169 @@ async def over_mqtt(
     }
 
 
+# --- the ticker: 200 symbols x 50 Hz, conflated per dashboard socket (issue 15) ---------------
+
+
+async def ticker(
+    env: dict[str, str], *, seconds: float, symbols: int, rate: float, viewers: int
+) -> dict:
+    """A market device posts `symbols` prices `rate` times a second each (batches of 1,000,
+    alternating between the two processes) while `viewers` ticker dashboards on process 2
+    count their frames: frames/s per socket (target <= 10), and the servers' CPU."""
+    names = [f"s{n:03d}" for n in range(symbols)]
+    with procs.DaphneProcess(env) as one, procs.DaphneProcess(env) as two:
+        account = await login(one.http, "bench0")
+        async with Rest(one, account) as rest:
+            device = await rest.create_device("Bench market")
+            dashboard = await rest.create_dashboard(name="Bench ticker", panels=[
+                {"title": "Ticker", "device": device["id"], "kind": "ticker", "metrics": names}
+            ])  # fmt: skip
+        sockets = [
+            await websockets.connect(
+                f"{two.ws}/ws/dashboards/{dashboard['slug']}/",
+                origin=two.http,
+                proxy=None,
+                additional_headers={"Cookie": f"sessionid={account.sessionid}"},
+                max_size=None,
+            )  # fmt: skip
+            for _ in range(viewers)
+        ]
+        for socket in sockets:
+            assert json.loads(await socket.recv())["type"] == "snapshot"
+        frames: list[list[float]] = [[] for _ in sockets]
+        points: list[int] = [0 for _ in sockets]
+
+        async def watch(n: int, socket) -> None:
+            async for raw in socket:
+                frame = json.loads(raw)
+                if frame.get("type") == "readings":
+                    frames[n].append(time.perf_counter())
+                    points[n] += len(frame["points"])
+
+        watchers = [asyncio.create_task(watch(n, s)) for n, s in enumerate(sockets)]
+        moves_per_batch = max(1, 1000 // symbols)
+        batches_per_second = rate / moves_per_batch
+        headers = {"Authorization": f"Api-Key {device['api_key']}"}
+        pids = [one.pid, two.pid]
+        cpu_before = procstat.cpu_by_pid(pids)
+        stored, refused = 0, 0
+        async with (
+            httpx.AsyncClient(
+                base_url=one.http, headers=headers, trust_env=False, timeout=120
+            ) as c1,
+            httpx.AsyncClient(
+                base_url=two.http, headers=headers, trust_env=False, timeout=120
+            ) as c2,
+        ):
+
+            async def post(client, readings) -> None:
+                nonlocal stored, refused
+                response = await client.post("/api/ingest/", json={"readings": readings})
+                if response.status_code == 202:
+                    stored += len(readings)
+                else:
+                    refused += 1
+
+            started = time.perf_counter()
+            tasks, b = [], 0
+            while (now := time.perf_counter()) - started < seconds:
+                due = started + b / batches_per_second
+                if due > now:
+                    await asyncio.sleep(due - now)  # noqa: sleep-ok pacing the feed
+                ts = datetime.now(UTC).isoformat()
+                readings = [{"metric": name, "value": float(b * moves_per_batch + m), "ts": ts}
+                            for m in range(moves_per_batch) for name in names]  # fmt: skip
+                tasks = [t for t in tasks if not t.done()]
+                if len(tasks) >= 8:  # the servers fall behind: the feed waits (less is offered)
+                    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                tasks.append(asyncio.create_task(post((c1, c2)[b % 2], readings)))
+                b += 1
+            await asyncio.gather(*tasks)
+            elapsed = time.perf_counter() - started
+        await asyncio.sleep(1)  # noqa: sleep-ok the last window's frames
+        cpu_after = procstat.cpu_by_pid(pids)
+        for watcher in watchers:
+            watcher.cancel()
+        for socket in sockets:
+            await socket.close()
+
+    def peak(arrivals: list[float]) -> int:
+        """The most frames that arrived within any one second."""
+        best, lo = 0, 0
+        for hi, at in enumerate(arrivals):
+            while at - arrivals[lo] > 1.0:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
+
+    return {
+        "symbols": symbols,
+        "updates_per_second_per_symbol": rate,
+        "viewers": viewers,
+        "seconds": round(elapsed, 2),
+        "readings_asked_per_second": round(symbols * rate),
+        "readings_offered_per_second": round(b * moves_per_batch * symbols / elapsed),
+        "readings_stored_per_second": round(stored / elapsed),
+        "batches_refused": refused,
+        "frames_per_second_per_socket_mean": round(
+            sum(len(f) for f in frames) / len(frames) / (elapsed + 1), 2
+        ),
+        "frames_per_second_per_socket_peak": max(peak(f) for f in frames),
+        "points_per_frame_mean": round(sum(points) / max(1, sum(len(f) for f in frames)), 1),
+        "server_cpu_seconds": {
+            "process_1": round(cpu_after[pids[0]] - cpu_before[pids[0]], 2),
+            "process_2": round(cpu_after[pids[1]] - cpu_before[pids[1]], 2),
+        },
+        "server_cores_busy": round(
+            sum(cpu_after[p] - cpu_before[p] for p in pids) / (elapsed + 1), 2
+        ),
+    }
+
+
+def run_ticker(seconds: float, rate: float, viewers: int) -> dict:
+    with procs.RedisServer() as redis, procs.sqlite_database() as database:
+        env = procs.app_env(
+            database_url=database, redis_url=redis.url,
+            SWITCHBOARD_DEVICE_INGEST_RATE="100000/second",
+            SWITCHBOARD_REST_WRITE_RATE="100000/min",
+        )  # fmt: skip
+        procs.manage(env, "migrate", "-v0")
+        procs.create_users(env, "bench0")
+        return asyncio.run(ticker(env, seconds=seconds, symbols=200, rate=rate, viewers=viewers))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--size", type=int, default=100, help="readings per batch (max 1000)")
+    parser.add_argument("--ticker-seconds", type=float, default=10)
+    parser.add_argument("--ticker-rate", type=float, default=50, help="updates/s per symbol")
+    parser.add_argument("--ticker-viewers", type=int, default=5)
+    parser.add_argument("--only", choices=["paths", "ticker"], help="run one part only")
     args = parser.parse_args()
     result = {"benchmark": "ingest", "started_at": time.strftime("%Y%m%d-%H%M%S"),
-              "machine": {"cpus": os.cpu_count()},
-              **run(args.batches, args.size)}  # fmt: skip
+              "machine": {"cpus": os.cpu_count()}}  # fmt: skip
+    if args.only != "ticker":
+        result |= run(args.batches, args.size)
+    if args.only != "paths":
+        result["ticker"] = run_ticker(args.ticker_seconds, args.ticker_rate, args.ticker_viewers)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"ingest-{result['started_at']}.json"
     path.write_text(json.dumps(result, indent=2))
+    if "ticker" in result:
+        t = result["ticker"]
+        print(
+            f"ticker {t['symbols']} symbols x {t['updates_per_second_per_symbol']:g} Hz: "
+            f"{t['readings_stored_per_second']:,} r/s stored (asked "
+            f"{t['readings_asked_per_second']:,}, offered {t['readings_offered_per_second']:,})"
+        )
+        print(f"  frames/s per socket: mean {t['frames_per_second_per_socket_mean']}, "
+              f"peak {t['frames_per_second_per_socket_peak']} (target <= 10); "
+              f"{t['points_per_frame_mean']} points a frame; "
+              f"servers: {t['server_cores_busy']} cores busy")  # fmt: skip
+    if "rest" not in result:
+        print(f"-> {path}")
+        return
     print(f"storage floor (ORM bulk insert): {result['storage_floor_readings_per_second']:,} r/s")
     for name in ("rest", "socket"):
         r = result[name]

@@ -51,8 +51,21 @@ class DeviceAdmin(admin.ModelAdmin):
 class PanelInline(ReadOnly, admin.TabularInline):
     model = Panel
     extra = 0
-    fields = ["position", "title", "device", "metric", "kind", "thresholds"]
+    fields = [
+        "position",
+        "title",
+        "kind",
+        "device",
+        "metric",
+        "metrics",
+        "map_devices",
+        "thresholds",
+    ]
     readonly_fields = fields
+
+    @admin.display(description="devices (map)")
+    def map_devices(self, panel: Panel) -> str:
+        return ", ".join(device.name for device in panel.devices.all())
 
 
 @admin.register(Dashboard)

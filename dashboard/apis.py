@@ -158,7 +158,7 @@ class SeriesApi(Api):
         )
         points = selectors.series(
             device=device, metric=data["metric"], since=data["since"], until=data["until"],
-            bucket=data["bucket"],
+            bucket=data["bucket"], agg=data.get("agg"),
         )  # fmt: skip
         return Response({"points": points})
 

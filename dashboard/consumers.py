@@ -8,9 +8,12 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from dashboard import selectors, services
+from dashboard.models import Panel
+from dashboard.selectors import route_point
 from dashboard.serializers import validate_readings
 from realtime import credentials
 from realtime.broadcast import encode_frame
+from realtime.conflate import Window
 from realtime.consumers import LiveConsumer
 from realtime.errors import Forbidden
 from realtime.groups import readings_group
@@ -90,14 +93,16 @@ class DeviceConsumer(LiveConsumer):
 class DashboardConsumer(LiveConsumer):
     """/ws/dashboards/<slug>/: a snapshot, then new points, at most MAX_RATE frames a second.
 
-    However fast devices send, points wait in a per-panel buffer (bounded: only the newest
-    POINTS_KEPT are kept) and one `readings` frame goes out per tick, for the panel that has
-    waited longest. A slow browser therefore never makes the server hold more than the buffer.
+    However fast devices send, points wait in a per-panel window (realtime/conflate.py: the
+    latest point per series for a ticker, a map or a gauge; every point, the newest
+    POINTS_KEPT, for a chart) and one `readings` frame goes out per tick, for the panel that
+    has waited longest. A slow browser never makes the server hold more than that.
     """
 
     kind = "dashboard"
     MAX_RATE = 10
     POINTS_KEPT = 2000
+    LATEST_ONLY = {Panel.Kind.TICKER, Panel.Kind.MAP, Panel.Kind.GAUGE}
 
     async def authorize(self) -> None:
         slug = self.scope["url_route"]["kwargs"]["slug"]
@@ -111,7 +116,7 @@ class DashboardConsumer(LiveConsumer):
         )
         self.snapshot_last_id: int | None = None
         self.early: list[dict[str, Any]] = []  # events that came while the snapshot was read
-        self.pending: dict[int, list] = {}
+        self.pending: dict[int, Window] = {}
         self.waiting_since: dict[int, float] = {}
         self.flusher: asyncio.Task | None = None
         self.last_flush = 0.0
@@ -139,13 +144,19 @@ class DashboardConsumer(LiveConsumer):
         if event["last_id"] <= self.snapshot_last_id:
             return  # already in the snapshot
         now = time.monotonic()
+        device_id = event["device"]
         for metric, ts, value in event["points"]:
-            for panel_id in self.series.get((event["device"], metric), ()):
-                points = self.pending.setdefault(panel_id, [])
-                points.append([ts, value])
-                if len(points) > self.POINTS_KEPT:
-                    del points[: len(points) - self.POINTS_KEPT]
-                self.waiting_since.setdefault(panel_id, now)
+            for route in self.series.get((device_id, metric), ()):
+                window = self.pending.get(route.panel)
+                if window is None:
+                    latest_only = route.kind in self.LATEST_ONLY
+                    window = self.pending[route.panel] = Window(
+                        latest_only=latest_only, keep=self.POINTS_KEPT
+                    )
+                window.add(
+                    (device_id, metric), ts, route_point(route, device_id, metric, ts, value)
+                )
+                self.waiting_since.setdefault(route.panel, now)
         if self.pending and (self.flusher is None or self.flusher.done()):
             self.flusher = asyncio.get_running_loop().create_task(self._flush())
 
@@ -156,7 +167,7 @@ class DashboardConsumer(LiveConsumer):
             if delay > 0:
                 await asyncio.sleep(delay)
             panel_id = min(self.waiting_since, key=self.waiting_since.get)
-            points = self.pending.pop(panel_id)
+            points = self.pending.pop(panel_id).points()
             del self.waiting_since[panel_id]
             self.last_flush = time.monotonic()
             await self.send_frame({"type": "readings", "panel": panel_id, "points": points})

@@ -52,6 +52,12 @@ class ReadingRollup(models.Model):
     max = models.FloatField()
     sum = models.FloatField()
     count = models.PositiveIntegerField()
+    # The bucket's first and last reading (for open and close; null in rows folded before
+    # they were kept, whose open and close the series API approximates by the average).
+    first = models.FloatField(null=True, blank=True)
+    first_ts = models.DateTimeField(null=True, blank=True)
+    last = models.FloatField(null=True, blank=True)
+    last_ts = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -85,11 +91,20 @@ class Panel(models.Model):
         LINE = "line"
         GAUGE = "gauge"
         STAT = "stat"
+        TICKER = "ticker"
+        CANDLES = "candles"
+        MAP = "map"
 
     dashboard = models.ForeignKey(Dashboard, on_delete=models.CASCADE, related_name="panels")
     title = models.CharField(max_length=100)
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="panels")
-    metric = models.CharField(max_length=64)
+    # One device for every kind but `map`, which charts `devices` instead.
+    device = models.ForeignKey(
+        Device, on_delete=models.CASCADE, related_name="panels", null=True, blank=True
+    )
+    # One metric for line, gauge, stat and candles; a ticker names `metrics`, a map none.
+    metric = models.CharField(max_length=64, blank=True)
+    metrics = models.JSONField(default=list, blank=True)
+    devices = models.ManyToManyField(Device, related_name="mapped_panels", blank=True)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.LINE)
     # {"warn": 70, "crit": 90} (any names; values are numbers drawn as lines on the chart)
     thresholds = models.JSONField(default=dict, blank=True)

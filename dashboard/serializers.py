@@ -83,18 +83,79 @@ class DeviceCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
 
 
+MAX_TICKER_METRICS = 500
+MAX_MAP_DEVICES = 200
+# What a map panel charts of each of its devices.
+MAP_METRICS = ("lat", "lon", "speed")
+SINGLE_SERIES = {Panel.Kind.LINE, Panel.Kind.GAUGE, Panel.Kind.STAT, Panel.Kind.CANDLES}
+
+
+def panel_shape_errors(
+    *, kind: str, device: Device | None, metric: str, metrics: list, devices: list
+) -> dict[str, str]:
+    """The one rule for what a panel of each kind names (REST, services, seeding): errors by field.
+
+    line, gauge, stat and candles chart one `metric` of one `device`; a ticker many `metrics`
+    of one `device`; a map the `lat`, `lon` and `speed` of each of its `devices`."""
+    errors = {}
+    if kind not in Panel.Kind.values:
+        return {"kind": f"Must be one of {', '.join(Panel.Kind.values)}."}
+    if kind == Panel.Kind.MAP:
+        if device is not None:
+            errors["device"] = "A map charts `devices`, not one device."
+        if not devices or len(devices) > MAX_MAP_DEVICES:
+            errors["devices"] = f"A map needs 1 to {MAX_MAP_DEVICES} devices."
+        elif len({d.pk for d in devices}) != len(devices):
+            errors["devices"] = "A device is listed twice."
+    else:
+        if device is None:
+            errors["device"] = "This kind of panel charts one device."
+        if devices:
+            errors["devices"] = "Only a map lists devices."
+    if kind == Panel.Kind.TICKER:
+        if metric:
+            errors["metric"] = "A ticker names `metrics`, not one metric."
+        if not metrics or len(metrics) > MAX_TICKER_METRICS:
+            errors["metrics"] = f"A ticker needs 1 to {MAX_TICKER_METRICS} metrics."
+        elif not all(isinstance(m, str) and METRIC.match(m) for m in metrics):
+            errors["metrics"] = "Each metric must match ^[a-z0-9_.:-]{1,64}$."
+        elif len(set(metrics)) != len(metrics):
+            errors["metrics"] = "A metric is listed twice."
+    elif metrics:
+        errors["metrics"] = "Only a ticker lists metrics."
+    if kind in SINGLE_SERIES and not METRIC.match(metric or ""):
+        errors["metric"] = "Must match ^[a-z0-9_.:-]{1,64}$."
+    if kind == Panel.Kind.MAP and metric:
+        errors["metric"] = "A map charts lat, lon and speed; it names no metric."
+    return errors
+
+
 class PanelSerializer(serializers.ModelSerializer):
-    device = serializers.PrimaryKeyRelatedField(queryset=Device.objects.all())
+    device = serializers.PrimaryKeyRelatedField(
+        queryset=Device.objects.all(), required=False, allow_null=True
+    )
+    metric = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    metrics = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, default=list
+    )
+    devices = serializers.PrimaryKeyRelatedField(
+        queryset=Device.objects.all(), many=True, required=False, default=list
+    )
     thresholds = serializers.DictField(child=serializers.FloatField(), required=False)
 
     class Meta:
         model = Panel
-        fields = ["id", "title", "device", "metric", "kind", "thresholds"]
+        fields = ["id", "title", "device", "metric", "kind", "thresholds", "metrics", "devices"]
 
-    def validate_metric(self, metric: str) -> str:
-        if not METRIC.match(metric):
-            raise serializers.ValidationError("Must match ^[a-z0-9_.:-]{1,64}$.")
-        return metric
+    def validate(self, attrs):
+        errors = panel_shape_errors(
+            kind=attrs.get("kind", Panel.Kind.LINE), device=attrs.get("device"),
+            metric=attrs.get("metric", ""), metrics=attrs.get("metrics", []),
+            devices=attrs.get("devices", []),
+        )  # fmt: skip
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 class DashboardSerializer(serializers.ModelSerializer):
@@ -112,6 +173,8 @@ class SeriesQuerySerializer(serializers.Serializer):
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
     bucket = serializers.IntegerField(min_value=1, max_value=86400, default=60)
+    # Without `agg`: [ts, min, avg, max] per bucket; `ohlc`: [ts, open, high, low, close].
+    agg = serializers.ChoiceField(choices=["ohlc"], required=False)
 
     def validate(self, attrs):
         until = attrs.setdefault("until", timezone.now())

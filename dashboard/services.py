@@ -23,6 +23,7 @@ from dashboard.models import (
     ReadingRollup,
 )
 from dashboard.mqtt import broker_device_changed
+from dashboard.serializers import panel_shape_errors
 from realtime.broadcast import control_event, control_on_commit, send_event
 from realtime.closecodes import CloseCode
 from realtime.errors import Forbidden, Invalid
@@ -237,20 +238,32 @@ def dashboard_create(
 
 
 def panel_add(
-    *, dashboard: Dashboard, actor: AbstractBaseUser, title: str, device: Device, metric: str,
-    kind: str = Panel.Kind.LINE, thresholds: dict | None = None, position: int | None = None,
+    *, dashboard: Dashboard, actor: AbstractBaseUser, title: str, device: Device | None = None,
+    metric: str = "", kind: str = Panel.Kind.LINE, thresholds: dict | None = None,
+    metrics: list[str] | None = None, devices: list[Device] | None = None,
+    position: int | None = None,
 ) -> Panel:  # fmt: skip
-    """Add a panel; the device must be one the actor may read (their own, or built in)."""
+    """Add a panel; every device it charts must be one the actor may read (own, or built in)."""
     if dashboard.owner_id != actor.pk:
         raise Forbidden("Only the dashboard's owner can change it.")
-    if device.owner_id != actor.pk and not device.is_builtin:
-        raise Forbidden("You can only chart your own devices and the built-in ones.")
+    metrics, devices = list(metrics or []), list(devices or [])
+    errors = panel_shape_errors(
+        kind=kind, device=device, metric=metric, metrics=metrics, devices=devices
+    )
+    if errors:
+        raise Invalid(" ".join(f"{field}: {text}" for field, text in errors.items()))
+    for charted in [device, *devices] if device else devices:
+        if charted.owner_id != actor.pk and not charted.is_builtin:
+            raise Forbidden("You can only chart your own devices and the built-in ones.")
     if position is None:
         position = dashboard.panels.count()
-    return Panel.objects.create(
+    panel = Panel.objects.create(
         dashboard=dashboard, title=title, device=device, metric=metric, kind=kind,
-        thresholds=thresholds or {}, position=position,
+        thresholds=thresholds or {}, metrics=metrics, position=position,
     )  # fmt: skip
+    if devices:
+        panel.devices.set(devices)
+    return panel
 
 
 @transaction.atomic
@@ -301,25 +314,34 @@ def readings_downsample(*, older_than: timedelta, bucket_seconds: int = 60) -> i
     """Fold raw readings older than `older_than` into min/avg/max buckets; returns rows folded."""
     cutoff = timezone.now() - older_than
     old = Reading.objects.filter(ts__lt=cutoff)
-    buckets: dict[tuple, list[float]] = defaultdict(list)
+    buckets: dict[tuple, list[tuple[datetime, float]]] = defaultdict(list)
     for device_id, metric, ts, value in old.values_list(
         "device_id", "metric", "ts", "value"
     ).iterator():
         start = int(ts.timestamp()) // bucket_seconds * bucket_seconds
-        buckets[(device_id, metric, start)].append(value)
-    for (device_id, metric, start), values in buckets.items():
+        buckets[(device_id, metric, start)].append((ts, value))
+    for (device_id, metric, start), timed in buckets.items():
+        values = [value for _, value in timed]
+        first, last = min(timed, key=lambda t: t[0]), max(timed, key=lambda t: t[0])
         bucket_start = datetime.fromtimestamp(start, tz=UTC)
         rollup, created = ReadingRollup.objects.select_for_update().get_or_create(
             device_id=device_id, metric=metric, bucket_seconds=bucket_seconds,
             bucket_start=bucket_start,
             defaults={"min": min(values), "max": max(values), "sum": sum(values),
-                      "count": len(values)},
+                      "count": len(values), "first_ts": first[0], "first": first[1],
+                      "last_ts": last[0], "last": last[1]},
         )  # fmt: skip
         if not created:
             rollup.min = min(rollup.min, *values)
             rollup.max = max(rollup.max, *values)
             rollup.sum += sum(values)
             rollup.count += len(values)
+            # A late reading may open or close the bucket (rows folded before first/last
+            # were kept stay without them: their open and close are unknown).
+            if rollup.first_ts is not None and first[0] < rollup.first_ts:
+                rollup.first_ts, rollup.first = first
+            if rollup.last_ts is not None and last[0] >= rollup.last_ts:
+                rollup.last_ts, rollup.last = last
             rollup.save()
     folded, _ = old.delete()
     return folded

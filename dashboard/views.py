@@ -9,6 +9,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from dashboard import selectors
+from dashboard.models import Panel
+from dashboard.selectors import route_point
 from dashboard.serializers import DashboardSerializer
 from dashboard.services import iso
 from realtime.errors import NotFound
@@ -32,11 +34,19 @@ def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
         dashboard = selectors.dashboard_get_for_user(slug=slug, user=request.user)
     except NotFound:
         raise Http404("No such dashboard.") from None
+    # A map's markers are labelled with its devices' names (the panel JSON has their ids).
+    device_names = {
+        device.pk: device.name
+        for panel in dashboard.panels.all()
+        if panel.kind == Panel.Kind.MAP
+        for device in panel.devices.all()
+    }
     return render(
         request,
         "dashboard/dashboard.html",
-        {"dashboard": dashboard, "dashboard_data": DashboardSerializer(dashboard).data},
-    )
+        {"dashboard": dashboard, "dashboard_data": DashboardSerializer(dashboard).data,
+         "device_names": device_names},
+    )  # fmt: skip
 
 
 def alert_channels_page(request: HttpRequest) -> HttpResponse:
@@ -78,8 +88,8 @@ async def _dashboard_stream(dashboard, series, resume_from, credential: StreamCr
         rows = await sync_to_async(selectors.readings_after)(dashboard=dashboard, after_id=last_id)
         by_panel = defaultdict(list)
         for pk, device_id, metric, ts, value in rows:
-            for panel_id in series.get((device_id, metric), ()):
-                by_panel[panel_id].append([iso(ts), value])
+            for route in series.get((device_id, metric), ()):
+                by_panel[route.panel].append(route_point(route, device_id, metric, iso(ts), value))
             last_id = pk
         return [
             sse("readings", {"type": "readings", "panel": panel_id, "points": points}, last_id)
@@ -119,8 +129,9 @@ async def _dashboard_stream(dashboard, series, resume_from, credential: StreamCr
                         return
                 elif event["last_id"] > last_id:
                     for metric, ts, value in event["points"]:
-                        for panel_id in series.get((event["device"], metric), ()):
-                            by_panel[panel_id].append([ts, value])
+                        for route in series.get((event["device"], metric), ()):
+                            point = route_point(route, event["device"], metric, ts, value)
+                            by_panel[route.panel].append(point)
                     last_id = event["last_id"]
                 remaining = 0.1 - (time.monotonic() - started)
                 if remaining <= 0:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from realtime.metrics import LAYER_ERRORS, observe_broadcast
 
@@ -30,18 +31,30 @@ RESYNC = "hub.resync"
 WATCH_SECONDS = 1.0
 
 
+# Events conflated per group: readings, which a device may send far faster than anyone reads.
+CONFLATED = "hub.readings"
+
+
 @dataclass(eq=False)
 class _Group:
     subscribers: set[Subscriber] = field(default_factory=set)
     joined: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # When the group last delivered readings, and the readings merged for the window's end.
+    sent_at: float = float("-inf")
+    waiting: dict[str, Any] | None = None
 
 
 class Hub:
     """Receives layer events on one channel and hands each to the subscribers of its group."""
 
-    def __init__(self, layer: Any) -> None:
+    def __init__(self, layer: Any, *, window: float = 0.0) -> None:
         self.layer = layer
+        # Readings of a group reach its subscribers at most once per `window` seconds: the
+        # first at once, later ones merged into one event delivered as the window ends (every
+        # point kept; each socket then conflates for its panels: realtime.conflate). Done
+        # here, once per process, rather than once per socket and batch.
+        self.window = window
         self.channel: str | None = None
         self._groups: dict[str, _Group] = {}
         self._task: asyncio.Task | None = None
@@ -112,14 +125,39 @@ class Hub:
             entry = self._groups.get(event.get("group", ""))
             if entry is None:
                 continue
-            observe_broadcast(event)
-            for subscriber in list(entry.subscribers):
-                try:
-                    await subscriber.hub_event(event)
-                except Exception as error:
-                    if type(error).__name__ == "Disconnected":
-                        continue  # the socket closed a moment ago; its disconnect is under way
-                    logger.exception("delivering %s to a socket failed", event.get("type"))
+            if event.get("type") != CONFLATED or self.window <= 0 or self._due(entry, event):
+                await self._deliver(entry, event)
+
+    async def _deliver(self, entry: _Group, event: dict[str, Any]) -> None:
+        observe_broadcast(event)
+        for subscriber in list(entry.subscribers):
+            try:
+                await subscriber.hub_event(event)
+            except Exception as error:
+                if type(error).__name__ == "Disconnected":
+                    continue  # the socket closed a moment ago; its disconnect is under way
+                logger.exception("delivering %s to a socket failed", event.get("type"))
+
+    def _due(self, entry: _Group, event: dict[str, Any]) -> bool:
+        """True if the group's window has passed (deliver now); else merge into the next one."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if entry.waiting is None and now - entry.sent_at >= self.window:
+            entry.sent_at = now
+            return True
+        if entry.waiting is None:
+            entry.waiting = event | {"points": list(event["points"])}
+            loop.call_at(entry.sent_at + self.window, self._flush, entry)
+        else:
+            entry.waiting["points"].extend(event["points"])
+            entry.waiting["last_id"] = max(entry.waiting["last_id"], event["last_id"])
+        return False
+
+    def _flush(self, entry: _Group) -> None:
+        event, entry.waiting = entry.waiting, None
+        entry.sent_at = asyncio.get_running_loop().time()
+        if event and entry.subscribers:
+            asyncio.get_running_loop().create_task(self._deliver(entry, event))
 
     async def _watch_redis(self) -> None:
         """Notice a Redis that has lost this process's groups, whether or not any call of ours
@@ -173,5 +211,5 @@ def get_hub() -> Hub:
     loop = asyncio.get_running_loop()
     hub = _hubs.get(loop)
     if hub is None:
-        hub = _hubs[loop] = Hub(get_channel_layer())
+        hub = _hubs[loop] = Hub(get_channel_layer(), window=settings.SWITCHBOARD_READINGS_WINDOW)
     return hub

@@ -274,6 +274,13 @@ SPECTACULAR_SETTINGS = {
         "rest_framework.permissions.IsAuthenticated",
         "realtime.credentials.CredentialScopePermission",
     ],
+    # Several models have a `kind` with choices of their own: one schema name each.
+    "ENUM_NAME_OVERRIDES": {
+        "RoomKindEnum": "chat.models.Room.Kind",
+        "PanelKindEnum": "dashboard.models.Panel.Kind",
+        "AlertChannelKindEnum": "dashboard.models.AlertChannel.Kind",
+        "ModerationActionKindEnum": "chat.models.ModerationAction.Kind",
+    },
 }
 
 # --- Login lockout (django-axes) --------------------------------------------------------------
@@ -320,6 +327,9 @@ SWITCHBOARD_SOCKET_TTL = env_int("SWITCHBOARD_SOCKET_TTL", 45)
 # A room's online set is announced at once, then at most once per this many seconds per
 # process while people keep arriving or leaving (the last announcement has the final set).
 SWITCHBOARD_PRESENCE_INTERVAL = env_float("SWITCHBOARD_PRESENCE_INTERVAL", 1.0)
+# Readings of one device reach a process's dashboard sockets at most once per this many seconds
+# (the first at once; later ones conflated: realtime/conflate.py). 0 turns conflation off.
+SWITCHBOARD_READINGS_WINDOW = env_float("SWITCHBOARD_READINGS_WINDOW", 0.1)
 
 # --- Tasks of the server process -----------------------------------------------------------------
 # Coroutine functions (dotted paths) that `python -m realtime.serve` runs as tasks of its event
@@ -332,6 +342,7 @@ SWITCHBOARD_SERVER_TASKS = [
     path
     for path, wanted in (
         ("dashboard.demo.run_sources", env_bool("SWITCHBOARD_DEMO_SOURCES", False)),
+        ("dashboard.simulators.run_sources", env_bool("SWITCHBOARD_DEMO_SOURCES", False)),
         ("dashboard.bridge.run_bridge", env_bool("SWITCHBOARD_MQTT_BRIDGE_IN_SERVER", False)),
         ("dashboard.delivery.run_worker", env_bool("SWITCHBOARD_ALERT_WORKER_IN_SERVER", False)),
     )

@@ -91,6 +91,30 @@ export function svg(name, attrs = {}) {
   return node;
 }
 
+// --- uPlot, shared by the line chart and the candles (dashboard-candles.js) ---------------
+
+/** The plot's size: its host's, as CSS sizes it. */
+export function plotSize(host) {
+  return { width: Math.max(120, host.clientWidth), height: Math.max(100, host.clientHeight) };
+}
+
+/** Follow the host's size (from a ResizeObserver). */
+export function fitPlot(u, host) {
+  if (!u) return;
+  const { width, height } = plotSize(host);
+  if (width !== u.width || height !== u.height) u.setSize({ width, height });
+}
+
+/** Axes in the page's colours and font. */
+export function axisStyle(c) {
+  return {
+    stroke: c.muted,
+    font: `11px ${FONT}`,
+    grid: { stroke: c.grid, width: 1 },
+    ticks: { stroke: c.grid, width: 1, size: 4 },
+  };
+}
+
 // --- line chart (uPlot) --------------------------------------------------------------------
 
 /** Horizontal dashed lines at the thresholds' values, labelled at the right edge. */
@@ -146,14 +170,8 @@ export class LineChart {
     this.resizer.observe(host);
   }
 
-  size() {
-    return { width: Math.max(120, this.host.clientWidth), height: Math.max(100, this.host.clientHeight) };
-  }
-
   fit() {
-    if (!this.u) return;
-    const { width, height } = this.size();
-    if (width !== this.u.width || height !== this.u.height) this.u.setSize({ width, height });
+    fitPlot(this.u, this.host);
   }
 
   build(banded) {
@@ -161,12 +179,7 @@ export class LineChart {
     this.banded = banded;
     const c = palette();
     const colors = { warn: c.warn, crit: c.crit };
-    const axis = {
-      stroke: c.muted,
-      font: `11px ${FONT}`,
-      grid: { stroke: c.grid, width: 1 },
-      ticks: { stroke: c.grid, width: 1, size: 4 },
-    };
+    const axis = axisStyle(c);
     const thresholdValues = this.thresholds.map((t) => t.value);
     const fill = (u) => {
       const { top, height } = u.bbox;
@@ -194,7 +207,7 @@ export class LineChart {
     }
     this.u = new uPlot(
       {
-        ...this.size(),
+        ...plotSize(this.host),
         legend: { show: false },
         cursor: { drag: { x: false, y: false }, points: { size: 7, fill: c.line } },
         padding: [10, 18, 0, 0],

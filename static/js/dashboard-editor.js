@@ -1,12 +1,18 @@
 // The dashboard owner's "Add panel" dialog: POST /api/dashboards/<slug>/panels/ with one of
-// the owner's devices, then reload (the page and its socket pick the new panel up).
+// the owner's devices (or, for a map, several), then reload (the page and its socket pick the
+// new panel up). The fields shown follow the kind: a metric for charts, metrics for a ticker,
+// devices for a map.
 import { api } from "./api.js";
+
+const METRIC = /^[a-z0-9_.:-]{1,64}$/;
 
 export function setUpPanelEditor({ slug }) {
   const dialog = document.getElementById("panel-dialog");
   const form = document.getElementById("panel-form");
   const opener = document.getElementById("add-panel");
   const deviceSelect = document.getElementById("panel-device");
+  const devicesSelect = document.getElementById("panel-devices");
+  const kindSelect = document.getElementById("panel-kind");
   const errorBox = document.getElementById("panel-error");
   const save = document.getElementById("panel-save");
   if (!dialog || !form || !opener) return;
@@ -16,59 +22,85 @@ export function setUpPanelEditor({ slug }) {
     errorBox.hidden = false;
   }
 
+  function showFieldsFor(kind) {
+    for (const group of form.querySelectorAll("[data-for-kinds]")) {
+      group.hidden = !group.dataset.forKinds.split(" ").includes(kind);
+    }
+  }
+
   async function loadDevices() {
     const result = await api("GET", "/api/devices/");
     if (!result.ok) return fail(`Could not load your devices: ${result.error}`);
-    const options = result.data
-      .filter((device) => !device.revoked_at)
-      .map((device) => {
+    const usable = result.data.filter((device) => !device.revoked_at);
+    const options = () =>
+      usable.map((device) => {
         const option = document.createElement("option");
         option.value = device.id;
         option.textContent = device.is_builtin ? `${device.name} (built in)` : device.name;
         return option;
       });
-    if (!options.length) {
+    const single = options();
+    if (!single.length) {
       const none = document.createElement("option");
       none.value = "";
       none.textContent = "You have no devices yet";
-      options.push(none);
+      single.push(none);
     }
-    deviceSelect.replaceChildren(...options);
+    deviceSelect.replaceChildren(...single);
+    devicesSelect?.replaceChildren(...options());
   }
 
   opener.addEventListener("click", () => {
     errorBox.hidden = true;
+    showFieldsFor(kindSelect.value);
     dialog.showModal();
     loadDevices();
   });
+  kindSelect.addEventListener("change", () => showFieldsFor(kindSelect.value));
   document.getElementById("panel-cancel").addEventListener("click", () => dialog.close());
   opener.hidden = false; // shown once it works
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    errorBox.hidden = true;
-    const data = new FormData(form);
+  /** The panel's JSON from the form, or an error message. */
+  function panelFrom(data) {
+    const kind = String(data.get("kind"));
     const title = String(data.get("title") ?? "").trim();
-    const metric = String(data.get("metric") ?? "").trim();
-    const device = Number(data.get("device"));
-    if (!title) return fail("Give the panel a title.");
-    if (!device) return fail("Choose a device.");
-    if (!/^[a-z0-9_.:-]{1,64}$/.test(metric)) {
-      return fail("A metric is 1 to 64 lower-case letters, digits or . _ : -");
-    }
+    if (!title) return "Give the panel a title.";
     const thresholds = {};
     for (const name of ["warn", "crit"]) {
       const raw = String(data.get(name) ?? "").trim();
       if (raw !== "") thresholds[name] = Number(raw);
     }
+    if (kind === "map") {
+      const devices = data.getAll("devices").map(Number).filter(Boolean);
+      return devices.length ? { title, kind, devices, thresholds } : "Choose at least one device.";
+    }
+    const device = Number(data.get("device"));
+    if (!device) return "Choose a device.";
+    if (kind === "ticker") {
+      const metrics = [
+        ...new Set(
+          String(data.get("metrics") ?? "")
+            .split(/[\s,]+/)
+            .filter(Boolean),
+        ),
+      ];
+      if (!metrics.length || !metrics.every((m) => METRIC.test(m))) {
+        return "List metrics of 1 to 64 lower-case letters, digits or . _ : -";
+      }
+      return { title, kind, device, metrics, thresholds };
+    }
+    const metric = String(data.get("metric") ?? "").trim();
+    if (!METRIC.test(metric)) return "A metric is 1 to 64 lower-case letters, digits or . _ : -";
+    return { title, kind, device, metric, thresholds };
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    errorBox.hidden = true;
+    const panel = panelFrom(new FormData(form));
+    if (typeof panel === "string") return fail(panel);
     save.disabled = true;
-    const result = await api("POST", `/api/dashboards/${encodeURIComponent(slug)}/panels/`, {
-      title,
-      device,
-      metric,
-      kind: data.get("kind"),
-      thresholds,
-    });
+    const result = await api("POST", `/api/dashboards/${encodeURIComponent(slug)}/panels/`, panel);
     if (result.ok) {
       window.location.reload();
       return;

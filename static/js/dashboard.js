@@ -9,6 +9,8 @@ import { LiveSocket } from "./socket.js";
 import { LineChart, formatValue, levelFor, thresholdList, unitFor } from "./dashboard-charts.js";
 import { Gauge, Sparkline } from "./dashboard-gauges.js";
 import { setUpPanelEditor } from "./dashboard-editor.js";
+import { TickerView } from "./dashboard-ticker.js";
+import { CandlesView } from "./dashboard-candles.js";
 
 const LIVE_WINDOW_S = 10 * 60; // what a live panel keeps: the socket's snapshot window
 const LIVE_MAX_POINTS = 1200;
@@ -173,10 +175,20 @@ function textItem(text) {
   return item;
 }
 
+// Ticker, candles and map panels have views of their own; the map's (Leaflet) is a bundle
+// loaded only where a dashboard has one.
+const KINDS = { ticker: TickerView, candles: CandlesView };
+const deviceNames = JSON.parse(document.getElementById("device-names")?.textContent ?? "{}");
 const views = new Map();
 for (const panel of dashboard.panels) {
   const figure = root.querySelector(`figure[data-panel="${panel.id}"]`);
-  if (figure) views.set(panel.id, new PanelView(figure, panel));
+  if (!figure) continue;
+  if (panel.kind === "map") {
+    const { FleetMapView } = await import(new URL("../dist/fleet-map.js", import.meta.url));
+    views.set(panel.id, new FleetMapView(figure, panel, deviceNames));
+  } else {
+    views.set(panel.id, new (KINDS[panel.kind] ?? PanelView)(figure, panel));
+  }
 }
 for (const view of views.values()) view.render();
 
@@ -199,18 +211,21 @@ async function loadRange(seconds) {
   rangeNote.hidden = false;
   rangeNote.textContent = `Loading the last ${rangeLabel(seconds)}…`;
   const results = await Promise.allSettled(
-    [...views.values()].map(async (view) => {
-      const query = new URLSearchParams({
-        device: view.panel.device,
-        metric: view.panel.metric,
-        since: since.toISOString(),
-        until: until.toISOString(),
-        bucket,
-      });
-      const result = await api("GET", `/api/dashboards/${encodeURIComponent(slug)}/series/?${query}`);
-      if (!result.ok) throw new Error(result.error);
-      return [view, result.data.points];
-    }),
+    [...views.values()]
+      .filter((view) => !view.liveOnly)
+      .map(async (view) => {
+        const query = new URLSearchParams({
+          device: view.panel.device,
+          metric: view.panel.metric,
+          since: since.toISOString(),
+          until: until.toISOString(),
+          bucket,
+          ...(view.agg ? { agg: view.agg } : {}),
+        });
+        const result = await api("GET", `/api/dashboards/${encodeURIComponent(slug)}/series/?${query}`);
+        if (!result.ok) throw new Error(result.error);
+        return [view, result.data.points];
+      }),
   );
   if (token !== rangeToken) return; // the person picked another range meanwhile
   delete root.dataset.loading;
@@ -221,6 +236,10 @@ async function loadRange(seconds) {
       continue;
     }
     const [view, points] = result.value;
+    if (view.showSeries) {
+      view.showSeries(points, range, bucket);
+      continue;
+    }
     const history = { xs: [], ys: [], low: [], high: [] };
     for (const [ts, low, avg, high] of points) {
       history.xs.push(Date.parse(ts) / 1000);

@@ -5,6 +5,7 @@ device's socket wherever it is."""
 import asyncio
 import contextlib
 import json
+import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -285,3 +286,37 @@ async def test_a_public_dashboard_serves_only_its_charted_series(sqlite_stack):
         hidden = await rest.client.get(url, params={"device": device["id"], "metric": "door.open"})
     assert charted.status_code == 200 and [p[1] for p in charted.json()["points"]] == [21]
     assert hidden.status_code == 404 and hidden.json()["code"] == "not_found"
+
+
+async def test_a_200_symbol_ticker_is_conflated_across_processes(sqlite_stack):
+    """Bursts of prices ingested on both processes reach a ticker on the second as at most
+    one frame per 100 ms window, one point per symbol a frame, ending with the latest prices."""
+    stack = sqlite_stack
+    symbols = [f"s{n:03d}" for n in range(200)]
+    [owner] = await stack.login(1)
+    async with Rest(stack.one, owner) as rest:
+        device = await rest.create_device("market feed")
+        dashboard = await rest.create_dashboard(panels=[
+            {"title": "Ticker", "device": device["id"], "kind": "ticker", "metrics": symbols}
+        ])  # fmt: skip
+    socket = await DashboardSocket.open(stack.two, owner, dashboard["slug"])
+    batches, final = 10, 10 * 5 - 1
+    started = time.monotonic()
+    try:
+        for b in range(batches):  # 200 symbols x 5 moves a batch, as fast as they are stored
+            readings = [{"metric": s, "value": b * 5 + u} for u in range(5) for s in symbols]
+            response = await ingest(stack.servers[b % 2], device["api_key"], readings)
+            assert response.status_code == 202, response.text
+        latest: dict[str, float] = {}
+        async with asyncio.timeout(20):
+            while len(latest) < 200 or min(latest.values()) < final:
+                frame = await recv_json(socket.ws, within=None)
+                socket.frames.append((time.monotonic(), frame))
+                named = [point[3] for point in frame["points"]]
+                assert len(named) == len(set(named)), "one point per symbol in a frame"
+                latest.update({point[3]: point[1] for point in frame["points"]})
+    finally:
+        await socket.ws.close()
+    duration = socket.frames[-1][0] - started
+    assert len(socket.frames) <= math.ceil(duration / 0.1) + 1, (len(socket.frames), duration)
+    assert latest == dict.fromkeys(symbols, final)

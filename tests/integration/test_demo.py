@@ -69,6 +69,15 @@ async def test_make_run_demo_dashboard_moves_without_a_reload(demo):
             assert frame["points"], frame
             live.add(titles[frame["panel"]])
     await socket.close()
+    # The Markets and Fleet dashboards move too: their simulators run inside the server.
+    for slug in ("markets", "fleet"):
+        socket = await connect_socket(demo, f"/ws/dashboards/{slug}/", account)
+        assert (await recv_json(socket))["type"] == "snapshot"
+        frame = await recv_json(socket, within=15)
+        while frame["type"] != "readings":
+            frame = await recv_json(socket, within=15)
+        assert frame["points"], frame
+        await socket.close()
 
 
 async def test_simulate_devices_as_its_own_process_reaches_the_servers_over_redis(sqlite_stack):

@@ -7,10 +7,13 @@ from django.db import transaction
 from dashboard.demo import builtin_device, sensor_devices
 from dashboard.models import AlertRule, Dashboard
 from dashboard.services import dashboard_create
+from dashboard.simulators import fleet_devices, market_device, market_symbols
+
+CANDLES = ["aapl", "msft", "nvda"]
 
 
 class Command(BaseCommand):
-    help = "Create the built-in server device, demo sensors and the 'ops' dashboard. Re-runnable."
+    help = "Create the demo devices and the ops, markets and fleet dashboards. Re-runnable."
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
@@ -39,4 +42,31 @@ class Command(BaseCommand):
                 owner=alice, device=sensors["Greenhouse"], metric="temperature", op=">",
                 threshold=25, for_seconds=10, dashboard=dashboard,
             )  # fmt: skip
-        self.stdout.write(self.style.SUCCESS("Dashboards ready: /dashboards/ops/"))
+        market = market_device(owner=alice)
+        if not Dashboard.objects.filter(slug="markets").exists():
+            dashboard_create(
+                owner=alice, name="Markets", slug="markets", is_public=True,
+                panels=[
+                    {"title": "Ticker", "device": market, "kind": "ticker",
+                     "metrics": market_symbols()},
+                    *({"title": f"{symbol.upper()} candles", "device": market, "metric": symbol,
+                       "kind": "candles"} for symbol in CANDLES),
+                ],
+            )  # fmt: skip
+        vehicles = fleet_devices(owner=alice)
+        if not Dashboard.objects.filter(slug="fleet").exists():
+            dashboard_create(
+                owner=alice, name="Fleet", slug="fleet", is_public=True,
+                panels=[
+                    {"title": "Vehicles", "kind": "map", "devices": vehicles},
+                    {"title": f"{vehicles[0].name} speed (km/h)", "device": vehicles[0],
+                     "metric": "speed", "kind": "line", "thresholds": {"warn": 120}},
+                    {"title": f"{vehicles[1].name} speed (km/h)", "device": vehicles[1],
+                     "metric": "speed", "kind": "stat"},
+                ],
+            )  # fmt: skip
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Dashboards ready: /dashboards/ops/, /dashboards/markets/, /dashboards/fleet/"
+            )
+        )
