@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.helpers import DESKTOP, connection, log_in, message_items, send_with_enter
+from tests.e2e.helpers import (
+    DESKTOP,
+    connection,
+    expect_delivered,
+    log_in,
+    message_items,
+    send_with_enter,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -61,6 +68,7 @@ def test_two_people_in_a_direct_conversation(people: People):
     in_dm(people)
     expect(alice.get_by_role("heading", level=1)).to_contain_text("bob")
     send_with_enter(alice, "hi bob, just us here")
+    expect_delivered(alice, "hi bob, just us here")  # stored before Bob looks
     # Bob finds it on his home page, apart from rooms, with its unread count.
     bob.goto("/")
     conversations = bob.get_by_role("list", name="Direct messages")
