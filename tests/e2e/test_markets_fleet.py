@@ -164,6 +164,13 @@ def test_map_markers_move_with_trails_and_popups(new_page, rest) -> None:
     expect(popup).to_contain_text("Vehicle")
     expect(popup).to_contain_text("km/h")
     expect(popup).to_contain_text("Updated")
+    page.keyboard.press("Escape")
+    # Without a pointer: the vehicle picker, by keyboard, opens the same popup.
+    picker = fleet.get_by_role("combobox", name="Vehicles: show a vehicle")
+    picker.focus()
+    picker.press("ArrowDown")
+    expect(popup).to_be_visible()
+    expect(popup).to_contain_text("km/h")
     full_screenshot(page, "fleet-desktop")
 
     phone = new_page(viewport=PHONE)

@@ -46,7 +46,14 @@ export class FleetMapView extends LiveView {
     host.className = "fleet-map";
     host.setAttribute("role", "region");
     host.setAttribute("aria-label", `${panel.title}: map of ${panel.devices.length} vehicles`);
-    figure.querySelector("[data-chart]").replaceChildren(host);
+    // Markers take a pointer; the keyboard (and a screen reader) picks a vehicle here instead.
+    const pick = document.createElement("select");
+    pick.className = "fleet-pick";
+    pick.setAttribute("aria-label", `${panel.title}: show a vehicle`);
+    pick.append(new Option("Show a vehicle…", ""));
+    for (const device of panel.devices) pick.append(new Option(this.name(device), String(device)));
+    pick.addEventListener("change", () => pick.value && this.show(Number(pick.value)));
+    figure.querySelector("[data-chart]").replaceChildren(host, pick);
     this.map = L.map(host, { worldCopyJump: true, minZoom: 2, maxZoom: 9, zoomSnap: 0.25 });
     this.map.attributionControl.setPrefix(false);
     this.map.attributionControl.addAttribution("Natural Earth");
@@ -96,6 +103,14 @@ export class FleetMapView extends LiveView {
       this.layers.set(device, layer);
     }
     return layer;
+  }
+
+  /** Centre the map on a vehicle and open its popup (the picker's choice). */
+  show(device) {
+    const layer = this.layers.get(device);
+    if (!layer) return;
+    this.map.setView(layer.marker.getLatLng(), Math.max(this.map.getZoom(), 6));
+    layer.marker.openPopup();
   }
 
   popup(device) {
