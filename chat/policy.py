@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from chat.models import Membership, Message, Room, RoomBan, RoomMute
@@ -203,6 +203,16 @@ def room_to_post(*, slug: str, user: AbstractBaseUser) -> Room:
 
 def room_to_moderate(*, slug: str, user: AbstractBaseUser) -> Room:
     return require_moderate(access_get(room=_room_by_slug(slug, user), user=user)).room
+
+
+def readable_rooms(*, user: AbstractBaseUser):
+    """Every room `user` may read now, as a queryset (search across rooms): require_read in
+    one query. tests/chat/test_search.py checks that it agrees with require_read case by case."""
+    if not user.is_authenticated or not user.is_active:
+        return Room.objects.none()
+    member = Exists(Membership.objects.filter(room=OuterRef("pk"), user=user))
+    banned = Exists(RoomBan.objects.filter(room=OuterRef("pk"), user=user))
+    return Room.objects.filter(Q(is_private=False) | Q(member)).exclude(banned)
 
 
 def still_reads(*, room: Room, user: AbstractBaseUser) -> bool:

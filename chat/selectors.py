@@ -46,6 +46,7 @@ def messages_changed_since(*, room: Room, up_to_seq: int, since) -> list[Message
     return list(
         Message.objects.filter(room=room, seq__lte=up_to_seq, edited_at__gte=since)
         .select_related("author", "room")
+        .prefetch_related("attachments")
         .order_by("seq")
     )
 
@@ -72,7 +73,10 @@ def message_list(
     limit: int = 50,
 ) -> list[Message]:
     """A page of history, ascending by seq: after a seq, before one, or the latest."""
-    messages = Message.objects.filter(room=room).select_related("author", "room")
+    messages = (
+        Message.objects.filter(room=room).select_related("author", "room")
+        .prefetch_related("attachments")
+    )  # fmt: skip
     if after_seq is not None:
         return list(messages.filter(seq__gt=after_seq).order_by("seq")[:limit])
     if before_seq is not None:

@@ -52,13 +52,24 @@ class RoomCreateSerializer(serializers.Serializer):
 class MessageSerializer(serializers.ModelSerializer):
     room = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     author = UserRefSerializer()
+    # --- attachments (§9) ---
+    attachments = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
         fields = [
             "id", "seq", "room", "author", "body", "client_id",
             "created_at", "edited_at", "deleted",
+            "attachments",
         ]  # fmt: skip
+
+    def get_attachments(self, message: Message) -> list[dict]:
+        """The message's files (selectors prefetch them); none once it is deleted."""
+        from chat.attachments import attachment_data
+
+        if message.deleted:
+            return []
+        return [attachment_data(a, slug=message.room.slug) for a in message.attachments.all()]
 
 
 class StrictCharField(serializers.CharField):
@@ -84,13 +95,14 @@ class BodyField(StrictCharField):
         "body_too_long": "The message body is longer than {max_length} characters.",
     }
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, *, allow_empty: bool = False, **kwargs) -> None:
         super().__init__(allow_blank=True, trim_whitespace=False, **kwargs)
+        self.allow_empty = allow_empty
 
     def run_validation(self, data=serializers.empty) -> str:
         # Checked here, not in to_internal_value, which DRF skips for "" when blanks are allowed.
         body = super().run_validation(data)
-        if not body.strip():
+        if not body.strip() and not self.allow_empty:
             self.fail("empty_body")
         limit = settings.SWITCHBOARD_MAX_BODY_CHARS
         if len(body) > limit:
@@ -104,6 +116,19 @@ class MessageSendSerializer(serializers.Serializer):
         min_length=1, max_length=64, required=False, allow_null=True, default=None,
         trim_whitespace=False,
     )  # fmt: skip
+    # --- attachments (§9): ids of the sender's unused uploads to the room ---
+    attachments = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list,
+        max_length=settings.SWITCHBOARD_MAX_ATTACHMENTS_PER_MESSAGE,
+    )  # fmt: skip
+
+    def get_fields(self):
+        fields = super().get_fields()
+        data = getattr(self, "initial_data", None)
+        # A message that carries files may have no text.
+        if isinstance(data, dict) and data.get("attachments") and not data.get("body"):
+            fields["body"] = BodyField(required=False, default="", allow_empty=True)
+        return fields
 
 
 class MessageUpdateSerializer(serializers.Serializer):

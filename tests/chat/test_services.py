@@ -71,6 +71,7 @@ def test_message_is_broadcast_after_commit_as_one_encoded_frame(
             "created_at": frame["message"]["created_at"],
             "edited_at": None,
             "deleted": False,
+            "attachments": [],
         },
     }
     assert frame["message"]["created_at"].endswith("Z")
