@@ -209,6 +209,29 @@ def attachments_cleanup(*, older_than: timedelta | None = None) -> int:
     return _remove(stale)
 
 
+async def run_cleanup() -> None:
+    """A task of the server process (SWITCHBOARD_SERVER_TASKS): `attachments_cleanup` every
+    SWITCHBOARD_ATTACHMENT_CLEANUP_INTERVAL seconds. Several processes may run it: removing is
+    idempotent. Deployments that serve with plain Daphne run the management command from cron."""
+    import asyncio
+    import random
+
+    from asgiref.sync import sync_to_async
+
+    interval = settings.SWITCHBOARD_ATTACHMENT_CLEANUP_INTERVAL
+    if interval <= 0:
+        return
+    while True:
+        # Jittered, so the processes of one deployment do not all sweep at once.
+        await asyncio.sleep(interval * random.uniform(0.5, 1.0))  # noqa: sleep-ok (a period)
+        try:
+            removed = await sync_to_async(attachments_cleanup)()
+            if removed:
+                logger.info("unused uploads removed", extra={"count": removed})
+        except Exception:  # a database outage skips one sweep; the next one retries
+            logger.exception("attachment cleanup failed")
+
+
 def _remove(queryset) -> int:
     with transaction.atomic():
         rows = list(queryset.select_for_update().values_list("pk", "file", "thumbnail"))

@@ -89,7 +89,10 @@ class RoomConsumer(RoomSocket):
             await self.refuse_for_rate(frame_ref(frame))
             return
         message, created = await database_sync_to_async(services.message_create)(
-            room=self.room, author=self.user, body=data["body"], client_id=data["client_id"],
+            room=self.room,
+            author=self.user,
+            body=data["body"],
+            client_id=data["client_id"],
             attachments=data["attachments"],
         )
         if not created:

@@ -348,6 +348,9 @@ SWITCHBOARD_PRESENCE_INTERVAL = env_float("SWITCHBOARD_PRESENCE_INTERVAL", 1.0)
 # Coroutine functions (dotted paths) that `python -m realtime.serve` runs as tasks of its event
 # loop. `make run` sets SWITCHBOARD_DEMO_SOURCES=1: the demo's server sampler and device
 # simulator then run inside the server, whose sockets the in-memory layer alone can reach.
-SWITCHBOARD_SERVER_TASKS = (
+SWITCHBOARD_SERVER_TASKS = ["chat.attachments.run_cleanup"] + (
     ["dashboard.demo.run_sources"] if env_bool("SWITCHBOARD_DEMO_SOURCES", False) else []
 )
+# How often each server process removes unused uploads (0: never; then run
+# `manage.py attachments_cleanup` from cron).
+SWITCHBOARD_ATTACHMENT_CLEANUP_INTERVAL = env_int("SWITCHBOARD_ATTACHMENT_CLEANUP_INTERVAL", 900)

@@ -342,3 +342,33 @@ def test_cleanup_removes_old_unused_uploads_and_their_files_only(
     assert "1" in out.getvalue()
     assert set(Attachment.objects.values_list("pk", flat=True)) == {old_used, fresh}
     assert len({p for p in media.rglob("*") if p.is_file()}) == 2  # used.txt and fresh.txt
+
+
+# --- admin ------------------------------------------------------------------------------------
+
+
+def test_admin_lists_attachments_and_removes_them_through_the_services(
+    api, room, user, other, media, django_capture_on_commit_callbacks
+):
+    from chat.models import ModerationAction
+
+    staff = UserFactory(username="root", is_staff=True, is_superuser=True)
+    admin = client_for(staff)
+    sent = upload(client_for(other), "theirs.png", png(), "image/png").json()
+    message = _send(client_for(other), "look", [sent["id"]]).json()
+    unsent = upload(api, "draft.txt", b"x").json()
+    page = admin.get("/admin/chat/attachment/")
+    assert page.status_code == 200 and b"theirs.png" in page.content
+    assert admin.get(f"/admin/chat/attachment/{sent['id']}/change/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = admin.post(
+            "/admin/chat/attachment/",
+            {"action": "remove", "_selected_action": [sent["id"], unsent["id"]]},
+        )
+    assert answer.status_code == 302
+    assert not Attachment.objects.exists()
+    assert not [p for p in media.rglob("*") if p.is_file()]
+    history = api.get("/api/rooms/team/messages/").json()
+    assert [m["deleted"] for m in history if m["id"] == message["id"]] == [True]
+    audit = ModerationAction.objects.get()
+    assert (audit.actor, audit.target, audit.kind) == (staff, other, "delete_message")
