@@ -168,6 +168,7 @@ export class RoomFallback {
     if (this.posting.has(frame.client_id)) return; // on its way; its answer acknowledges it
     this.posting.add(frame.client_id);
     const body = { body: frame.body, client_id: frame.client_id };
+    if (frame.attachments?.length) body.attachments = frame.attachments;
     this.write(
       frame.client_id,
       () => api("POST", `${this.api}/messages/`, body).finally(() => this.posting.delete(frame.client_id)),

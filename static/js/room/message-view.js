@@ -2,6 +2,7 @@
 // built with createElement and textContent.
 import { fullDate } from "../time.js";
 import { el, hueFor } from "../ui.js";
+import { attachmentList } from "./attachment-view.js";
 import { me } from "./page.js";
 
 export function avatar(username) {
@@ -90,6 +91,8 @@ export function messageItem(message, { sending = false } = {}) {
     }
   }
   row.append(avatar(username), head, body);
+  const files = attachmentList(message);
+  if (files) row.append(files);
   item.append(row);
   return item;
 }
