@@ -21,11 +21,12 @@ from tests.factories import UserFactory, make_room
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    """Uploads go to a directory of this test's own."""
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    return tmp_path / "media"
+@pytest.fixture
+def media(media_root):
+    """Where this test's uploads are stored (tests/conftest.py gives each test its own)."""
+    from pathlib import Path
+
+    return Path(media_root)
 
 
 @pytest.fixture
