@@ -25,6 +25,10 @@ from chat.models import Message, Room
 
 CONFIG = "english"  # PostgreSQL's text search configuration; FTS5 uses the porter stemmer too
 MAX_TERMS = 8
+# Ranking reads every candidate, so a word found in half a million messages would take seconds:
+# hits are ranked among the newest CANDIDATES matches (for such a word recency is what a reader
+# wants anyway). bench/search.py measures the effect.
+CANDIDATES = 1000
 # Markers the backends put around matches: control characters, which escaping leaves alone and
 # which are then replaced by <mark> tags (a stray one in a body is dropped, never a tag).
 OPEN, CLOSE = "\x02", "\x03"
@@ -140,16 +144,30 @@ def fts_query(words: list[str]) -> str:
 
 def _sqlite(words: list[str], rooms, limit: int, offset: int) -> list[tuple[int, str]]:
     room_sql, room_params = rooms.values("pk").query.sql_with_params()
-    sql = f"""
-        SELECT m.id, snippet({FTS_TABLE}, 0, char(2), char(3), '…', 24)
-        FROM {FTS_TABLE} JOIN chat_message m ON m.id = {FTS_TABLE}.rowid
-        WHERE {FTS_TABLE} MATCH %s AND NOT m.deleted AND m.room_id IN ({room_sql})
-        ORDER BY bm25({FTS_TABLE}), m.id DESC
-        LIMIT %s OFFSET %s
+    match = fts_query(words)
+    # The newest CANDIDATES matches in readable rooms (FTS5 walks its rowids backwards), ranked
+    # by bm25; snippets only for the page.
+    ranked_sql = f"""
+        SELECT id FROM (
+            SELECT m.id AS id, bm25({FTS_TABLE}) AS score
+            FROM {FTS_TABLE} JOIN chat_message m ON m.id = {FTS_TABLE}.rowid
+            WHERE {FTS_TABLE} MATCH %s AND NOT m.deleted AND m.room_id IN ({room_sql})
+            ORDER BY {FTS_TABLE}.rowid DESC LIMIT %s
+        ) ORDER BY score, id DESC LIMIT %s OFFSET %s
     """  # noqa: S608 - every value is a parameter; names are constants
     with connection.cursor() as cursor:
-        cursor.execute(sql, [fts_query(words), *room_params, limit, offset])
-        return [(pk, raw or "") for pk, raw in cursor.fetchall()]
+        cursor.execute(ranked_sql, [match, *room_params, CANDIDATES, limit, offset])
+        ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return []
+        marks = ", ".join(["%s"] * len(ids))
+        cursor.execute(
+            f"SELECT rowid, snippet({FTS_TABLE}, 0, char(2), char(3), '…', 24) FROM {FTS_TABLE} "
+            f"WHERE {FTS_TABLE} MATCH %s AND rowid IN ({marks})",  # noqa: S608
+            [match, *ids],
+        )
+        snippets = dict(cursor.fetchall())
+    return [(pk, snippets.get(pk) or "") for pk in ids]
 
 
 # --- PostgreSQL: tsvector, GIN -----------------------------------------------------------------
@@ -183,13 +201,18 @@ def pg_query(words: list[str]):
 
 def _postgres(words: list[str], rooms, limit: int, offset: int) -> list[tuple[int, str]]:
     from django.contrib.postgres.search import SearchHeadline, SearchRank
-    from django.db.models import F
 
     query = pg_query(words)
-    found = (
+    # The newest CANDIDATES matches in readable rooms (the GIN index finds them), then ranked.
+    candidates = (
         Message.objects.annotate(search=pg_vector())
         .filter(search=query, deleted=False, room__in=rooms.values("pk"))
-        .annotate(rank=SearchRank(F("search"), query))
+        .order_by("-id")
+        .values("pk")[:CANDIDATES]
+    )
+    found = (
+        Message.objects.filter(pk__in=candidates)
+        .annotate(rank=SearchRank(pg_vector(), query))
         .order_by("-rank", "-id")[offset : offset + limit]
     )
     # Headlines only for the page of hits (ts_headline reparses the body).
