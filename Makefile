@@ -74,9 +74,11 @@ test-fast: $(VENV)/.installed
 soak: $(VENV)/.installed system-deps
 	SWITCHBOARD_SOAK_SECONDS=$${SWITCHBOARD_SOAK_SECONDS:-600} $(PY) -m pytest -m soak
 
-## bench: fan-out benchmark, Switchboard beside the Channels tutorial shape (writes bench/results/)
+## bench: fan-out benchmark, Switchboard beside the Channels tutorial shape, and search latency
+## over 1,000,000 messages on SQLite and PostgreSQL (writes bench/results/)
 bench: $(VENV)/.installed system-deps
 	$(PY) -m bench.fanout
+	$(PY) -m bench.search
 
 ## test-js: the front end's logic without a browser (seq order, outbox, backoff...): node --test tests/js/
 test-js: node_modules/.installed
