@@ -315,6 +315,9 @@ class AttachmentDownloadApi(Api):
 
     @extend_schema(operation_id="rooms_attachments_retrieve", responses={(200, "*/*"): bytes})
     def get(self, request: Request, slug: str, attachment_id: int) -> FileResponse:
+        return self.respond(request, slug, attachment_id)
+
+    def respond(self, request: Request, slug: str, attachment_id: int) -> FileResponse:
         attachment = attachments.attachment_for_download(
             slug=slug, user=request.user, attachment_id=attachment_id
         )
@@ -338,6 +341,18 @@ class AttachmentDownloadApi(Api):
         # Even opened directly, the file runs nothing and loads nothing.
         response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
         return response
+
+
+class AttachmentThumbnailApi(AttachmentDownloadApi):
+    """An image's thumbnail, on the same access check as the file."""
+
+    thumbnail = True
+
+    @extend_schema(
+        operation_id="rooms_attachments_thumbnail", responses={(200, "image/webp"): bytes}
+    )
+    def get(self, request: Request, slug: str, attachment_id: int) -> FileResponse:
+        return self.respond(request, slug, attachment_id)
 
 
 class SearchQuerySerializer(serializers.Serializer):

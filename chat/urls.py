@@ -41,7 +41,7 @@ api_urlpatterns = [
     ),
     path(
         "rooms/<slug:slug>/attachments/<int:attachment_id>/thumbnail/",
-        apis.AttachmentDownloadApi.as_view(thumbnail=True),
+        apis.AttachmentThumbnailApi.as_view(),
         name="room-attachment-thumbnail",
     ),
     path("search/", apis.SearchApi.as_view(), name="search"),
