@@ -78,6 +78,10 @@ def _open_image(data: io.BytesIO) -> Image.Image | None:
             image.verify()  # checks the structure; the image must be opened again to be used
             data.seek(0)
             image = Image.open(data)
+            # Only the thumbnail is drawn from the pixels: a JPEG decodes at a reduced scale,
+            # so a 40 MP photo does not take 160 MB to shrink.
+            size = settings.SWITCHBOARD_THUMBNAIL_SIZE
+            image.draft("RGB", (size * 2, size * 2))
             image.load()
             return image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
