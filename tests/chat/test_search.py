@@ -5,11 +5,15 @@ The module runs on the test database (SQLite's FTS5 by default), and
 `test_the_search_tests_pass_on_postgresql` runs it again on a real PostgreSQL (tsvector, GIN).
 """
 
+import re
 import subprocess
 import sys
 
 import pytest
 from django.db import connection
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from chat import policy, search, services
@@ -233,3 +237,16 @@ def test_the_search_tests_pass_on_postgresql():
         )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
+
+
+@given(st.text(alphabet=st.sampled_from("ab<>&\"' \x02\x03/mark"), max_size=60))
+@hypothesis_settings(max_examples=300, deadline=None)
+def test_any_snippet_becomes_text_and_balanced_marks_only(raw):
+    highlight = search.safe_highlight(raw)
+    stripped = highlight.replace("<mark>", "").replace("</mark>", "")
+    assert "<" not in stripped and ">" not in stripped and '"' not in stripped
+    depth = 0
+    for tag in re.findall(r"</?mark>", highlight):
+        depth += 1 if tag == "<mark>" else -1
+        assert depth in (0, 1)
+    assert depth == 0
