@@ -234,7 +234,7 @@ def test_the_search_tests_pass_on_postgresql():
             [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:randomly", "-p",
              "no:xdist", "-m", "not integration", "-p", "no:cacheprovider",
              # The pure functions need no second database.
-             "-k", "not snippet and not highlight"],
+             "-k", "not safe_highlight_escapes and not any_snippet"],
             cwd=procs.ROOT, env=env, capture_output=True, text=True, timeout=240,
         )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
