@@ -179,6 +179,16 @@ def test_hostile_query_syntax_never_fails(room, user, q):
         assert [h["message"]["body"] for h in response.json()] == ["deploy script ready"]
 
 
+def test_ranking_is_among_the_newest_candidates(room, user, monkeypatch):
+    """A word found everywhere is ranked among its newest matches only (bounded cost)."""
+    monkeypatch.setattr(search, "CANDIDATES", 3)
+    say(room, user, "plum plum plum, the best match but the oldest")
+    for i in range(4):
+        say(room, user, f"plum number {i}")
+    found = bodies(client_for(user), "plum")
+    assert sorted(found) == ["plum number 1", "plum number 2", "plum number 3"]
+
+
 def test_pagination_and_limits(room, user):
     for i in range(7):
         say(room, user, f"pear number {i}")
