@@ -158,7 +158,7 @@ def child(count: int, runs: int) -> dict:
             .order_by("-pk")
             .values_list("pk", flat=True)[:20]
         ),
-        max(runs // 10, 5),  # a scan: fewer runs
+        max(runs // 20, 5),  # a scan: fewer runs
     )
     return {
         "database": connection.vendor,
@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{backend}: loading {args.messages} messages and measuring…", flush=True)
         report["backends"][backend] = run_backend(backend, args.messages, args.runs)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"search-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    backends = "-".join(report["backends"])
+    out = RESULTS / f"search-{backends}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(report, indent=2))
     print(table(report))
     print(f"\nresults: {out}")

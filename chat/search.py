@@ -201,13 +201,17 @@ def pg_query(words: list[str]):
 
 def _postgres(words: list[str], rooms, limit: int, offset: int) -> list[tuple[int, str]]:
     from django.contrib.postgres.search import SearchHeadline, SearchRank
+    from django.db.models import F
 
     query = pg_query(words)
     # The newest CANDIDATES matches in readable rooms (the GIN index finds them), then ranked.
+    # Ordered by `id + 0`, not `id`: walking the primary key backwards and testing each row
+    # (the planner's pick when it overestimates the matches) reads the whole table for a rare
+    # word; this way the GIN index finds the matches and only they are sorted.
     candidates = (
-        Message.objects.annotate(search=pg_vector())
+        Message.objects.annotate(search=pg_vector(), newest=F("id") + 0)
         .filter(search=query, deleted=False, room__in=rooms.values("pk"))
-        .order_by("-id")
+        .order_by("-newest")
         .values("pk")[:CANDIDATES]
     )
     found = (
