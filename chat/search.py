@@ -27,8 +27,8 @@ CONFIG = "english"  # PostgreSQL's text search configuration; FTS5 uses the port
 MAX_TERMS = 8
 # Ranking reads every candidate, so a word found in half a million messages would take seconds:
 # hits are ranked among the newest CANDIDATES matches (for such a word recency is what a reader
-# wants anyway). bench/search.py measures the effect.
-CANDIDATES = 1000
+# wants anyway). bench/search.py measures the effect: ranking costs about linearly in it.
+CANDIDATES = 200
 # Markers the backends put around matches: control characters, which escaping leaves alone and
 # which are then replaced by <mark> tags (a stray one in a body is dropped, never a tag).
 OPEN, CLOSE = "\x02", "\x03"
@@ -128,7 +128,9 @@ def install_sqlite_index(conn) -> None:
         cursor.execute(
             f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(body, "
             "content='chat_message', content_rowid='id', "
-            "tokenize='porter unicode61 remove_diacritics 2')"
+            # Prefix indexes: the last word of a query is a prefix (results while typing),
+            # which without them expands to every matching term at query time.
+            "tokenize='porter unicode61 remove_diacritics 2', prefix='2 3 4')"
         )
         for sql in _FTS_TRIGGERS.values():
             cursor.execute(sql)
