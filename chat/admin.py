@@ -2,8 +2,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from chat import services
+from chat import attachments, services
 from chat.models import (
+    Attachment,
     Membership,
     Message,
     ModerationAction,
@@ -244,3 +245,29 @@ class NoteQuarantineAdmin(ReadOnlyAdmin):
     list_display = ["room", "source", "author", "stored_at", "quarantined_at", "error"]
     exclude = ["data"]
     list_filter = ["room"]
+
+
+# --- Attachments (§9) -------------------------------------------------------------------------
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(ReadOnlyAdmin):
+    """Files are seen here and removed through the services: a sent file by deleting its
+    message (the room is told, the deletion audited, the files removed), an unsent one alone."""
+
+    list_display = ["name", "room", "uploader", "content_type", "size", "message", "created_at"]
+    list_filter = ["content_type", "room", "created_at"]
+    search_fields = ["name", "uploader__username", "room__slug"]
+    list_select_related = ["room", "uploader", "message"]
+    date_hierarchy = "created_at"
+    exclude = ["file", "thumbnail"]
+    actions = ["remove"]
+
+    @admin.action(description="Remove (deletes its message, tells the room, audited)")
+    def remove(self, request, queryset):
+        _each(
+            request,
+            queryset.select_related("room"),
+            lambda a: attachments.attachment_remove(attachment=a, actor=request.user),
+            "Removed",
+        )

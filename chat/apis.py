@@ -2,13 +2,15 @@
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from chat import conversations, notes, policy, selectors, services
+from chat import attachments, conversations, notes, policy, selectors, services
 from chat.models import NoteVersion
+from chat.search import message_search
 from chat.serializers import (
     DmOpenSerializer,
     HistoryQuerySerializer,
@@ -29,7 +31,8 @@ from chat.serializers import (
     UserRefSerializer,
 )
 from realtime.api import Api
-from realtime.errors import NotFound
+from realtime.errors import DomainError, Invalid, NotFound
+from realtime.parsers import BoundedMultiPartParser
 from realtime.quotas import require_rate_sync
 
 
@@ -330,3 +333,125 @@ class ReactionApi(Api):
     @extend_schema(operation_id="rooms_messages_reactions_remove", request=ReactionChangeSerializer)
     def delete(self, request: Request, slug: str, message_id: int) -> Response:
         return self._change(request, slug, message_id, conversations.reaction_remove)
+
+
+# --- Attachments and search (CONTRACT.md §9) ---------------------------------------------------
+
+
+class AttachmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    content_type = serializers.CharField()
+    url = serializers.CharField()
+    thumbnail_url = serializers.CharField(allow_null=True)
+
+
+class AttachmentUploadApi(Api):
+    """POST a file (multipart field `file`) to a room, to attach to a message sent there."""
+
+    parser_classes = [BoundedMultiPartParser]
+
+    @extend_schema(
+        operation_id="rooms_attachments_create",
+        request={"multipart/form-data": {"type": "object", "properties": {
+            "file": {"type": "string", "format": "binary"}}}},
+        responses={201: AttachmentSerializer},
+    )  # fmt: skip
+    def post(self, request: Request, slug: str) -> Response:
+        room = policy.room_to_post(slug=slug, user=request.user)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise Invalid("Send the file as the multipart field `file`.", code="no_file")
+        attachment = attachments.attachment_create(room=room, uploader=request.user, upload=upload)
+        return Response(
+            attachments.attachment_data(attachment, slug=room.slug), status=status.HTTP_201_CREATED
+        )
+
+
+class AttachmentDownloadApi(Api):
+    """The file itself, to whoever may read the room now (checked on every request)."""
+
+    thumbnail = False
+
+    @extend_schema(operation_id="rooms_attachments_retrieve", responses={(200, "*/*"): bytes})
+    def get(self, request: Request, slug: str, attachment_id: int) -> FileResponse:
+        return self.respond(request, slug, attachment_id)
+
+    def respond(self, request: Request, slug: str, attachment_id: int) -> FileResponse:
+        attachment = attachments.attachment_for_download(
+            slug=slug, user=request.user, attachment_id=attachment_id
+        )
+        if self.thumbnail:
+            if not attachment.thumbnail:
+                raise NotFound("This file has no thumbnail.")
+            response = FileResponse(attachment.thumbnail.open("rb"), content_type="image/webp")
+        else:
+            content_type = attachment.content_type
+            if content_type.startswith("text/"):
+                content_type += "; charset=utf-8"
+            response = FileResponse(
+                attachment.file.open("rb"),
+                content_type=content_type,
+                # Only the image types render inline; anything else is saved, never opened here.
+                as_attachment=not attachment.is_image,
+                filename=attachment.name,
+            )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, max-age=3600"
+        # Even opened directly, the file runs nothing and loads nothing.
+        response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+        return response
+
+
+class AttachmentThumbnailApi(AttachmentDownloadApi):
+    """An image's thumbnail, on the same access check as the file."""
+
+    thumbnail = True
+
+    @extend_schema(
+        operation_id="rooms_attachments_thumbnail", responses={(200, "image/webp"): bytes}
+    )
+    def get(self, request: Request, slug: str, attachment_id: int) -> FileResponse:
+        return self.respond(request, slug, attachment_id)
+
+
+class SearchQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(max_length=200)
+    room = serializers.SlugField(max_length=50, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=50, default=20)
+    offset = serializers.IntegerField(min_value=0, max_value=1000, default=0)
+
+
+class SearchHitSerializer(serializers.Serializer):
+    message = MessageSerializer()
+    room = serializers.SerializerMethodField()
+    highlight = serializers.CharField()
+
+    def get_room(self, hit) -> dict:
+        return {"slug": hit.room.slug, "name": hit.room.name}
+
+
+class SearchApi(Api):
+    """Full-text search over the rooms the caller may read now, best first."""
+
+    @extend_schema(
+        operation_id="search", parameters=[SearchQuerySerializer],
+        responses=SearchHitSerializer(many=True),
+    )  # fmt: skip
+    def get(self, request: Request) -> Response:
+        query = SearchQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        require_rate_sync(settings.SWITCHBOARD_SEARCH_RATE, "search", str(request.user.pk),
+                          detail="Too many searches.")  # fmt: skip
+        room = None
+        if "room" in data:
+            try:
+                room = policy.room_to_read(slug=data["room"], user=request.user)
+            except DomainError:
+                raise NotFound(policy.NO_SUCH_ROOM) from None  # a ban hides the room here too
+        hits = message_search(
+            user=request.user, q=data["q"], room=room, limit=data["limit"], offset=data["offset"]
+        )
+        return Response(SearchHitSerializer(hits, many=True).data)

@@ -90,9 +90,13 @@ class RoomConsumer(RoomSocket):
             await self.refuse_for_rate(frame_ref(frame))
             return
         message, created = await database_sync_to_async(services.message_create)(
-            room=self.room, author=self.user, body=data["body"], client_id=data["client_id"],
+            room=self.room,
+            author=self.user,
+            body=data["body"],
+            client_id=data["client_id"],
             reply_to=data["reply_to"],
-        )  # fmt: skip
+            attachments=data["attachments"],
+        )
         if not created:
             # A retry: answer the sender alone with the original; the room already has it.
             await self.send_frame(await database_sync_to_async(message_frame)(message))

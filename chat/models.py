@@ -267,3 +267,46 @@ class NoteVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.room}: {self.name}"
+
+
+# --- Attachments (CONTRACT.md §9: files and images) -------------------------------------------
+
+
+def attachment_storage():
+    """Where uploads live: the `attachments` alias of STORAGES (local files unless configured)."""
+    from django.core.files.storage import storages
+
+    return storages["attachments"]
+
+
+class Attachment(models.Model):
+    """A file uploaded to a room, stored under a random key; it joins one message when sent.
+
+    Until a message uses it (`message` null) only its uploader can fetch it; unused uploads
+    older than SWITCHBOARD_ATTACHMENT_GRACE_SECONDS are removed (chat.attachments.cleanup).
+    """
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="attachments")
+    uploader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments"
+    )
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments"
+    )
+    name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    # The type detected from the content (one of SWITCHBOARD_UPLOAD_TYPES), never the client's.
+    content_type = models.CharField(max_length=100)
+    file = models.FileField(storage=attachment_storage, max_length=255)
+    thumbnail = models.FileField(storage=attachment_storage, max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.room_id})"
+
+    @property
+    def is_image(self) -> bool:
+        return bool(self.thumbnail)

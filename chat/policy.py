@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from chat.models import Membership, Message, Room, RoomBan, RoomMute
@@ -119,7 +119,10 @@ def require_post(access: RoomAccess) -> RoomAccess:
 
 
 def require_change(access: RoomAccess, message: Message) -> RoomAccess:
-    """Edit or delete `message`: its author or a moderator, in a room open to posting."""
+    """Edit or delete `message`: its author or a moderator, in a room open to posting; staff
+    (through admin's actions) in any room, as for the other moderation verbs."""
+    if access.rank >= STAFF:
+        return access
     require_post(access)
     if message.author_id != access.user.pk and access.rank < MODERATOR:
         raise Forbidden("Only the author or a moderator can change this message.")
@@ -218,6 +221,16 @@ def room_to_post(*, slug: str, user: AbstractBaseUser) -> Room:
 
 def room_to_moderate(*, slug: str, user: AbstractBaseUser) -> Room:
     return require_moderate(access_get(room=_room_by_slug(slug, user), user=user)).room
+
+
+def readable_rooms(*, user: AbstractBaseUser):
+    """Every room `user` may read now, as a queryset (search across rooms): require_read in
+    one query. tests/chat/test_search.py checks that it agrees with require_read case by case."""
+    if not user.is_authenticated or not user.is_active:
+        return Room.objects.none()
+    member = Exists(Membership.objects.filter(room=OuterRef("pk"), user=user))
+    banned = Exists(RoomBan.objects.filter(room=OuterRef("pk"), user=user))
+    return Room.objects.filter(Q(is_private=False) | Q(member)).exclude(banned)
 
 
 def still_reads(*, room: Room, user: AbstractBaseUser) -> bool:

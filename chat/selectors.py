@@ -51,7 +51,7 @@ def messages_changed_since(*, room: Room, up_to_seq: int, since) -> list[Message
         Message.objects.filter(room=room, seq__lte=up_to_seq)
         .filter(Q(edited_at__gte=since) | Q(touched_at__gte=since))
         .select_related("author", "room")
-        .prefetch_related("reactions__user")
+        .prefetch_related("reactions__user", "attachments")
         .order_by("seq")
     )
 
@@ -81,7 +81,7 @@ def message_list(
     messages = (
         Message.objects.filter(room=room)
         .select_related("author", "room")
-        .prefetch_related("reactions__user")
+        .prefetch_related("reactions__user", "attachments")
     )
     if after_seq is not None:
         return list(messages.filter(seq__gt=after_seq).order_by("seq")[:limit])

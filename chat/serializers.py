@@ -70,17 +70,28 @@ class MessageSerializer(serializers.ModelSerializer):
     author = UserRefSerializer()
     reply_to = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     reactions = serializers.SerializerMethodField()
+    # --- attachments (§9) ---
+    attachments = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
         fields = [
             "id", "seq", "room", "author", "body", "client_id",
             "created_at", "edited_at", "deleted", "reply_to", "reply_count", "reactions",
+            "attachments",
         ]  # fmt: skip
 
     @extend_schema_field(ReactionSerializer(many=True))
     def get_reactions(self, message: Message) -> list[dict]:
         return reactions_of(message)
+
+    def get_attachments(self, message: Message) -> list[dict]:
+        """The message's files (selectors prefetch them); none once it is deleted."""
+        from chat.attachments import attachment_data
+
+        if message.deleted:
+            return []
+        return [attachment_data(a, slug=message.room.slug) for a in message.attachments.all()]
 
 
 class StrictCharField(serializers.CharField):
@@ -106,13 +117,14 @@ class BodyField(StrictCharField):
         "body_too_long": "The message body is longer than {max_length} characters.",
     }
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, *, allow_empty: bool = False, **kwargs) -> None:
         super().__init__(allow_blank=True, trim_whitespace=False, **kwargs)
+        self.allow_empty = allow_empty
 
     def run_validation(self, data=serializers.empty) -> str:
         # Checked here, not in to_internal_value, which DRF skips for "" when blanks are allowed.
         body = super().run_validation(data)
-        if not body.strip():
+        if not body.strip() and not self.allow_empty:
             self.fail("empty_body")
         limit = settings.SWITCHBOARD_MAX_BODY_CHARS
         if len(body) > limit:
@@ -127,6 +139,19 @@ class MessageSendSerializer(serializers.Serializer):
         trim_whitespace=False,
     )  # fmt: skip
     reply_to = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    # --- attachments (§9): ids of the sender's unused uploads to the room ---
+    attachments = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list,
+        max_length=settings.SWITCHBOARD_MAX_ATTACHMENTS_PER_MESSAGE,
+    )  # fmt: skip
+
+    def get_fields(self):
+        fields = super().get_fields()
+        data = getattr(self, "initial_data", None)
+        # A message that carries files may have no text.
+        if isinstance(data, dict) and data.get("attachments") and not data.get("body"):
+            fields["body"] = BodyField(required=False, default="", allow_empty=True)
+        return fields
 
 
 class MessageUpdateSerializer(serializers.Serializer):

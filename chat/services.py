@@ -9,6 +9,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from chat import conversations, policy
+from chat.attachments import attachments_attach, attachments_remove_for
 from chat.frames import message_deleted_frame, message_frame, message_updated_frame
 from chat.models import Membership, Message, ModerationAction, Room, RoomBan, RoomMute
 from realtime.broadcast import broadcast, broadcast_on_commit, control_event, control_on_commit
@@ -219,9 +220,14 @@ async def room_typing(*, room: Room, user: AbstractBaseUser) -> None:
 
 
 def message_create(
-    *, room: Room, author: AbstractBaseUser, body: str, client_id: str | None = None,
+    *,
+    room: Room,
+    author: AbstractBaseUser,
+    body: str,
+    client_id: str | None = None,
     reply_to: int | None = None,
-) -> tuple[Message, bool]:  # fmt: skip
+    attachments: list[int] | None = None,
+) -> tuple[Message, bool]:
     """Store a message under the room's next seq, then broadcast it once committed.
 
     Returns (message, created). A `client_id` the author already used in this room returns the
@@ -255,6 +261,9 @@ def message_create(
             if not created and membership.last_read_seq < seq:
                 Membership.objects.filter(pk=membership.pk).update(last_read_seq=seq)
             room.last_seq = seq
+            # --- attachments (§9): joined in this transaction, or the message is not stored ---
+            if attachments:
+                attachments_attach(message=message, ids=attachments)
             broadcast_on_commit(room_group(room.pk), message_frame(message), seq=seq)
             if parent is not None:
                 conversations.reply_count_raise(parent=parent)
@@ -336,6 +345,8 @@ def message_delete(*, room: Room, actor: AbstractBaseUser, message_id: int) -> M
     message.body = ""
     message.edited_at = timezone.now()
     message.save(update_fields=["deleted", "body", "edited_at"])
+    # A deleted message's files stop being downloadable and are removed (§9).
+    attachments_remove_for(message=message)
     if message.author_id != actor.pk:
         _record(room=room, actor=actor, target=message.author,
                 kind=ModerationAction.Kind.DELETE_MESSAGE, detail=f"seq {message.seq}")  # fmt: skip

@@ -39,6 +39,23 @@ api_urlpatterns = [
         apis.NoteVersionRestoreApi.as_view(),
         name="room-note-version-restore",
     ),
+    # --- attachments and search (§9) ---
+    path(
+        "rooms/<slug:slug>/attachments/",
+        apis.AttachmentUploadApi.as_view(),
+        name="room-attachments",
+    ),
+    path(
+        "rooms/<slug:slug>/attachments/<int:attachment_id>/",
+        apis.AttachmentDownloadApi.as_view(),
+        name="room-attachment",
+    ),
+    path(
+        "rooms/<slug:slug>/attachments/<int:attachment_id>/thumbnail/",
+        apis.AttachmentThumbnailApi.as_view(),
+        name="room-attachment-thumbnail",
+    ),
+    path("search/", apis.SearchApi.as_view(), name="search"),
     re_path(
         r"^rooms/(?P<slug>[-\w]+)/(?P<action>ban|unban|kick|mute|unmute|role)/$",
         apis.ModerationApi.as_view(),

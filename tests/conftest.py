@@ -34,6 +34,13 @@ def fresh_throttle_counts():
     rate_limits_reset()
 
 
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path_factory):
+    """Uploads (attachments) go to a directory of each test's own, never the worktree's."""
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+    return settings.MEDIA_ROOT
+
+
 @pytest.fixture
 async def layer():
     """The in-memory channel layer, emptied after each test (groups outlive event loops)."""

@@ -146,8 +146,18 @@ STATICFILES_DIRS = [
     ("vendor/markdown-it", BASE_DIR / "node_modules" / "markdown-it" / "dist" / "browser"),
     ("vendor/unicode-emoji-json", BASE_DIR / "node_modules" / "unicode-emoji-json"),
 ]
+# Uploaded attachments (chat.attachments) live under MEDIA_ROOT by default; any storage backend
+# (django-storages' S3, GCS, Azure...) by SWITCHBOARD_ATTACHMENT_STORAGE, its options then given
+# by that backend's own settings (e.g. AWS_STORAGE_BUCKET_NAME). The app never serves MEDIA_URL:
+# every download goes through chat.views.attachment_download, which checks room access.
+MEDIA_ROOT = os.environ.get("SWITCHBOARD_MEDIA_ROOT", str(BASE_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "attachments": {
+        "BACKEND": os.environ.get(
+            "SWITCHBOARD_ATTACHMENT_STORAGE", "django.core.files.storage.FileSystemStorage"
+        )
+    },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # ServeStatic serves static/ straight from the finders, so no collectstatic step is needed to
@@ -174,6 +184,20 @@ SWITCHBOARD_MAX_NOTE_BYTES = env_int("SWITCHBOARD_MAX_NOTE_BYTES", 512 * 1024)
 SWITCHBOARD_NOTES_AWARENESS_BYTES = env_int("SWITCHBOARD_NOTES_AWARENESS_BYTES", 2048)
 SWITCHBOARD_NOTES_AWARENESS_PER_SOCKET = env_int("SWITCHBOARD_NOTES_AWARENESS_PER_SOCKET", 4)
 SWITCHBOARD_RESUME_BATCH = 200
+# Attachments (CONTRACT.md §9): an upload over this many bytes is refused with 413.
+SWITCHBOARD_MAX_UPLOAD_BYTES = env_int("SWITCHBOARD_MAX_UPLOAD_BYTES", 10 << 20)
+# Types an upload may have, as detected from its content (chat.attachments.detect_type).
+SWITCHBOARD_UPLOAD_TYPES = env_list(
+    "SWITCHBOARD_UPLOAD_TYPES",
+    "image/png,image/jpeg,image/gif,image/webp,application/pdf,application/zip,text/plain,"
+    "text/csv,text/markdown",
+)
+# Images above this many pixels are refused (decompression bombs); Pillow's own bound too.
+SWITCHBOARD_MAX_IMAGE_PIXELS = env_int("SWITCHBOARD_MAX_IMAGE_PIXELS", 40_000_000)
+SWITCHBOARD_THUMBNAIL_SIZE = 480  # the longer side of a thumbnail, in pixels
+SWITCHBOARD_MAX_ATTACHMENTS_PER_MESSAGE = 10
+# Uploads that no message used are removed after this long (manage.py attachments_cleanup).
+SWITCHBOARD_ATTACHMENT_GRACE_SECONDS = env_int("SWITCHBOARD_ATTACHMENT_GRACE_SECONDS", 3600)
 # A resume further behind than this gets a `reload` frame instead of a replay.
 SWITCHBOARD_RESUME_MAX = env_int("SWITCHBOARD_RESUME_MAX", 5000)
 
@@ -319,6 +343,9 @@ SWITCHBOARD_ABUSE_STRIKES = env_int("SWITCHBOARD_ABUSE_STRIKES", 10)
 # Ingest requests per device: one budget shared by REST batches and socket frames.
 SWITCHBOARD_DEVICE_INGEST_RATE = os.environ.get("SWITCHBOARD_DEVICE_INGEST_RATE", "50/second")
 SWITCHBOARD_REST_WRITE_RATE = os.environ.get("SWITCHBOARD_REST_WRITE_RATE", "120/min")
+SWITCHBOARD_UPLOAD_RATE = os.environ.get("SWITCHBOARD_UPLOAD_RATE", "20/10second;120/minute")
+# Searches per user: the page searches as one types (debounced), so a burst is allowed.
+SWITCHBOARD_SEARCH_RATE = os.environ.get("SWITCHBOARD_SEARCH_RATE", "20/10second;200/minute")
 SWITCHBOARD_MAX_SOCKETS_PER_USER = env_int("SWITCHBOARD_MAX_SOCKETS_PER_USER", 20)
 SWITCHBOARD_MAX_SOCKETS_PER_IP = env_int("SWITCHBOARD_MAX_SOCKETS_PER_IP", 1000)
 # Sockets and presence entries expire unless their process refreshes them; a killed process's
@@ -337,8 +364,8 @@ SWITCHBOARD_READINGS_WINDOW = env_float("SWITCHBOARD_READINGS_WINDOW", 0.1)
 # simulator then run inside the server, whose sockets the in-memory layer alone can reach.
 # SWITCHBOARD_MQTT_BRIDGE_IN_SERVER and SWITCHBOARD_ALERT_WORKER_IN_SERVER do the same for the
 # MQTT bridge and the alert-delivery worker (`manage.py mqtt_bridge` and `alert_worker` run them
-# as processes of their own beside a Redis layer).
-SWITCHBOARD_SERVER_TASKS = [
+# as processes of their own beside a Redis layer). Every process removes unused uploads.
+SWITCHBOARD_SERVER_TASKS = ["chat.attachments.run_cleanup"] + [
     path
     for path, wanted in (
         ("dashboard.demo.run_sources", env_bool("SWITCHBOARD_DEMO_SOURCES", False)),
@@ -348,6 +375,9 @@ SWITCHBOARD_SERVER_TASKS = [
     )
     if wanted
 ]
+# How often each server process removes unused uploads (0: never; then run
+# `manage.py attachments_cleanup` from cron).
+SWITCHBOARD_ATTACHMENT_CLEANUP_INTERVAL = env_int("SWITCHBOARD_ATTACHMENT_CLEANUP_INTERVAL", 900)
 
 # --- MQTT (CONTRACT.md §11) ---------------------------------------------------------------------
 # The broker devices publish to (mqtt://host:port); empty: no MQTT, and no broker administration.

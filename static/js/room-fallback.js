@@ -172,6 +172,7 @@ export class RoomFallback {
     this.posting.add(frame.client_id);
     const body = { body: frame.body, client_id: frame.client_id };
     if (frame.reply_to != null) body.reply_to = frame.reply_to;
+    if (frame.attachments?.length) body.attachments = frame.attachments;
     this.write(
       frame.client_id,
       () => api("POST", `${this.api}/messages/`, body).finally(() => this.posting.delete(frame.client_id)),

@@ -147,8 +147,8 @@ export class LiveSocket {
   }
 
   /** Send a chat message; it survives reconnects until the server acknowledges it. */
-  sendMessage(body) {
-    return this.sendOutbox({ type: "message.send", body, client_id: newClientId() });
+  sendMessage(body, extra = {}) {
+    return this.sendOutbox({ type: "message.send", body, client_id: newClientId(), ...extra });
   }
 
   /** Send (again) a message frame that carries a client_id, keeping that client_id. */

@@ -74,6 +74,7 @@ def test_message_is_broadcast_after_commit_as_one_encoded_frame(
             "reply_to": None,  # replies and reactions: CONTRACT.md §9
             "reply_count": 0,
             "reactions": [],
+            "attachments": [],
         },
     }
     assert frame["message"]["created_at"].endswith("Z")

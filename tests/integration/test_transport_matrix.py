@@ -55,6 +55,9 @@ TRANSPORTS = (
     "notes_socket",  # /ws/rooms/<slug>/notes/: the handshake, then a Yjs update
     "notes_rest",  # GET /api/rooms/<slug>/notes/
     "game_socket",  # /ws/games/<id>/ of a game of the room: the handshake, then a join
+    "upload",  # POST /api/rooms/<slug>/attachments/ (multipart)
+    "download",  # GET an attachment's url (a file of the room's history)
+    "search",  # GET /api/search/?q=...: is the room's history among the hits?
 )
 
 RULES = (
@@ -83,6 +86,7 @@ READ_ONLY = "read-only"  # write refused in an archived room: 403 forbidden, err
 RATE_LIMITED = "429"  # REST 429 with Retry-After; a socket's `rate_limited` error frame
 OVER_CAP = "429 cap"  # a stream or long poll refused as over the cap
 NOT_WRITTEN = "update not applied"  # a notes socket's write that the document never shows
+NOT_SHOWN = "not in results"  # search answers, without the room's messages
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class NotApplicable:
 
 
 READS_ONLY = NotApplicable("reading is not rate limited; the sends are")
+OWN_BUDGET = NotApplicable("uploads and searches have budgets of their own (tests/chat)")
 SHORT_LIVED = NotApplicable("one short request holds no socket slot")
 
 MATRIX: dict[str, dict[str, Any]] = {
@@ -101,45 +106,55 @@ MATRIX: dict[str, dict[str, Any]] = {
         "rest_read": HIDDEN, "rest_write": HIDDEN, "websocket": REFUSED, "sse": HIDDEN,
         "long_poll": HIDDEN, "notes_socket": REFUSED, "notes_rest": HIDDEN,
         "game_socket": REFUSED,
+        "upload": HIDDEN, "download": HIDDEN, "search": NOT_SHOWN,
     },
     "dm_outsider": {
         "rest_read": HIDDEN, "rest_write": HIDDEN, "websocket": REFUSED, "sse": HIDDEN,
         "long_poll": HIDDEN, "notes_socket": REFUSED, "notes_rest": HIDDEN,
         "game_socket": REFUSED,
+        "upload": HIDDEN, "download": HIDDEN, "search": NOT_SHOWN,
     },
     "removed": {
         "rest_read": HIDDEN, "rest_write": HIDDEN, "websocket": REFUSED, "sse": HIDDEN,
         "long_poll": HIDDEN, "notes_socket": REFUSED, "notes_rest": HIDDEN,
         "game_socket": REFUSED,
+        "upload": HIDDEN, "download": HIDDEN, "search": NOT_SHOWN,
     },
     "banned": {
         "rest_read": FORBIDDEN, "rest_write": FORBIDDEN, "websocket": REFUSED,
         "sse": FORBIDDEN, "long_poll": FORBIDDEN, "notes_socket": REFUSED,
         "notes_rest": FORBIDDEN, "game_socket": REFUSED,
+        # A file's existence is not revealed to whoever may not read it, a ban included.
+        "upload": FORBIDDEN, "download": HIDDEN, "search": NOT_SHOWN,
     },
     "muted": {
         "rest_read": OK, "rest_write": MUTED, "websocket": MUTED, "sse": OK, "long_poll": OK,
         "notes_socket": NOT_WRITTEN, "notes_rest": OK, "game_socket": MUTED,
+        "upload": MUTED, "download": OK, "search": OK,
     },
     "archived": {
         "rest_read": OK, "rest_write": READ_ONLY, "websocket": READ_ONLY, "sse": OK,
         "long_poll": OK, "notes_socket": NOT_WRITTEN, "notes_rest": OK,
         "game_socket": READ_ONLY,
+        "upload": READ_ONLY, "download": OK, "search": OK,
     },
     "device_key": {
         "rest_read": FORBIDDEN, "rest_write": FORBIDDEN, "websocket": REFUSED,
         "sse": FORBIDDEN, "long_poll": FORBIDDEN, "notes_socket": REFUSED,
         "notes_rest": FORBIDDEN, "game_socket": REFUSED,
+        "upload": FORBIDDEN, "download": FORBIDDEN, "search": FORBIDDEN,
     },
     "expired_jwt": {
         "rest_read": UNAUTHENTICATED, "rest_write": UNAUTHENTICATED, "websocket": REFUSED,
         "sse": UNAUTHENTICATED, "long_poll": UNAUTHENTICATED, "notes_socket": REFUSED,
         "notes_rest": UNAUTHENTICATED, "game_socket": REFUSED,
+        "upload": UNAUTHENTICATED, "download": UNAUTHENTICATED, "search": UNAUTHENTICATED,
     },
     "logged_out": {
         "rest_read": UNAUTHENTICATED, "rest_write": UNAUTHENTICATED, "websocket": REFUSED,
         "sse": UNAUTHENTICATED, "long_poll": UNAUTHENTICATED, "notes_socket": REFUSED,
         "notes_rest": UNAUTHENTICATED, "game_socket": REFUSED,
+        "upload": UNAUTHENTICATED, "download": UNAUTHENTICATED, "search": UNAUTHENTICATED,
     },
     "over_rate": {
         "rest_read": READS_ONLY, "rest_write": RATE_LIMITED, "websocket": RATE_LIMITED,
@@ -150,11 +165,13 @@ MATRIX: dict[str, dict[str, Any]] = {
             "game frames have their own per-socket budget (SWITCHBOARD_GAME_FRAME_RATE): "
             "tests/games and tests/integration/test_games.py check its flood refusal"
         ),
+        "upload": OWN_BUDGET, "download": READS_ONLY, "search": OWN_BUDGET,
     },
     "over_cap": {
         "rest_read": SHORT_LIVED, "rest_write": SHORT_LIVED, "websocket": REFUSED,
         "sse": OVER_CAP, "long_poll": OVER_CAP, "notes_socket": REFUSED,
         "notes_rest": SHORT_LIVED, "game_socket": REFUSED,
+        "upload": SHORT_LIVED, "download": SHORT_LIVED, "search": SHORT_LIVED,
     },
 }  # fmt: skip
 
@@ -177,6 +194,11 @@ ROUTES = {
     "api/rooms/<slug:slug>/messages/<int:message_id>/replies/": "rest_read",
     "api/rooms/<slug:slug>/messages/<int:message_id>/reactions/": (
         "rest_write (the post verb): test_conversation_writes_follow_the_post_rule"
+    ),
+    "api/rooms/<slug:slug>/attachments/": "upload",
+    "api/rooms/<slug:slug>/attachments/<int:attachment_id>/": "download",
+    "api/rooms/<slug:slug>/attachments/<int:attachment_id>/thumbnail/": (
+        "download (the same view and selector)"
     ),
     "sse/rooms/<slug:slug>/": "sse",
     "rooms/<slug:slug>/": "the page: see, then read (a banned page otherwise)",
@@ -394,6 +416,35 @@ async def notes_rest(stack: Stack, caller: Caller, slug: str) -> str:
         return _http_outcome(await client.get(f"/api/rooms/{slug}/notes/"))
 
 
+async def upload(stack: Stack, caller: Caller, slug: str) -> str:
+    async with caller.http(stack.one) as client:
+        response = await client.post(
+            f"/api/rooms/{slug}/attachments/", files={"file": ("probe.txt", b"a probe")}
+        )
+    outcome = _http_outcome(response)
+    if outcome == FORBIDDEN and "archived" in response.json()["detail"]:
+        return READ_ONLY
+    return outcome
+
+
+async def download(stack: Stack, caller: Caller, slug: str, file_url: str) -> str:
+    async with caller.http(stack.two) as client:
+        response = await client.get(file_url)
+    if response.status_code == 200:
+        assert response.content == FILE_CONTENT
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    return _http_outcome(response)
+
+
+async def search(stack: Stack, caller: Caller, slug: str) -> str:
+    async with caller.http(stack.two) as client:
+        response = await client.get("/api/search/", params={"q": HISTORY, "limit": 50})
+    outcome = _http_outcome(response)
+    if outcome != OK:
+        return outcome
+    return OK if slug in {hit["room"]["slug"] for hit in response.json()} else NOT_SHOWN
+
+
 def _cid() -> str:
     return str(uuid.uuid4())
 
@@ -407,6 +458,7 @@ class Situation:
     caller: Caller
     owner: Account
     reader: Account  # a member who can read the notes back
+    file_url: str  # an attachment of the room's history
     held: list[Any] = field(default_factory=list)  # sockets and streams kept open (over_cap)
     game_id: int | None = None  # a game of the room (made before the rule applies)
 
@@ -423,14 +475,32 @@ def matrix_stack(sqlite_stack: Stack):
         yield stack
 
 
-async def _room(stack: Stack, *, private: bool, members: list[Account]) -> tuple[str, Account]:
+HISTORY = "the history every reader is replayed"
+FILE_CONTENT = b"a file of the room's history"
+
+
+async def _history(rest: Rest, slug: str) -> str:
+    """The room's history: one message with a file; returns the file's url."""
+    response = await rest.client.post(
+        f"/api/rooms/{slug}/attachments/", files={"file": ("history.txt", FILE_CONTENT)}
+    )
+    assert response.status_code == 201, response.text
+    file = response.json()
+    response = await rest.client.post(
+        f"/api/rooms/{slug}/messages/", json={"body": HISTORY, "attachments": [file["id"]]}
+    )
+    assert response.status_code == 201, response.text
+    return file["url"]
+
+
+async def _room(stack: Stack, *, private: bool, members: list[Account]) -> tuple[str, Account, str]:
     (owner,) = await stack.login(1)
     async with Rest(stack.one, owner) as rest:
         slug = (await rest.create_room(is_private=private))["slug"]
-        await rest.post_message(slug, "the history every reader is replayed")
+        file_url = await _history(rest, slug)
         for member in members:
             await rest.add_member(slug, member.username)
-    return slug, owner
+    return slug, owner, file_url
 
 
 @contextlib.asynccontextmanager
@@ -445,7 +515,7 @@ async def situation(
     private = rule in {"member", "outsider", "removed", "archived", "device_key", "expired_jwt",
                        "logged_out", "over_cap"}  # fmt: skip
     members = [] if rule == "outsider" else [subject]
-    slug, owner = await _room(stack, private=private, members=members)
+    slug, owner, file_url = await _room(stack, private=private, members=members)
     caller = Caller(account=subject)
     reader = subject
     held: list[Any] = []
@@ -492,7 +562,7 @@ async def situation(
             for server in (stack.one, stack.two, stack.one)[:CAP]:
                 held.append(await ChatClient.open(server, subject, slug))
     try:
-        yield Situation(slug, caller, owner, reader, held, game_id)
+        yield Situation(slug, caller, owner, reader, file_url, held, game_id)
     finally:
         for client in held:
             await client.close()
@@ -508,11 +578,11 @@ async def _dm_outsider(
     game_id = None
     async with Rest(stack.one, owner) as rest:
         dm = await rest.post("/api/dms/", {"usernames": [partner.username]}, expect=201)
-        await rest.post_message(dm["slug"], "the history every reader is replayed")
+        file_url = await _history(rest, dm["slug"])
         if with_game:
             game = await rest.post(f"/api/rooms/{dm['slug']}/games/", {"kind": "cycles"}, 201)
             game_id = game["id"]
-    yield Situation(dm["slug"], Caller(account=subject), owner, owner, game_id=game_id)
+    yield Situation(dm["slug"], Caller(account=subject), owner, owner, file_url, game_id=game_id)
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -531,6 +601,8 @@ async def test_matrix(matrix_stack: Stack, rule: str):
                 got[transport] = await probe(matrix_stack, s.caller, s.game_id)
             elif transport == "notes_socket":
                 got[transport] = await probe(matrix_stack, s.caller, s.slug, s.reader)
+            elif transport == "download":
+                got[transport] = await probe(matrix_stack, s.caller, s.slug, s.file_url)
             else:
                 got[transport] = await probe(matrix_stack, s.caller, s.slug)
     assert got == expected
@@ -550,7 +622,7 @@ async def test_open_streams_end_when_the_rule_starts_to_apply(roomy_stack: Stack
     end within seconds of the ban, the kick or the logout, and reopening them is refused."""
     stack = roomy_stack
     (subject,) = await stack.login(1)
-    slug, owner = await _room(stack, private=rule != "banned", members=[subject])
+    slug, owner, _ = await _room(stack, private=rule != "banned", members=[subject])
     caller = Caller(account=subject)
     expected_code = 4001 if rule == "logged_out" else 4003
     async with (

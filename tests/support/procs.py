@@ -358,6 +358,8 @@ def app_env(*, database_url: str, redis_url: str | None = None, **extra: str) ->
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": database_url,
         "PYTHONUNBUFFERED": "1",
+        # Uploads (attachments) of the processes sharing this environment: never the worktree's.
+        "SWITCHBOARD_MEDIA_ROOT": tempfile.mkdtemp(prefix="switchboard-media-"),
         **extra,
     }
     env.pop("REDIS_URL", None)

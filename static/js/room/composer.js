@@ -11,6 +11,7 @@ import { clearNotices, showError, showNotice } from "./notices.js";
 import { canChange, conn, me, socket } from "./page.js";
 import { mentionable, onMembersLoaded } from "./people.js";
 import { sentMessage, typed } from "./typing.js";
+import { takeAttachments, uploadsPending } from "./uploads.js";
 
 const form = document.getElementById("composer");
 const input = document.getElementById("message-input");
@@ -51,8 +52,8 @@ function markFailed(clientId, detail) {
   decorate(item.nextElementSibling);
 }
 
-function queueMessage(body) {
-  const frame = socket.sendMessage(body);
+function queueMessage(body, attachments = []) {
+  const frame = socket.sendMessage(body, attachments.length ? { attachments } : {});
   const item = messageItem({ author: { username: me }, body, created_at: new Date().toISOString() }, { sending: true });
   pending.set(frame.client_id, item);
   outgoing.set(frame.client_id, frame);
@@ -64,10 +65,16 @@ function queueMessage(body) {
 
 function send() {
   const body = input.value;
-  if (!body.trim() || input.disabled) return;
+  if (input.disabled) return;
+  if (uploadsPending()) {
+    showNotice("Your files are still uploading; send once they are done.");
+    return;
+  }
+  const attachments = takeAttachments();
+  if (!body.trim() && !attachments.length) return;
   sentMessage();
   clearNotices();
-  queueMessage(body);
+  queueMessage(body, attachments);
   input.value = "";
   autosize();
   showPreview();
@@ -101,6 +108,7 @@ export function onError(frame) {
 export function closeComposer({ text, placeholder }) {
   input.disabled = true;
   sendButton.disabled = true;
+  document.getElementById("attach-button").disabled = true;
   input.placeholder = placeholder;
   mentions.close();
   for (const clientId of pending.keys()) {

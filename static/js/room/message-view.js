@@ -4,6 +4,7 @@ import MarkdownIt from "../../vendor/markdown-it/markdown-it.esm.min.mjs";
 import { markdownRenderer } from "../markdown.js";
 import { fullDate } from "../time.js";
 import { el, hueFor } from "../ui.js";
+import { attachmentList } from "./attachment-view.js";
 import { conversationParts } from "./conversation.js";
 import { me } from "./page.js";
 
@@ -64,7 +65,10 @@ export function messageItem(message, { sending = false } = {}) {
   const { quote, after } = conversationParts(message, { sending });
   row.append(avatar(username), head);
   if (quote) row.append(quote);
-  row.append(body, ...after);
+  row.append(body);
+  const files = attachmentList(message);
+  if (files) row.append(files);
+  row.append(...after);
   item.append(row);
   return item;
 }

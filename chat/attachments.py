@@ -1,0 +1,293 @@
+"""Attachments (CONTRACT.md §9): uploads, their type and thumbnail, downloads and cleanup.
+
+An upload is checked against the room's "post" policy, counted by the one rate limiter, typed
+from its content (never from the name or the client's Content-Type), stored under a random key
+through Django's storage API, and, if it is an image, given a thumbnail that Pillow makes
+(EXIF orientation applied, metadata stripped, decompression bombs refused). It joins a message
+in the message's transaction (`attachments_attach`, called by services.message_create), and it
+goes when its message is deleted or, unused, after a grace period (`attachments_cleanup`).
+"""
+
+import io
+import logging
+import mimetypes
+import os
+import unicodedata
+import uuid
+import warnings
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from chat import policy
+from chat.models import Attachment, Message, Room
+from realtime.errors import DomainError, Invalid, NotFound
+from realtime.quotas import require_rate_sync
+
+logger = logging.getLogger(__name__)
+
+IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
+MAX_NAME_CHARS = 120
+SNIFF_BYTES = 8192
+
+
+class UnsupportedType(DomainError):
+    code = "unsupported_type"
+    status = 415
+
+
+# --- names and types ---------------------------------------------------------------------------
+
+
+def clean_name(raw: str) -> str:
+    """A display name safe anywhere: no path parts, no control characters, at most 120 chars."""
+    name = unicodedata.normalize("NFC", raw or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]  # "../../etc/passwd" -> "passwd"
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    try:
+        name = get_valid_filename(name)
+    except Exception:  # Django refuses names that are empty or only dots
+        name = ""
+    name = name.lstrip(".") or "file"
+    if len(name) > MAX_NAME_CHARS:
+        stem, ext = os.path.splitext(name)
+        ext = ext[:16]
+        name = stem[: MAX_NAME_CHARS - len(ext)] + ext
+    return name
+
+
+def _open_image(data: io.BytesIO) -> Image.Image | None:
+    """The upload as a verified Pillow image, or None if it is not one of IMAGE_TYPES."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; both are refusals.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(data)
+            if image.format not in IMAGE_TYPES:
+                return None
+            if image.width * image.height > settings.SWITCHBOARD_MAX_IMAGE_PIXELS:
+                raise Invalid("The image has too many pixels.", code="image_too_large")
+            image.verify()  # checks the structure; the image must be opened again to be used
+            data.seek(0)
+            image = Image.open(data)
+            # Only the thumbnail is drawn from the pixels: a JPEG decodes at a reduced scale,
+            # so a 40 MP photo does not take 160 MB to shrink.
+            size = settings.SWITCHBOARD_THUMBNAIL_SIZE
+            image.draft("RGB", (size * 2, size * 2))
+            image.load()
+            return image
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise Invalid("The image has too many pixels.", code="image_too_large") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        return None
+
+
+def _sniff(head: bytes, name: str) -> str | None:
+    """The type of a non-image upload from its first bytes (PDF, ZIP, UTF-8 text)."""
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "application/zip"
+    if b"\x00" in head:
+        return None
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 4:  # a character cut at the end of the sample is fine
+            return None
+    guessed = mimetypes.guess_type(name)[0] or ""
+    return guessed if guessed in {"text/csv", "text/markdown"} else "text/plain"
+
+
+def detect_type(upload: UploadedFile, name: str) -> tuple[str, Image.Image | None]:
+    """(content type, image or None), from the content; refused if not an allowed type."""
+    upload.seek(0)
+    head = upload.read(SNIFF_BYTES)
+    image = None
+    if head[:4] in (b"\x89PNG", b"GIF8", b"RIFF") or head[:3] == b"\xff\xd8\xff":
+        upload.seek(0)
+        image = _open_image(io.BytesIO(upload.read()))
+    content_type = IMAGE_TYPES[image.format] if image is not None else _sniff(head, name)
+    if content_type is None or content_type not in settings.SWITCHBOARD_UPLOAD_TYPES:
+        allowed = ", ".join(settings.SWITCHBOARD_UPLOAD_TYPES)
+        raise UnsupportedType(f"This type of file cannot be shared here. Allowed: {allowed}.")
+    return content_type, image
+
+
+def make_thumbnail(image: Image.Image) -> bytes:
+    """A WebP at most SWITCHBOARD_THUMBNAIL_SIZE on its longer side, upright, with no metadata."""
+    image = ImageOps.exif_transpose(image)  # a copy, turned as the camera was held
+    image.thumbnail((settings.SWITCHBOARD_THUMBNAIL_SIZE,) * 2)
+    mode = "RGBA" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "RGB"
+    pixels = image.convert(mode)
+    out = io.BytesIO()
+    # Saved from the pixels alone: no EXIF (location, camera), no ICC or text chunks carried on.
+    pixels.save(out, format="WEBP", quality=80)
+    return out.getvalue()
+
+
+# --- the services ------------------------------------------------------------------------------
+
+
+def attachment_create(
+    *, room: Room, uploader: AbstractBaseUser, upload: UploadedFile
+) -> Attachment:
+    """Store an upload to `room` for `uploader` to attach to a message they send there."""
+    policy.require_post(policy.access_get(room=room, user=uploader))
+    require_rate_sync(settings.SWITCHBOARD_UPLOAD_RATE, "upload", str(uploader.pk),
+                      detail="Too many uploads.")  # fmt: skip
+    if upload.size > settings.SWITCHBOARD_MAX_UPLOAD_BYTES:
+        from realtime.parsers import too_large
+
+        raise too_large(settings.SWITCHBOARD_MAX_UPLOAD_BYTES)
+    if upload.size == 0:
+        raise Invalid("The file is empty.", code="empty_file")
+    name = clean_name(upload.name or "")
+    content_type, image = detect_type(upload, name)
+    thumbnail = make_thumbnail(image) if image is not None else None
+    key = f"attachments/{room.pk}/{uuid.uuid4().hex}"
+    storage = Attachment.file.field.storage
+    upload.seek(0)
+    stored = storage.save(key, upload)
+    thumb_stored = storage.save(f"{key}-thumb.webp", ContentFile(thumbnail)) if thumbnail else ""
+    try:
+        return Attachment.objects.create(
+            room=room, uploader=uploader, name=name, size=upload.size,
+            content_type=content_type, file=stored, thumbnail=thumb_stored,
+        )  # fmt: skip
+    except Exception:
+        _delete_files([stored, thumb_stored])
+        raise
+
+
+def attachments_attach(*, message: Message, ids: list[int]) -> list[Attachment]:
+    """Join uploads to a new message, inside its transaction: each must be the author's, to the
+    same room, and unused. One UPDATE decides, so two sends racing for one upload cannot both
+    take it; a refusal raises Invalid and the caller's transaction (the message) rolls back."""
+    if not ids:
+        return []
+    wanted = set(ids)
+    if len(wanted) > settings.SWITCHBOARD_MAX_ATTACHMENTS_PER_MESSAGE:
+        limit = settings.SWITCHBOARD_MAX_ATTACHMENTS_PER_MESSAGE
+        raise Invalid(f"attachments: at most {limit} per message.")
+    taken = Attachment.objects.filter(
+        pk__in=wanted, room_id=message.room_id, uploader_id=message.author_id, message=None
+    ).update(message=message)
+    if taken != len(wanted):
+        raise Invalid(
+            "attachments: each must be an upload of yours to this room, not used by another "
+            "message."
+        )
+    return list(Attachment.objects.filter(message=message))
+
+
+def attachments_remove_for(*, message: Message) -> None:
+    """A deleted message's files go with it (their rows now, their stored files after commit)."""
+    _remove(Attachment.objects.filter(message=message))
+
+
+def attachment_remove(*, attachment: Attachment, actor: AbstractBaseUser) -> None:
+    """Remove one attachment (admin): a used one by deleting its message, audited, so the room
+    is told; an unused one directly."""
+    from chat import services
+
+    if attachment.message_id is not None:
+        services.message_delete(room=attachment.room, actor=actor, message_id=attachment.message_id)
+    else:
+        _remove(Attachment.objects.filter(pk=attachment.pk))
+
+
+def attachments_cleanup(*, older_than: timedelta | None = None) -> int:
+    """Remove uploads no message used within the grace period; returns how many went."""
+    if older_than is None:
+        older_than = timedelta(seconds=settings.SWITCHBOARD_ATTACHMENT_GRACE_SECONDS)
+    stale = Attachment.objects.filter(message=None, created_at__lt=timezone.now() - older_than)
+    return _remove(stale)
+
+
+async def run_cleanup() -> None:
+    """A task of the server process (SWITCHBOARD_SERVER_TASKS): `attachments_cleanup` every
+    SWITCHBOARD_ATTACHMENT_CLEANUP_INTERVAL seconds. Several processes may run it: removing is
+    idempotent. Deployments that serve with plain Daphne run the management command from cron."""
+    import asyncio
+    import random
+
+    from asgiref.sync import sync_to_async
+
+    interval = settings.SWITCHBOARD_ATTACHMENT_CLEANUP_INTERVAL
+    if interval <= 0:
+        return
+    while True:
+        # Jittered, so the processes of one deployment do not all sweep at once.
+        await asyncio.sleep(interval * random.uniform(0.5, 1.0))  # noqa: sleep-ok (a period)
+        try:
+            removed = await sync_to_async(attachments_cleanup)()
+            if removed:
+                logger.info("unused uploads removed", extra={"count": removed})
+        except Exception:  # a database outage skips one sweep; the next one retries
+            logger.exception("attachment cleanup failed")
+
+
+def _remove(queryset) -> int:
+    with transaction.atomic():
+        rows = list(queryset.select_for_update().values_list("pk", "file", "thumbnail"))
+        Attachment.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
+        names = [name for _, file, thumb in rows for name in (file, thumb) if name]
+        # The files go once the rows are gone for good: a rollback keeps both.
+        transaction.on_commit(lambda: _delete_files(names))
+    return len(rows)
+
+
+def _delete_files(names: list[str]) -> None:
+    storage = Attachment.file.field.storage
+    for name in names:
+        if not name:
+            continue
+        try:
+            storage.delete(name)
+        except Exception:  # a storage outage leaves an orphan file, never a half-done request
+            logger.exception("attachment file not deleted", extra={"name": name})
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+def attachment_for_download(*, slug: str, user: AbstractBaseUser, attachment_id: int) -> Attachment:
+    """An attachment its caller may fetch now: the room readable (chat.policy, on every request)
+    and the attachment on a live message, or the caller's own upload not yet sent. Anything
+    else is NotFound, even a ban (403 elsewhere): a file's existence is not revealed."""
+    try:
+        room = policy.room_to_read(slug=slug, user=user)
+    except DomainError:
+        raise NotFound("No such file.") from None
+    attachment = (
+        Attachment.objects.select_related("message").filter(pk=attachment_id, room=room).first()
+    )
+    if attachment is None:
+        raise NotFound("No such file.")
+    if attachment.message is None and attachment.uploader_id != user.pk:
+        raise NotFound("No such file.")
+    if attachment.message is not None and attachment.message.deleted:
+        raise NotFound("No such file.")
+    return attachment
+
+
+def attachment_data(attachment: Attachment, *, slug: str) -> dict[str, Any]:
+    """The contract's attachment object."""
+    url = f"/api/rooms/{slug}/attachments/{attachment.pk}/"
+    return {
+        "id": attachment.pk,
+        "name": attachment.name,
+        "size": attachment.size,
+        "content_type": attachment.content_type,
+        "url": url,
+        "thumbnail_url": url + "thumbnail/" if attachment.thumbnail else None,
+    }
