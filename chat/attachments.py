@@ -227,7 +227,7 @@ async def run_cleanup() -> None:
         return
     while True:
         # Jittered, so the processes of one deployment do not all sweep at once.
-        await asyncio.sleep(interval * random.uniform(0.5, 1.0))  # noqa: sleep-ok (a period)
+        await asyncio.sleep(interval * random.uniform(0.5, 1.0))  # the period, with jitter
         try:
             removed = await sync_to_async(attachments_cleanup)()
             if removed:
