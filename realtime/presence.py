@@ -92,6 +92,28 @@ class Registry:
         self._start()
         return True
 
+    async def open_in_room(self, ref: SocketRef, room_id: int) -> Presence | None:
+        """`open` and `join_room` in one round trip to the shared store: a room socket's
+        connect. None (and nothing recorded) if over either cap."""
+        caps = (settings.SWITCHBOARD_MAX_SOCKETS_PER_USER, settings.SWITCHBOARD_MAX_SOCKETS_PER_IP)
+        caps_keys = (_user_key(ref), _address_key(ref))
+        keys = _presence_keys(room_id, ref)
+        refused, change = await zstore().open_in_room(
+            (*caps_keys, *keys), ref.socket_id, _user_member(ref), caps
+        )
+        if refused:
+            return None
+        self.owned[ref.socket_id] = [
+            *((key, ref.socket_id) for key in caps_keys),
+            (keys[0], _user_member(ref)),
+            (keys[1], ref.socket_id),
+        ]
+        self.rooms[room_id] = self.rooms.get(room_id, 0) + 1
+        self._start()
+        if change.changed:
+            await self._announce(room_id, change)
+        return Presence(online_users(change.members), change.version)
+
     async def close(self, ref: SocketRef) -> None:
         for key, member in self.owned.pop(ref.socket_id, []):
             await zstore().remove(key, member)
