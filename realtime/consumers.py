@@ -8,6 +8,7 @@ Subclasses implement `authorize`, `opened`, handlers and `room_event`.
 """
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -17,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 import structlog
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from rest_framework import serializers
@@ -54,12 +57,26 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def __call__(self, scope, receive, send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            if self.channel_layer_alias is None:
+                await self._serve(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
         finally:
             # Daphne cancels a consumer still busy 10 s after its client went (its
             # application_close_timeout; a slow reader's queued frames can take that long), and
             # then no `disconnect` runs: release the socket here all the same.
             await self.release()
+
+    async def _serve(self, scope, receive, send) -> None:
+        """Channels' AsyncConsumer.__call__ for a consumer with no layer channel: the client's
+        events are awaited here, in the socket's own task. Channels awaits each `receive` in a
+        task of its own through asyncio.wait, which a socket holds for its whole life."""
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            while True:
+                await self.dispatch(await receive())
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
@@ -109,7 +126,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.released and message["type"] == "websocket.receive":
             return  # a frame that was queued before the socket failed
         try:
-            await super().dispatch(message)
+            handler = getattr(self, get_handler_name(message), None)
+            if handler is None:
+                raise ValueError(f"No handler for message type {message['type']}")
+            # Not Channels' aclose_old_connections() first, a thread hop per frame: every
+            # database call here goes through database_sync_to_async, which does it anyway.
+            await handler(message)
         except Exception:
             if getattr(self, "ref", None) is None or message["type"] == "websocket.disconnect":
                 raise

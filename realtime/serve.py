@@ -147,6 +147,21 @@ class BoundedSocket(WebSocketProtocol):
         self.transport.unregisterProducer()
         self.transport.bufferSize = settings.SWITCHBOARD_MAX_SEND_BUFFER_BYTES
         self.transport.registerProducer(SendBufferGuard(self), True)
+        self._drop_handshake()
+
+    # What autobahn keeps of the opening handshake (the raw request and response, the parsed
+    # headers) and never reads again: a few KiB a socket for as long as it is open.
+    HANDSHAKE_LEFTOVERS = (
+        "http_request_data", "http_response_data", "http_headers", "http_headers_cnt",
+        "http_request_params", "http_status_line", "http_request_uri",
+    )  # fmt: skip
+
+    def _drop_handshake(self) -> None:
+        for name in self.HANDSHAKE_LEFTOVERS:
+            if name in self.__dict__:
+                setattr(self, name, None)
+        # Daphne reads only the path of the request afterwards (in its access log lines).
+        self.request = HandshakePath(self.request.path)
 
     def sendMessage(self, payload: bytes, *args, **kwargs) -> None:  # noqa: N802
         inbound, self.maxMessagePayloadSize = self.maxMessagePayloadSize, self.max_outgoing
@@ -181,6 +196,15 @@ class BoundedSocket(WebSocketProtocol):
             return
         self.closeHandshakeTimeout = TOO_SLOW_GRACE_SECONDS  # this socket's only
         self.sendClose(code=int(CloseCode.TOO_SLOW), reason="You read too slowly; resume.")
+
+
+class HandshakePath:
+    """What Daphne reads of a socket's opening request once it is open."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
 
 
 @implementer(IPushProducer)

@@ -136,6 +136,13 @@ class RedisZStore:
     async def remove(self, key: str, member: str) -> None:
         await self.redis.zrem(key, member)
 
+    async def remove_many(self, entries: list[tuple[str, str]]) -> None:
+        """`remove` each (key, member), in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key, member in entries:
+                pipe.zrem(key, member)
+            await pipe.execute()
+
     async def open_in_room(
         self, keys: tuple[str, ...], socket: str, user: str, caps: tuple[int, int]
     ) -> tuple[int, PresenceChange | None]:
@@ -213,6 +220,11 @@ class MemoryZStore:
         self.sets[key].pop(member, None)
         if not self.sets[key]:
             del self.sets[key]
+
+    async def remove_many(self, entries: list[tuple[str, str]]) -> None:
+        for key, member in entries:
+            if key in self.sets:
+                await self.remove(key, member)
 
     def _answer(self, changed: bool, users: str, version_key: str) -> PresenceChange:
         version = self.versions.get(version_key, 0)
