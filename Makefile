@@ -75,9 +75,11 @@ soak: $(VENV)/.installed system-deps
 	SWITCHBOARD_SOAK_SECONDS=$${SWITCHBOARD_SOAK_SECONDS:-600} SWITCHBOARD_TEST_SCALE=full \
 	  $(PY) -m pytest -n 2 --dist loadfile -m "soak or scale"
 
-## bench: fan-out benchmark, Switchboard beside the Channels tutorial shape (writes bench/results/)
+## bench: fan-out, connect/memory and reconnect-storm benchmarks beside their floors (writes bench/results/)
 bench: $(VENV)/.installed system-deps
 	$(PY) -m bench.fanout
+	$(PY) -m bench.connect -n 5000
+	$(PY) -m bench.storm --docs
 
 ## test-js: the front end's logic without a browser (seq order, outbox, backoff...): node --test tests/js/
 test-js: node_modules/.installed
