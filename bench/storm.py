@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import random
@@ -30,7 +31,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from bench import procstat
 from bench.accounts import Accounts, login
@@ -93,8 +94,8 @@ class StormClient:
                     await self.session(ws)
             except InvalidStatus as error:
                 self.worker.statuses[error.response.status_code] += 1
-            except (OSError, ConnectionClosed, TimeoutError):
-                pass
+            except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError):
+                pass  # refused, cut mid-handshake (a process killed) or too slow: try again
             self.live = False
             if self.worker.stopping:
                 return
@@ -205,31 +206,35 @@ async def ask(pipes: list[Connection], message, seconds: float) -> list:
     )
 
 
-async def sender(servers: list[LoggedDaphne], cookies: list[str], slugs: list[str], stop):
-    """5 msg/s round the rooms, over sockets on the surviving process (servers[1])."""
-    server = servers[1]
-    per_room: dict[tuple[int, str], object] = {}  # (sender, room) -> its socket, opened lazily
-    drains = []
+async def open_senders(server: LoggedDaphne, cookies: list[str], slugs: list[str]) -> dict:
+    """The sender's sockets on the surviving process, one per room, opened before the storm."""
+    sockets = {}
+    for n, slug in enumerate(slugs):
+        ws = await connect(
+            f"{server.ws}/ws/rooms/{slug}/",
+            origin=server.http,
+            additional_headers={"Cookie": cookies[n % len(cookies)]},
+            proxy=None,
+            compression=None,
+        )
+        await ws.recv()
+        sockets[slug] = ws
+    return sockets
+
+
+async def sender(sockets: dict, slugs: list[str], stop: asyncio.Event) -> int:
+    """5 msg/s round the rooms (each room's socket is its own user's: under the send rate)."""
+    drains = [asyncio.create_task(_drain(ws)) for ws in sockets.values()]
     start, n = time.monotonic(), 0
     while not stop.is_set():
-        slug, who = slugs[n % len(slugs)], n % len(cookies)
-        ws = per_room.get((who, slug))
-        if ws is None:
-            ws = per_room[(who, slug)] = await connect(
-                f"{server.ws}/ws/rooms/{slug}/",
-                origin=server.http,
-                additional_headers={"Cookie": cookies[who]},
-                proxy=None,
-                compression=None,
-            )
-            await ws.recv()
-            drains.append(asyncio.create_task(_drain(ws)))
+        ws = sockets[slugs[n % len(slugs)]]
         body = f"storm t={time.monotonic_ns()};"
         frame = {"type": "message.send", "body": body, "client_id": uuid.uuid4().hex}
-        await ws.send(json.dumps(frame))
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(json.dumps(frame))
         n += 1
         await asyncio.sleep(max(start + n / SEND_RATE - time.monotonic(), 0))
-    for ws in per_room.values():
+    for ws in sockets.values():
         await ws.close()
     await asyncio.gather(*drains)
     return n
@@ -336,11 +341,10 @@ async def run(args) -> dict:
             figures["rss_mib_servers"] = [round(s.rss_bytes() / 2**20, 1) for s in servers]
 
             stop = asyncio.Event()
-            sending = asyncio.create_task(
-                sender(servers, accounts.publishers[:SENDERS], slugs, stop)
-            )
-            await asyncio.sleep(3)
-            await ask(pipes, "mark", 60)
+            senders = await open_senders(servers[1], accounts.publishers[:SENDERS], slugs)
+            await ask(pipes, "mark", 60)  # latencies from here: 10 s calm, then the storm
+            sending = asyncio.create_task(sender(senders, slugs, stop))
+            await asyncio.sleep(10)
             log("kill -9 of process one; starting it again")
             killed_ns = time.monotonic_ns()
             servers[0].kill()

@@ -71,7 +71,11 @@ class RoomConsumer(RoomSocket):
         known = _room_ids.get(slug)
         if known is not None:
             await self.join_group(room_group(known))
-        await super().authorize()  # on refusal, LiveConsumer.connect leaves the group
+        try:
+            await super().authorize()
+        except BaseException:
+            await self._leave_groups()  # refused, or the database failed: nothing stays behind
+            raise
         self.subscribed_early = known == self.room.pk
         if not self.subscribed_early:
             await self._leave_groups()  # a slug that now names another room
