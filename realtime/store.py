@@ -173,9 +173,14 @@ class RedisZStore:
         """Push the expiry of live entries forward (the heartbeat of a healthy process)."""
         ttl = settings.SWITCHBOARD_SOCKET_TTL
         expiry = time.time() + ttl
+        by_key: dict[str, dict[str, float]] = defaultdict(dict)
+        for key, member in entries:
+            by_key[key][member] = expiry
+        # Two commands per key, not per entry: a process's sockets share their address's key,
+        # their users' keys and their rooms' (20,000 entries were 40,000 commands a beat).
         async with self.redis.pipeline(transaction=False) as pipe:
-            for key, member in entries:
-                pipe.zadd(key, {member: expiry}, xx=True)
+            for key, members in by_key.items():
+                pipe.zadd(key, members, xx=True)
                 pipe.expire(key, ttl * 2)
             await pipe.execute()
 
