@@ -24,7 +24,7 @@ from django.contrib.auth import get_user_model
 from chat import services
 from chat.models import Room
 U = get_user_model()
-writers = [U.objects.get_or_create(username=f"writer{i}")[0] for i in range({writers})]
+writers = [U.objects.get_or_create(username=f"writer{{i}}")[0] for i in range({writers})]
 room = Room.objects.create(name="W", slug="w-" + uuid.uuid4().hex[:8], created_by=writers[0])
 def write(user, count):
     from django.db import connection
