@@ -87,12 +87,15 @@ soak: $(VENV)/.installed system-deps
 	SWITCHBOARD_SOAK_SECONDS=$${SWITCHBOARD_SOAK_SECONDS:-600} SWITCHBOARD_TEST_SCALE=full \
 	  $(PY) -m pytest -n 2 --dist loadfile -m "soak or scale"
 
-## bench: fan-out benchmark, Switchboard beside the Channels tutorial shape, and search latency
-## over 1,000,000 messages on SQLite and PostgreSQL (writes bench/results/)
+## bench: every benchmark beside its floors (writes bench/results/): fan-out, connect and memory,
+## the reconnect storm, games, search over 1,000,000 messages, and ingestion (REST, socket, MQTT)
 bench: $(VENV)/.installed system-deps
 	$(PY) -m bench.fanout
+	$(PY) -m bench.connect -n 5000
+	$(PY) -m bench.storm --docs
 	$(PY) -m bench.games
 	$(PY) -m bench.search
+	$(PY) -m bench.ingest
 
 ## test-js: the front end's logic without a browser (seq order, outbox, backoff...): node --test tests/js/
 test-js: node_modules/.installed

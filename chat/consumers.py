@@ -41,6 +41,13 @@ class RoomSocket(LiveConsumer):
         self.room_id = self.room.pk
 
 
+# slug -> room id, as this process last read it: lets a room socket subscribe before it reads
+# the room (see RoomConsumer.authorize). Bounded; a stale entry only costs a second query.
+_room_ids: dict[str, int] = {}
+_ROOM_IDS_MAX = 10_000
+_room_data = RoomSerializer().to_representation  # one serializer for every hello's `room`
+
+
 class RoomConsumer(RoomSocket):
     """One browser tab (or script) in one room.
 
@@ -50,31 +57,64 @@ class RoomConsumer(RoomSocket):
     """
 
     kind = "room"
+    present = False  # in the room's presence (from `register` until `closing`)
+    subscribed_early = False
 
-    async def opened(self) -> None:
+    async def authorize(self) -> None:
         self.high_seq = 0
         self.held: list[dict[str, Any]] = []
         self.holding = True  # until hello is out, room events wait in `held`
-        self.catching_up = asyncio.Lock()
-        self.present = False
         self.presence_version = 0
-        # Subscribe before reading last_seq, so nothing committed in between is missed.
-        await self.join_group(room_group(self.room.pk))
+        # The room group must be joined before last_seq is read, so that nothing committed in
+        # between is missed. When this process knows the slug's room, it joins first and the
+        # policy's read of the room is that read: one query for the connect, not two.
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        known = _room_ids.get(slug)
+        if known is not None:
+            await self.join_group(room_group(known))
+        try:
+            await super().authorize()
+        except BaseException:
+            await self._leave_groups()  # refused, or the database failed: nothing stays behind
+            raise
+        self.subscribed_early = known == self.room.pk
+        if not self.subscribed_early:
+            await self._leave_groups()  # a slug that now names another room
+            if len(_room_ids) >= _ROOM_IDS_MAX:
+                _room_ids.clear()
+            _room_ids[slug] = self.room.pk
+
+    async def register(self, ref) -> bool:
+        """The caps and the room's presence in one round trip (realtime.presence)."""
+        presence = await get_registry().open_in_room(ref, self.room.pk)
+        if presence is None:
+            return False
+        self.present = True
+        self.presence = presence
+        return True
+
+    async def opened(self) -> None:
+        self.catching_up = asyncio.Lock()
+        if not self.subscribed_early:
+            await self.join_group(room_group(self.room.pk))
         async with self.catching_up:
-            last_seq = await database_sync_to_async(selectors.room_last_seq)(room=self.room)
-            self.room.last_seq = last_seq  # the room as `authorize` read it, but up to date
-            presence = await get_registry().join_room(self.room.pk, self.ref)
-            self.present = True
-            self.presence_version = presence.version
+            if not self.subscribed_early:
+                # The room as `authorize` read it, but up to date now that it is subscribed.
+                self.room.last_seq = await database_sync_to_async(selectors.room_last_seq)(
+                    room=self.room
+                )
+            last_seq = self.room.last_seq
+            self.presence_version = self.presence.version
             await self.send_frame(
                 {
                     "type": "hello",
-                    "room": RoomSerializer(self.room).data,
+                    "room": _room_data(self.room),
                     "user": {"id": self.user.pk, "username": self.user.get_username()},
                     "last_seq": last_seq,
-                    "online": presence.online,
+                    "online": self.presence.online,
                 }
             )
+            self.presence = None  # the hello has it; the socket need not hold the list
             self.high_seq = last_seq
             await self._release_held()
 

@@ -22,8 +22,10 @@ The verbs:
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.auth import get_user_model as user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db import connections
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from chat.models import Membership, Message, Room, RoomBan, RoomMute
@@ -196,31 +198,108 @@ def require_join(access: RoomAccess) -> RoomAccess:
 # --- by slug, for the transports ---------------------------------------------------------------
 
 
-def _room_by_slug(slug: str, user: AbstractBaseUser) -> Room:
+def access_by_slug(*, slug: str, user: AbstractBaseUser) -> RoomAccess:
+    """The room, annotated as the serializers show it, and the user's standing in it: one query.
+
+    A socket's connect and every REST call by slug pay for this once, so the room and the
+    membership, ban and mute are read together instead of in two round trips."""
     from chat.selectors import room_queryset_for  # the annotated room the serializers show
 
-    room = room_queryset_for(user=user).filter(slug=slug).first()
-    if room is None:
+    if not user.is_authenticated:
+        room = room_queryset_for(user=user).filter(slug=slug).first()
+        if room is None:
+            raise NotFound(NO_SUCH_ROOM)
+        return access_get(room=room, user=user)
+    row = _ACCESS_BY_SLUG.run(slug=slug, user_id=user.pk)
+    if row is None:
         raise NotFound(NO_SUCH_ROOM)
-    return room
+    room = Room.from_db(_ACCESS_BY_SLUG.db, _ROOM_FIELDS, [row[name] for name in _ROOM_FIELDS])
+    room.created_by = user_model().from_db(
+        _ACCESS_BY_SLUG.db, ["id", "username"], [room.created_by_id, row["created_by_username"]]
+    )
+    room.member_count = row["member_count"] or 0
+    room.my_role, room.my_last_read = row["my_role"], row["my_last_read"]
+    return RoomAccess(room, user, row["my_role"], bool(row["banned"]), row["muted_until"])
+
+
+class PreparedValues:
+    """A values() queryset compiled once per process and run again with other parameters.
+
+    Compiling a query with five subqueries costs Django's ORM several milliseconds of CPU,
+    40% of a socket's connect, while the database answers it in 0.1 ms; the SQL is the same
+    every time but for the slug and the user. So it is compiled once, for marker values, and
+    run with the markers replaced; Django's own converters still turn each column into its
+    Python value."""
+
+    SLUG, USER_ID = "\x00prepared-slug", -8_675_309  # markers no real slug or id can be
+
+    def __init__(self, build) -> None:
+        self.build = build  # (slug, user_id) -> the values() queryset
+        self.db = "default"
+        self._compiled: tuple | None = None
+
+    def _compile(self):
+        queryset = self.build(self.SLUG, self.USER_ID)
+        self.db = queryset.db
+        compiler = queryset.query.get_compiler(queryset.db)
+        sql, params = compiler.as_sql()
+        query = queryset.query
+        names = [*query.extra_select, *query.values_select, *query.annotation_select]
+        self._compiled = (compiler, sql, tuple(params), names)
+        return self._compiled
+
+    def run(self, *, slug: str, user_id: int) -> dict | None:
+        compiler, sql, params, names = self._compiled or self._compile()
+        values = {self.SLUG: slug, self.USER_ID: user_id}
+        params = [values.get(p, p) if isinstance(p, (str, int)) else p for p in params]
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchmany(1)
+        if not rows:
+            return None
+        row = next(iter(compiler.results_iter(results=[rows])))
+        return dict(zip(names, row, strict=True))
+
+
+def _access_values(slug: str, user_id: int):
+    mine = Membership.objects.filter(room=OuterRef("pk"), user_id=user_id)
+    members = Membership.objects.filter(room=OuterRef("pk")).order_by().values("room")
+    return Room.objects.filter(slug=slug).values(
+        *_ROOM_FIELDS,
+        created_by_username=F("created_by__username"),
+        member_count=Subquery(members.annotate(n=Count("pk")).values("n")[:1]),
+        my_role=Subquery(mine.values("role")[:1]),
+        my_last_read=Subquery(mine.values("last_read_seq")[:1]),
+        banned=Exists(RoomBan.objects.filter(room=OuterRef("pk"), user_id=user_id)),
+        # The latest end of a mute: RoomAccess.muted compares it with the time of asking.
+        muted_until=Subquery(
+            RoomMute.objects.filter(room=OuterRef("pk"), user_id=user_id)
+            .order_by("-until")
+            .values("until")[:1]
+        ),
+    )
+
+
+_ROOM_FIELDS = [field.attname for field in Room._meta.concrete_fields]
+_ACCESS_BY_SLUG = PreparedValues(_access_values)
 
 
 def room_to_see(*, slug: str, user: AbstractBaseUser) -> Room:
     """The room's metadata (detail, join, the page's title)."""
-    return require_see(access_get(room=_room_by_slug(slug, user), user=user)).room
+    return require_see(access_by_slug(slug=slug, user=user)).room
 
 
 def room_to_read(*, slug: str, user: AbstractBaseUser) -> Room:
     """History, notes, members, sockets and streams."""
-    return require_read(access_get(room=_room_by_slug(slug, user), user=user)).room
+    return require_read(access_by_slug(slug=slug, user=user)).room
 
 
 def room_to_post(*, slug: str, user: AbstractBaseUser) -> Room:
-    return require_post(access_get(room=_room_by_slug(slug, user), user=user)).room
+    return require_post(access_by_slug(slug=slug, user=user)).room
 
 
 def room_to_moderate(*, slug: str, user: AbstractBaseUser) -> Room:
-    return require_moderate(access_get(room=_room_by_slug(slug, user), user=user)).room
+    return require_moderate(access_by_slug(slug=slug, user=user)).room
 
 
 def readable_rooms(*, user: AbstractBaseUser):

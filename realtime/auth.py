@@ -6,15 +6,18 @@ Browsers authenticate with the session cookie, so their sockets must carry an al
 Origin. Credentials in the query string are never read.
 """
 
+import asyncio
+import time
+from importlib import import_module
 from typing import Any
 from urllib.parse import urlparse
 
 from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator, WebsocketDenier
-from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.http.cookie import parse_cookie
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
@@ -34,12 +37,25 @@ def header(scope, name: bytes) -> str | None:
 
 
 class SocketAuthMiddleware:
-    """Sets scope["user"] and scope["auth"] ("session" or "header")."""
+    """Sets scope["cookies"], scope["session"], scope["user"] and scope["auth"] ("session" or
+    "header").
+
+    It does what Channels' CookieMiddleware, SessionMiddleware and AuthMiddleware do for a
+    socket, in one layer: each of those copies the scope and stays on the stack for the
+    socket's life, and SessionMiddleware's `send` wrapper adds a step to every frame sent
+    (it saves sessions on HTTP responses only). A socket that changes its session saves it
+    itself, as with Channels."""
 
     def __init__(self, app) -> None:
         self.app = app
+        self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
 
     async def __call__(self, scope, receive, send):
+        # Filled in place: the server makes a scope per connection (TrustedProxyMiddleware
+        # has copied it already), and a socket holds every copy on its stack for its life.
+        cookies = parse_cookie(header(scope, b"cookie") or "")
+        scope["cookies"] = cookies
+        scope["session"] = self.session_store(cookies.get(settings.SESSION_COOKIE_NAME))
         authorization = header(scope, b"authorization")
         if authorization is not None:
             # Header schemes (Bearer JWT, Api-Key) are resolved here; an unknown or invalid
@@ -47,13 +63,85 @@ class SocketAuthMiddleware:
             user, device, expires_at = await database_sync_to_async(authenticate_header)(
                 authorization
             )
-            scope = {
-                **scope, "user": user, "device": device, "auth": HEADER,
-                "auth_expires_at": expires_at,
-            }  # fmt: skip
+            scope.update(user=user, device=device, auth=HEADER, auth_expires_at=expires_at)
         else:
-            scope = {**scope, "user": await get_user(scope), "auth": SESSION}
+            user = _sessions.user(scope["session"].session_key)
+            if user is None:
+                user = await _sessions.load(scope)
+            scope.update(user=user, auth=SESSION)
         return await self.app(scope, receive, send)
+
+
+class OpenSessions:
+    """The sessions of this process's open sockets: session key -> user, so that a user's next
+    tab (or the reconnect of all of them after a restart) skips the session and user queries.
+
+    An entry lives only while a socket of that session is open here, and that socket hears
+    on its user's group every event that ends a session (realtime.sessions: logout, a new
+    password, deactivation), which drops the entry (`forget`). So a connect can miss a
+    session's end only for the moment the socket already open on that session misses it too.
+    A session past its expiry is never served from here."""
+
+    def __init__(self) -> None:
+        # session key -> [user, expiry (epoch seconds), open sockets]
+        self.entries: dict[str, list[Any]] = {}
+        self.loading: dict[str, asyncio.Future] = {}  # session key -> its read under way
+
+    async def load(self, scope) -> Any:
+        """The session's user from the database (Channels' get_user). A browser's tabs (or a
+        restarted process's clients) connect together: one read serves those at once."""
+        key = scope["session"].session_key
+        if not key:
+            return await get_user(scope)
+        pending = self.loading.get(key)
+        if pending is None:
+            pending = self.loading[key] = asyncio.ensure_future(get_user(scope))
+            pending.add_done_callback(lambda _: self.loading.pop(key, None))
+        return await asyncio.shield(pending)  # one socket given up must not fail the others
+
+    def user(self, session_key: str | None) -> Any:
+        entry = self.entries.get(session_key) if session_key else None
+        if entry is None or entry[1] <= time.time():
+            return None
+        return entry[0]
+
+    def hold(self, scope) -> bool:
+        """A socket opened on its session (called once it hears its user's group); whether it
+        is now counted in the entry (then `release` it when it closes)."""
+        session = scope.get("session")
+        key = session.session_key if session is not None else None
+        if scope.get("auth") != SESSION or not key or not scope["user"].is_authenticated:
+            return False
+        entry = self.entries.get(key)
+        if entry is None:
+            if not hasattr(session, "_session_cache"):
+                return False  # served from an entry forgotten since: not read, not kept
+            # get_user loaded the session: its expiry is read from memory, not the database.
+            entry = self.entries[key] = [scope["user"], session.get_expiry_date().timestamp(), 0]
+        entry[2] += 1
+        return True
+
+    def release(self, scope) -> None:
+        session = scope.get("session")
+        key = session.session_key if session is not None else None
+        entry = self.entries.get(key) if key and scope.get("auth") == SESSION else None
+        if entry is not None:
+            entry[2] -= 1
+            if entry[2] <= 0:
+                del self.entries[key]
+
+    def forget(self, user_id: int, session_key: str | None) -> None:
+        """A session (or, with None, every session) of the user ended."""
+        for key, entry in list(self.entries.items()):
+            if entry[0].pk == user_id and session_key in (None, key):
+                del self.entries[key]
+
+
+_sessions = OpenSessions()
+
+
+def open_sessions() -> OpenSessions:
+    return _sessions
 
 
 def authenticate_header(authorization: str) -> tuple[Any, Any, float | None]:
@@ -109,7 +197,5 @@ def allowed_origins() -> list[str]:
 
 
 def SocketAuthStack(inner):  # noqa: N802 - named like Channels' AuthMiddlewareStack
-    """Cookies and session, then credentials, then the Origin rule, then the consumer."""
-    return CookieMiddleware(
-        SessionMiddleware(SocketAuthMiddleware(SocketOriginValidator(inner, allowed_origins())))
-    )
+    """Cookies, session and credentials, then the Origin rule, then the consumer."""
+    return SocketAuthMiddleware(SocketOriginValidator(inner, allowed_origins()))

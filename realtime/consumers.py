@@ -8,6 +8,8 @@ Subclasses implement `authorize`, `opened`, handlers and `room_event`.
 """
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import time
@@ -16,12 +18,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 import structlog
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from rest_framework import serializers
 
 from realtime import credentials
-from realtime.auth import credential_kind
+from realtime.auth import credential_kind, open_sessions
 from realtime.broadcast import close_applies, encode_frame
 from realtime.closecodes import CloseCode
 from realtime.errors import DomainError
@@ -49,15 +53,30 @@ class LiveConsumer(AsyncWebsocketConsumer):
     credential_scope: ClassVar[str] = credentials.USER  # what the credential must reach
     released = False  # set once `release` has given back the socket's caps and presence
     ref: SocketRef | None = None  # this socket's entry in the caps, once it is accepted
+    holds_session = False  # whether it keeps its session in realtime.auth's OpenSessions
 
     async def __call__(self, scope, receive, send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            if self.channel_layer_alias is None:
+                await self._serve(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
         finally:
             # Daphne cancels a consumer still busy 10 s after its client went (its
             # application_close_timeout; a slow reader's queued frames can take that long), and
             # then no `disconnect` runs: release the socket here all the same.
             await self.release()
+
+    async def _serve(self, scope, receive, send) -> None:
+        """Channels' AsyncConsumer.__call__ for a consumer with no layer channel: the client's
+        events are awaited here, in the socket's own task. Channels awaits each `receive` in a
+        task of its own through asyncio.wait, which a socket holds for its whole life."""
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            while True:
+                await self.dispatch(await receive())
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
@@ -74,6 +93,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         try:
             await self.authorize()
         except DomainError:
+            await self._leave_groups()
             await self.close()
             return
         client = self.scope.get("client") or ("unknown", 0)
@@ -82,7 +102,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         ref = SocketRef(
             uuid.uuid4().hex, self.user.pk, self.user.get_username(), str(client[0]), principal
         )
-        if not await get_registry().open(ref):
+        if not await self.register(ref):
+            await self._leave_groups()
             await self.close()  # over the per-user or per-address cap: HTTP 403
             return
         self.ref = ref
@@ -91,6 +112,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         OPEN_SOCKETS.labels(self.kind).inc()
         await self.accept()
         await self.join_group(user_group(self.user.pk))
+        # It hears the end of its session from now on: later sockets may skip reading it.
+        self.holds_session = open_sessions().hold(self.scope)
         self._expire_with_token()
         await self.opened()
 
@@ -103,7 +126,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.released and message["type"] == "websocket.receive":
             return  # a frame that was queued before the socket failed
         try:
-            await super().dispatch(message)
+            handler = getattr(self, get_handler_name(message), None)
+            if handler is None:
+                raise ValueError(f"No handler for message type {message['type']}")
+            # Not Channels' aclose_old_connections() first, a thread hop per frame: every
+            # database call here goes through database_sync_to_async, which does it anyway.
+            await handler(message)
         except Exception:
             if getattr(self, "ref", None) is None or message["type"] == "websocket.disconnect":
                 raise
@@ -115,6 +143,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def authorize(self) -> None:
         """Raise a DomainError to refuse the handshake (403)."""
+
+    async def register(self, ref: SocketRef) -> bool:
+        """Count the socket against the caps (realtime.presence); False refuses it (403)."""
+        return await get_registry().open(ref)
 
     async def opened(self) -> None:
         """The socket is accepted and registered: send the first frame."""
@@ -140,14 +172,20 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def _release(self) -> None:
         OPEN_SOCKETS.labels(self.kind).dec()
+        if self.holds_session:
+            open_sessions().release(self.scope)
         if self.token_expiry is not None:
             self.token_expiry.cancel()  # else the loop holds this consumer until the token ends
         try:
             await self.closing()
         finally:
-            for group in self.groups_joined:
-                await get_hub().unsubscribe(group, self)
+            await self._leave_groups()
             await get_registry().close(self.ref)
+
+    async def _leave_groups(self) -> None:
+        groups, self.groups_joined = self.groups_joined, []
+        for group in groups:
+            await get_hub().unsubscribe(group, self)
 
     async def join_group(self, group: str) -> None:
         await get_hub().subscribe(group, self)
@@ -243,6 +281,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def hub_event(self, event: dict[str, Any]) -> None:
         """Called by the process hub for every event of a group this socket joined."""
         if event["type"] == "hub.close":
+            if event.get("room") is None and event.get("device") is None:
+                open_sessions().forget(self.user.pk, event.get("session"))
             if self.ends_with(event):
                 await self.close(event["code"])
             return
@@ -262,7 +302,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def send_text(self, text: str) -> None:
         """Deliver a pre-encoded frame (the hot path of every broadcast)."""
-        FRAMES_OUT.labels(self.kind).inc()
+        _frames_out(self.kind).inc()
         await self.base_send({"type": "websocket.send", "text": text})
 
     # --- sending ---------------------------------------------------------------------------
@@ -279,6 +319,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def send_error(self, code: str, detail: str, ref: Any = None) -> None:
         await self.send_frame({"type": "error", "code": code, "detail": detail, "ref": ref})
+
+
+@functools.cache
+def _frames_out(kind: str):
+    """FRAMES_OUT's counter for one kind of socket, looked up once (it is counted per frame)."""
+    return FRAMES_OUT.labels(kind)
 
 
 def validate(serializer_class: type[serializers.Serializer], frame: dict[str, Any]) -> dict:

@@ -59,6 +59,15 @@ def _user_member(ref: SocketRef) -> str:
     return f"{ref.user_id}|{ref.username}"
 
 
+def _entries(ref: SocketRef, room_id: int | None) -> list[tuple[str, str]]:
+    """A socket's (key, member) entries: its caps, and its presence in `room_id` if any."""
+    entries = [(_user_key(ref), ref.socket_id), (_address_key(ref), ref.socket_id)]
+    if room_id is not None:
+        room, sockets, _ = _presence_keys(room_id, ref)
+        entries += [(room, _user_member(ref)), (sockets, ref.socket_id)]
+    return entries
+
+
 def online_users(members: list[str]) -> list[dict[str, Any]]:
     """The online set as frames carry it, by username."""
     users = [member.split("|", 1) for member in members]
@@ -75,7 +84,9 @@ class Registry:
     """This process's view: which entries it owns and must keep alive."""
 
     def __init__(self) -> None:
-        self.owned: dict[str, list[tuple[str, str]]] = {}  # socket_id -> [(key, member)]
+        # socket_id -> (its ref, the room it is present in): its entries in the shared sets
+        # are derived from these (`_entries`), not held per socket.
+        self.owned: dict[str, tuple[SocketRef, int | None]] = {}
         self.rooms: dict[int, int] = {}  # room_id -> local sockets present
         # room_id -> whether the online set changed again since this process last announced it
         self._announcing: dict[int, bool] = {}
@@ -88,20 +99,38 @@ class Registry:
         keys = (_user_key(ref), _address_key(ref))
         if await zstore().add_if_room(keys, ref.socket_id, caps) != 0:
             return False
-        self.owned[ref.socket_id] = [(key, ref.socket_id) for key in keys]
+        self.owned[ref.socket_id] = (ref, None)
         self._start()
         return True
 
+    async def open_in_room(self, ref: SocketRef, room_id: int) -> Presence | None:
+        """`open` and `join_room` in one round trip to the shared store: a room socket's
+        connect. None (and nothing recorded) if over either cap."""
+        caps = (settings.SWITCHBOARD_MAX_SOCKETS_PER_USER, settings.SWITCHBOARD_MAX_SOCKETS_PER_IP)
+        caps_keys = (_user_key(ref), _address_key(ref))
+        keys = _presence_keys(room_id, ref)
+        refused, change = await zstore().open_in_room(
+            (*caps_keys, *keys), ref.socket_id, _user_member(ref), caps
+        )
+        if refused:
+            return None
+        self.owned[ref.socket_id] = (ref, room_id)
+        self.rooms[room_id] = self.rooms.get(room_id, 0) + 1
+        self._start()
+        if change.changed:
+            await self._announce(room_id, change)
+        return Presence(online_users(change.members), change.version)
+
     async def close(self, ref: SocketRef) -> None:
-        for key, member in self.owned.pop(ref.socket_id, []):
-            await zstore().remove(key, member)
+        owned = self.owned.pop(ref.socket_id, None)
+        if owned is not None:
+            await zstore().remove_many(_entries(*owned))
 
     async def join_room(self, room_id: int, ref: SocketRef) -> Presence:
         """Mark `ref` present in the room; announce the new online set if the user is new there."""
         keys = _presence_keys(room_id, ref)
         change = await zstore().presence_join(keys, ref.socket_id, _user_member(ref))
-        owned = self.owned.setdefault(ref.socket_id, [])
-        owned += [(keys[0], _user_member(ref)), (keys[1], ref.socket_id)]
+        self.owned[ref.socket_id] = (ref, room_id)
         self.rooms[room_id] = self.rooms.get(room_id, 0) + 1
         if change.changed:
             await self._announce(room_id, change)
@@ -109,10 +138,8 @@ class Registry:
 
     async def leave_room(self, room_id: int, ref: SocketRef) -> None:
         keys = _presence_keys(room_id, ref)
-        entries = self.owned.get(ref.socket_id, [])
-        for entry in [(keys[0], _user_member(ref)), (keys[1], ref.socket_id)]:
-            if entry in entries:
-                entries.remove(entry)
+        if ref.socket_id in self.owned:
+            self.owned[ref.socket_id] = (ref, None)
         self.rooms[room_id] -= 1
         if not self.rooms[room_id]:
             del self.rooms[room_id]
@@ -168,7 +195,7 @@ class Registry:
             await asyncio.sleep(interval)
             try:
                 # A user's sockets share their room entry: each is refreshed once.
-                entries = {entry for owned in self.owned.values() for entry in owned}
+                entries = {entry for owned in self.owned.values() for entry in _entries(*owned)}
                 if entries:
                     await zstore().refresh(entries)
                 for room_id in list(self.rooms):

@@ -92,8 +92,12 @@ class TrustedProxyMiddleware:
         headers = scope.get("headers") or []
         forwarded_for = [v.decode("latin1") for k, v in headers if k == FORWARDED_FOR]
         protos = [v.decode("latin1") for k, v in headers if k == FORWARDED_PROTO]
-        scope = {**scope, "headers": [(k, v) for k, v in headers
-                                      if k not in (FORWARDED_FOR, FORWARDED_PROTO)]}  # fmt: skip
+        scope = dict(scope)
+        if forwarded_for or protos:
+            # Only then a list of its own: a socket's scope lives as long as the socket.
+            scope["headers"] = [
+                (k, v) for k, v in headers if k not in (FORWARDED_FOR, FORWARDED_PROTO)
+            ]
         peer = (scope.get("client") or (None, 0))[0]
         if peer is None or not _trusted(peer, networks):
             return scope

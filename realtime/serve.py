@@ -15,6 +15,7 @@ import ctypes.util
 import logging
 import os
 import sys
+from functools import partial
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
@@ -28,7 +29,55 @@ from realtime.closecodes import CloseCode
 logger = logging.getLogger(__name__)
 
 
+class InputQueue:
+    """A connection's queue of ASGI events, for what Daphne and an application use of it:
+    `put_nowait` (Daphne) and `get` (the application's `receive`, one waiter at a time).
+
+    Daphne makes an asyncio.Queue per connection: four deques (its items, getters, putters and
+    an Event's waiters) of 760 bytes each, over 3 KiB a socket for the handful of frames a
+    socket ever has queued. This holds a list and at most one waiting future."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list = []
+        self._waiter: asyncio.Future | None = None
+
+    def put_nowait(self, item) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self):
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)  # a socket's queue is a few frames: no deque needed
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
 class ClosingServer(Server):
+    def create_application(self, protocol, scope):
+        """Daphne's own, with an InputQueue in place of its asyncio.Queue."""
+        assert "application_instance" not in self.connections[protocol]
+        input_queue = InputQueue()
+        scope.setdefault("asgi", {"version": "3.0"})
+        application_instance = self.application(
+            scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol)
+        )
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(
+            application_instance, loop=asyncio.get_event_loop()
+        )
+        return input_queue
+
     def run(self) -> None:
         # Server.run builds ws_factory and then starts the reactor, so this runs after the former.
         # Set the one attribute: setProtocolOptions() would also reset Daphne's allowNullOrigin,
@@ -98,6 +147,21 @@ class BoundedSocket(WebSocketProtocol):
         self.transport.unregisterProducer()
         self.transport.bufferSize = settings.SWITCHBOARD_MAX_SEND_BUFFER_BYTES
         self.transport.registerProducer(SendBufferGuard(self), True)
+        self._drop_handshake()
+
+    # What autobahn keeps of the opening handshake (the raw request and response, the parsed
+    # headers) and never reads again: a few KiB a socket for as long as it is open.
+    HANDSHAKE_LEFTOVERS = (
+        "http_request_data", "http_response_data", "http_headers", "http_headers_cnt",
+        "http_request_params", "http_status_line", "http_request_uri",
+    )  # fmt: skip
+
+    def _drop_handshake(self) -> None:
+        for name in self.HANDSHAKE_LEFTOVERS:
+            if name in self.__dict__:
+                setattr(self, name, None)
+        # Daphne reads only the path of the request afterwards (in its access log lines).
+        self.request = HandshakePath(self.request.path)
 
     def sendMessage(self, payload: bytes, *args, **kwargs) -> None:  # noqa: N802
         inbound, self.maxMessagePayloadSize = self.maxMessagePayloadSize, self.max_outgoing
@@ -132,6 +196,15 @@ class BoundedSocket(WebSocketProtocol):
             return
         self.closeHandshakeTimeout = TOO_SLOW_GRACE_SECONDS  # this socket's only
         self.sendClose(code=int(CloseCode.TOO_SLOW), reason="You read too slowly; resume.")
+
+
+class HandshakePath:
+    """What Daphne reads of a socket's opening request once it is open."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
 
 
 @implementer(IPushProducer)

@@ -47,3 +47,27 @@ async def test_a_consumer_cancelled_by_the_server_still_releases_its_socket(
     assert frame == {"type": "presence", "online": [{"id": user.pk, "username": "alice"}]}
     await alice.disconnect()
     assert await until_released() == {}
+
+
+async def test_a_connect_whose_room_read_fails_leaves_no_subscription_behind(
+    layer, user, other, room, monkeypatch
+):
+    from chat import policy
+    from realtime.groups import room_group
+    from realtime.hub import get_hub
+    from tests.chat.test_consumers import open_socket
+
+    alice, _ = await join(user)  # the process now knows the room: the next connect subscribes
+    group = room_group(room.pk)  # to its group before it reads the room
+    assert get_hub().local_subscribers(group) == 1
+
+    def database_down(**kwargs):
+        raise ConnectionError("database down")
+
+    monkeypatch.setattr(policy, "room_to_read", database_down)
+    with contextlib.suppress(Exception):
+        _, connected = await open_socket(other, room.slug)
+        assert not connected
+    assert get_hub().local_subscribers(group) == 1
+    await alice.disconnect()
+    assert get_hub().local_subscribers(group) == 0

@@ -258,3 +258,55 @@ async def test_frame_flood_is_refused_then_closed_4008(layer, user, room, settin
         assert (await next_frame(socket))["code"] == "rate_limited"
     await socket.send_to(text_data=json.dumps({"type": "ping"}))
     assert await closed_with(socket) == 4008
+
+
+# --- the sessions of open sockets (realtime.auth.OpenSessions) ---------------------------------
+
+
+async def test_after_logout_the_session_opens_no_socket_though_its_sockets_were_open(
+    layer, user, room
+):
+    phone = Client()
+    await sync_to_async(phone.force_login)(user)
+    first = await session_socket(phone)
+    second = await session_socket(phone)  # served from the open session, not the database
+    sid = phone.cookies["sessionid"].value
+    response = await sync_to_async(phone.post)("/accounts/logout/")
+    assert response.status_code == 302
+    assert await closed_with(first) == 4001
+    assert await closed_with(second) == 4001
+    headers = [(b"origin", b"http://localhost"), (b"cookie", f"sessionid={sid}".encode())]
+    again = WebsocketCommunicator(application, "/ws/rooms/lobby/", headers=headers)
+    connected, _ = await again.connect(timeout=5)
+    assert not connected
+
+
+def test_open_sessions_serve_a_session_only_while_a_socket_holds_it_and_until_it_ends(user):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from realtime.auth import SESSION, OpenSessions
+
+    session = SessionStore()
+    session["_auth_user_id"] = str(user.pk)
+    session.create()
+    loaded = SessionStore(session.session_key)
+    assert loaded["_auth_user_id"] == str(user.pk)  # read, as get_user reads it
+    sessions = OpenSessions()
+    scope = {"session": loaded, "auth": SESSION, "user": user}
+    assert sessions.user(session.session_key) is None
+    assert sessions.hold(scope)
+    assert sessions.hold({**scope, "session": SessionStore(session.session_key)})
+    assert sessions.user(session.session_key) == user
+    sessions.release(scope)
+    assert sessions.user(session.session_key) == user  # the other socket still holds it
+    sessions.forget(user.pk, "another-session")
+    assert sessions.user(session.session_key) == user
+    sessions.forget(user.pk, session.session_key)  # logout of this session
+    assert sessions.user(session.session_key) is None
+    assert sessions.hold(scope)
+    sessions.entries[session.session_key][1] = 0  # past its expiry
+    assert sessions.user(session.session_key) is None
+    sessions.release(scope)
+    assert sessions.entries == {}
+    # A socket whose session was served from an entry forgotten since is not counted.
+    assert not sessions.hold({**scope, "session": SessionStore(session.session_key)})
