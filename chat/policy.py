@@ -219,6 +219,7 @@ def access_by_slug(*, slug: str, user: AbstractBaseUser) -> RoomAccess:
     )
     room.member_count = row["member_count"] or 0
     room.my_role, room.my_last_read = row["my_role"], row["my_last_read"]
+    room.my_username = user.get_username()  # as room_queryset_for: a DM is named by the others
     return RoomAccess(room, user, row["my_role"], bool(row["banned"]), row["muted_until"])
 
 
