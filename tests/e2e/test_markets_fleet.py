@@ -102,12 +102,15 @@ def test_the_ticker_flashes_on_a_move_and_candles_draw(new_page, rest, prices) -
     rest.ingest(rest.keys[simulators.MARKET_DEVICE], [{"metric": "aapl", "value": moved}])
     expect(last).to_have_class(re.compile(r"\bflash-up\b|\bflash-up-again\b"))  # green: up
     expect(row).to_have_attribute("data-trend", "up")
-    rest.ingest(rest.keys[simulators.MARKET_DEVICE], [{"metric": "aapl", "value": moved - 1}])
+    fell = round(moved - 1, 2)
+    rest.ingest(rest.keys[simulators.MARKET_DEVICE], [{"metric": "aapl", "value": fell}])
     expect(last).to_have_class(re.compile(r"\bflash-down(-again)?\b"))  # red as it falls
+    shown = f"{fell:,.2f}".rstrip("0").rstrip(".")
+    expect(last).to_have_text(shown)
 
     candles = panel(page, "AAPL candles")
     # The live candle closes at the latest price: it moves with the readings frames.
-    expect(candles.locator("[data-value]")).to_have_text(last.text_content())
+    expect(candles.locator("[data-value]")).to_have_text(shown)
     # 10-second buckets over the 5 minutes of history, and the live ones since
     expect(candles).to_have_attribute("data-points", re.compile(r"^3\d$"))
     assert green_pixels(page, "AAPL candles") > 30, "rising candles are drawn"
