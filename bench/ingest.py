@@ -313,7 +313,7 @@ async def ticker(
             while (now := time.perf_counter()) - started < seconds:
                 due = started + b / batches_per_second
                 if due > now:
-                    await asyncio.sleep(due - now)  # sleep-ok: pacing the feed
+                    await asyncio.sleep(due - now)  # noqa: sleep-ok pacing the feed
                 ts = datetime.now(UTC).isoformat()
                 readings = [{"metric": name, "value": float(b * moves_per_batch + m), "ts": ts}
                             for m in range(moves_per_batch) for name in names]  # fmt: skip
@@ -324,7 +324,7 @@ async def ticker(
                 b += 1
             await asyncio.gather(*tasks)
             elapsed = time.perf_counter() - started
-        await asyncio.sleep(1)  # sleep-ok: the last window's frames
+        await asyncio.sleep(1)  # noqa: sleep-ok the last window's frames
         cpu_after = procstat.cpu_by_pid(pids)
         for watcher in watchers:
             watcher.cancel()

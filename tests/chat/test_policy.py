@@ -347,7 +347,7 @@ async def test_streams_and_long_polls_count_against_the_socket_cap(layer, user, 
     await client.aforce_login(user)
     first = await client.get("/sse/rooms/lobby/")
     poll = asyncio.create_task(client.get("/api/rooms/lobby/messages/?after_seq=0&wait=3"))
-    await asyncio.sleep(0.3)  # sleep-ok: let the poll take its slot; nothing to await
+    await asyncio.sleep(0.3)  # noqa: sleep-ok let the poll take its slot; nothing to await
     third = await client.get("/sse/rooms/lobby/")
     assert (first.status_code, third.status_code) == (200, 429)
     assert json.loads(third.content)["code"] == "too_many_connections"

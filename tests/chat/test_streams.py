@@ -36,7 +36,7 @@ async def test_long_poll_answers_at_once_when_there_is_news(layer, client, user,
 
 async def test_long_poll_waits_for_the_next_commit(layer, client, user, room):
     poll = asyncio.create_task(client.get("/api/rooms/lobby/messages/?after_seq=0&wait=10"))
-    await asyncio.sleep(0.2)  # sleep-ok: let the poll subscribe; it must not answer early
+    await asyncio.sleep(0.2)  # noqa: sleep-ok let the poll subscribe; it must not answer early
     assert not poll.done()
     await sync_to_async(services.message_create)(room=room, author=user, body="news")
     response = await asyncio.wait_for(poll, 5)

@@ -58,7 +58,7 @@ def wait_for_status(delivery_id: int, *statuses: str, within: float = 20) -> Ale
         delivery = AlertDelivery.objects.get(pk=delivery_id)
         if delivery.status in statuses:
             return delivery
-        time.sleep(0.02)  # sleep-ok: polling the row the worker writes (bounded above)
+        time.sleep(0.02)  # noqa: sleep-ok polling the row the worker writes (bounded above)
     raise AssertionError(f"delivery {delivery_id} is {delivery.status}, not {statuses}")
 
 

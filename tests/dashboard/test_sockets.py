@@ -135,7 +135,7 @@ async def test_dashboard_frames_are_coalesced_to_ten_a_second(layer, user, devic
     started = time.monotonic()
     record = sync_to_async(services.readings_record)
     for i in range(100):  # 1,000 readings a second: 100 batches of 10, one every 10 ms
-        await asyncio.sleep(max(0.0, started + i / 100 - time.monotonic()))  # sleep-ok: pacing
+        await asyncio.sleep(max(0.0, started + i / 100 - time.monotonic()))  # noqa: sleep-ok pacing
         batch = [float(i * 10 + j) for j in range(10)]
         await record(device=device, readings=[
             {"metric": "temperature", "value": v, "ts": timezone.now()} for v in batch

@@ -161,7 +161,7 @@ async def test_a_thousand_readings_a_second_from_both_processes_are_coalesced(sq
         async def send_batches() -> None:
             started = time.monotonic()
             for b in range(seconds * batches_per_second):
-                await asyncio.sleep(  # sleep-ok: pacing the load at 1,000 readings/s
+                await asyncio.sleep(  # noqa: sleep-ok pacing the load at 1,000 readings/s
                     max(0.0, started + b / batches_per_second - time.monotonic())
                 )
                 readings = [{"metric": "load", "value": b * batch + i} for i in range(batch)]

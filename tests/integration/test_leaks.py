@@ -205,7 +205,7 @@ async def test_sockets_killed_every_way_leave_nothing_behind(faulty_stack):
                     while True:
                         if await too_slow_total(stack) >= slow_before + len(slow):
                             break
-                        await asyncio.sleep(0.1)  # sleep-ok: polling a metric, to a deadline
+                        await asyncio.sleep(0.1)  # noqa: sleep-ok polling a metric, to a deadline
             except TimeoutError:
                 closed = await too_slow_total(stack) - slow_before
                 raise AssertionError(f"{closed} of {len(slow)} slow readers closed") from None

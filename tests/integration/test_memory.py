@@ -41,7 +41,7 @@ async def calm(pid: int, at_most: float = 60) -> None:
     deadline = time.monotonic() + at_most
     while time.monotonic() < deadline:
         before, t0 = cpu_seconds(pid), time.monotonic()
-        await asyncio.sleep(1)  # sleep-ok: measuring CPU use over a second
+        await asyncio.sleep(1)  # noqa: sleep-ok measuring CPU use over a second
         if (cpu_seconds(pid) - before) / (time.monotonic() - t0) < CALM_CORES:
             return
 

@@ -53,7 +53,7 @@ async def post_until_stored(rest: Rest, slug: str, body: str, client_id: str) ->
             if response.status_code == 201:
                 return
             assert response.status_code >= 500, (response.status_code, response.text)
-            await asyncio.sleep(0.2)  # sleep-ok: a client's pause before it retries
+            await asyncio.sleep(0.2)  # noqa: sleep-ok a client's pause before it retries
 
 
 async def test_a_send_during_a_redis_outage_is_answered_and_its_retry_stored_once(own_stack):
@@ -107,7 +107,7 @@ async def test_a_send_during_a_redis_outage_is_answered_and_its_retry_stored_onc
                         if frame["type"] == "message":
                             break
                         assert frame["type"] == "error" and frame["code"] == "unavailable", frame
-                await asyncio.sleep(0.2)  # sleep-ok: a client's pause before it retries
+                await asyncio.sleep(0.2)  # noqa: sleep-ok a client's pause before it retries
         history = await rest.history(slug)
 
     # Every socket is closed now: the process must have let go of each (presence, the
@@ -116,7 +116,7 @@ async def test_a_send_during_a_redis_outage_is_answered_and_its_retry_stored_onc
         still = await metric(stack.one, "switchboard_open_sockets", kind="room")
         if not still:
             break
-        await asyncio.sleep(0.1)  # sleep-ok: polling the metric, 3 s at most
+        await asyncio.sleep(0.1)  # noqa: sleep-ok polling the metric, 3 s at most
     else:
         problems.append(
             f"process 1 still counts {still:.0f} open room socket(s) after every socket closed"
@@ -162,7 +162,7 @@ async def test_after_redis_restarts_every_acknowledged_message_reaches_every_cli
                 )
                 outage_answers.append(response.status_code)
             # Redis is down about as long as a supervisor takes to bring it back.
-            await asyncio.sleep(OUTAGE_SECONDS)  # sleep-ok: the outage's length
+            await asyncio.sleep(OUTAGE_SECONDS)  # noqa: sleep-ok the outage's length
             stack.redis.start()
 
             # The first message acknowledged after the restart must reach every client on

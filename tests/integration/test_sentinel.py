@@ -34,7 +34,7 @@ async def until(check, within: float, what: str) -> None:
             while True:
                 if await check():
                     return
-                await asyncio.sleep(0.1)  # sleep-ok: polling Redis's own view, to a deadline
+                await asyncio.sleep(0.1)  # noqa: sleep-ok polling Redis's own view, to a deadline
     except TimeoutError:
         raise AssertionError(f"not within {within}s: {what}") from None
 
@@ -120,7 +120,7 @@ async def test_a_primary_killed_under_traffic_is_replaced_without_a_restart(sent
                     await sender.send(f"message {sent}")
                     sent += 1
                     after += failed_over.is_set()
-                    await asyncio.sleep(0.1)  # sleep-ok: the sender's pace
+                    await asyncio.sleep(0.1)  # noqa: sleep-ok the sender's pace
 
             sending = asyncio.create_task(keep_sending())
             await until(lambda: promoted(sentinel, replica), 30, "Sentinel promotes the replica")

@@ -96,7 +96,7 @@ ACCESS_LINE = re.compile(r'^\S+ - - \[[^\]]+\] "(?P<verb>\S+) (?P<path>\S+)" (?P
 
 
 async def pause(rng: random.Random, span: tuple[float, float]) -> None:
-    await asyncio.sleep(rng.uniform(*span))  # sleep-ok: pacing the load generator
+    await asyncio.sleep(rng.uniform(*span))  # noqa: sleep-ok pacing the load generator
 
 
 # --- measurements ------------------------------------------------------------------------------
@@ -163,7 +163,7 @@ async def sample_forever(
                 sum(lasting.values()),
             )
         )
-        await asyncio.sleep(interval)  # sleep-ok: the sampling period
+        await asyncio.sleep(interval)  # noqa: sleep-ok the sampling period
 
 
 def window(samples: list[Sample], span: tuple[float, float], value) -> float:
@@ -310,7 +310,7 @@ class Load:
         """Drop a random chat socket CHURN_PER_SECOND times a second: half cleanly, half cut."""
         rng = random.Random(self.rng.random())
         while True:
-            await asyncio.sleep(rng.expovariate(CHURN_PER_SECOND))  # sleep-ok: pacing
+            await asyncio.sleep(rng.expovariate(CHURN_PER_SECOND))  # noqa: sleep-ok pacing
             chat = rng.choice(self.chats)
             if not chat.live:
                 continue
@@ -429,7 +429,7 @@ async def feed_device(load: Load, api_key: str, sent: list[int]) -> None:
                 assert answer == {"type": "ack", "accepted": 5}, answer
                 sent += batch
                 value += 5
-                await asyncio.sleep(READINGS_EVERY)  # sleep-ok: pacing the device
+                await asyncio.sleep(READINGS_EVERY)  # noqa: sleep-ok pacing the device
         finally:
             await ws.close()
         load.counts["device reconnects"] += 1
@@ -626,7 +626,7 @@ async def test_steady_load_with_reconnect_churn_leaves_memory_flat_and_nothing_b
     for _ in range(2 * CLEAN_WITHIN):
         if not (left := await leftovers(servers, redis)):
             break
-        await asyncio.sleep(0.5)  # sleep-ok: polling Redis and /metrics, bounded
+        await asyncio.sleep(0.5)  # noqa: sleep-ok polling Redis and /metrics, bounded
     cleaned_in = time.monotonic() - started
 
     log_problems, accesses = {}, {}

@@ -161,7 +161,7 @@ async def test_a_reader_that_stays_behind_is_closed_4013_and_let_go(roomy_stack)
             while True:
                 if await metric(server, "switchboard_sockets_too_slow_total") > closed_before:
                     break
-                await asyncio.sleep(0.1)  # sleep-ok: polling a metric until a deadline
+                await asyncio.sleep(0.1)  # noqa: sleep-ok polling a metric until a deadline
         rss_closed = server.rss_bytes()
         frames, code = await slow.read_to_end()
     finally:

@@ -60,7 +60,7 @@ async def test_500_sockets_come_back_after_a_process_is_killed_and_lose_nothing(
                 assert response.status_code == 201, (response.status_code, response.text)
                 sent.append((slug, client_id))
                 n += 1
-                await asyncio.sleep(SEND_INTERVAL)  # sleep-ok: the sender's pace
+                await asyncio.sleep(SEND_INTERVAL)  # noqa: sleep-ok the sender's pace
 
         stop = asyncio.Event()
         sending = asyncio.create_task(keep_sending(stop))

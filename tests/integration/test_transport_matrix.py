@@ -665,7 +665,7 @@ async def _until_polling(stack: Stack, user_id: int) -> None:
                 # The chat socket, the notes socket, the SSE stream and the long poll.
                 if await client.zcard(f"sb:sockets:user:{user_id}") >= 4:
                     return
-                await asyncio.sleep(0.05)  # sleep-ok: (polling Redis, which has no event to await)
+                await asyncio.sleep(0.05)  # noqa: sleep-ok (polling Redis, which has no event to await)
     finally:
         await client.aclose()
 

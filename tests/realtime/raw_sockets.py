@@ -121,4 +121,4 @@ async def until_no_entries(redis_url: str, *, user_id: int | None = None, within
         entries = {k: n for k, n in (await socket_entries(redis_url, user_id=user_id)).items() if n}
         if not entries or loop.time() > deadline:
             return entries
-        await asyncio.sleep(0.1)  # sleep-ok: polling Redis until a deadline
+        await asyncio.sleep(0.1)  # noqa: sleep-ok polling Redis until a deadline

@@ -31,7 +31,7 @@ async def until_released(within: float = 5) -> dict[str, int]:
         held = entries()
         if not held or loop.time() > deadline:
             return held
-        await asyncio.sleep(0.01)  # sleep-ok: polling the store until a deadline
+        await asyncio.sleep(0.01)  # noqa: sleep-ok polling the store until a deadline
 
 
 async def test_a_consumer_cancelled_by_the_server_still_releases_its_socket(

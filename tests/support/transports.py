@@ -184,7 +184,7 @@ class _Reconnecting:
         """A connection attempt failed: try the next server after a pause."""
         self.failed_connects.append(f"{type(error).__name__}: {error}")
         self.next_server += 1
-        await asyncio.sleep(self.backoff(attempt, self.rng))  # sleep-ok: reconnect backoff
+        await asyncio.sleep(self.backoff(attempt, self.rng))  # noqa: sleep-ok reconnect backoff
 
     async def _run(self) -> None:
         attempt = 0
@@ -408,7 +408,7 @@ class SseReader(_Reconnecting):
                     self.next_server = self.rng.randrange(len(self.servers))
                     break
         # Offline for a moment before coming back: what is sent meanwhile is replayed.
-        await asyncio.sleep(self.rng.uniform(0.0, 0.2))  # sleep-ok: offline
+        await asyncio.sleep(self.rng.uniform(0.0, 0.2))  # noqa: sleep-ok offline
 
 
 class LongPoller(_Reconnecting):
@@ -442,7 +442,7 @@ class LongPoller(_Reconnecting):
                     # Offline for a moment (messages pile up meanwhile), and back with a poll
                     # the client may hang up on part-way.
                     self.drops += 1
-                    await asyncio.sleep(self.rng.uniform(0.02, 0.3))  # sleep-ok: offline
+                    await asyncio.sleep(self.rng.uniform(0.02, 0.3))  # noqa: sleep-ok offline
                     try:
                         response = await asyncio.wait_for(
                             http.get(url, params=params), self.rng.uniform(0.001, 0.1)
