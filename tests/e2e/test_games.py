@@ -1,7 +1,7 @@
 """Light cycles in two browsers (CONTRACT.md §10): the room's Play button makes a game, a second
 person joins from the game's link, the creator starts it, both steer with the keyboard, and
 both pages end on the same result. Screenshots of the board at desktop and phone widths are
-kept in docs/ (the README shows them)."""
+kept in artifacts/screenshots/ (copied to docs/ for the README)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,17 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import DESKTOP, PHONE, create_room, join_room, log_in, open_room
-from tests.support import procs
+from tests.e2e.helpers import (
+    DESKTOP,
+    PHONE,
+    create_room,
+    join_room,
+    log_in,
+    open_room,
+    screenshot,
+)
 
 pytestmark = pytest.mark.browser
-
-DOCS = procs.ROOT / "docs"
 
 
 def test_two_browsers_play_light_cycles_to_a_result(new_page):
@@ -56,8 +61,9 @@ def test_two_browsers_play_light_cycles_to_a_result(new_page):
     expect(bob.locator("#result")).to_have_text(re.compile("Game over: alice won"))
     expect(bob.locator("#game-live")).to_contain_text("alice won")
     expect(bob.get_by_role("list", name="Players")).to_contain_text("out")
-    alice.screenshot(path=DOCS / "screenshot-game.png", animations="disabled")
-    bob.screenshot(path=DOCS / "screenshot-game-phone.png", animations="disabled")
+    # Into artifacts/screenshots/ (tests change no tracked file); docs/ keeps copies for the README.
+    screenshot(alice, "game-desktop")
+    screenshot(bob, "game-phone")
 
     board = alice.request.get(f"/api/games/leaderboard/?room={slug}").json()
     assert board == [
