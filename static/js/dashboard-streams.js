@@ -73,7 +73,16 @@ export class CandleBuckets {
   load(rows) {
     for (const [ts, open, high, low, close] of rows) {
       const start = seconds(ts);
-      this.candles.set(start, { start, open, high, low, close, openAt: start, closeAt: start + this.bucket - 1e-3 });
+      const live = this.candles.get(start);
+      const candle = { start, open, high, low, close, openAt: start, closeAt: start + this.bucket - 1e-3 };
+      if (live) {
+        // The answer crossed live points of the same bucket: keep their extremes, and their
+        // close, which a later live point must still be able to move.
+        candle.high = Math.max(high, live.high);
+        candle.low = Math.min(low, live.low);
+        [candle.close, candle.closeAt] = [live.close, live.closeAt];
+      }
+      this.candles.set(start, candle);
     }
   }
 

@@ -28,7 +28,7 @@ from tests.support import procs
 from tests.support.clients import Account, login
 
 # Enough users for every test of the suite on one database; created in a single manage.py call.
-POOL = tuple(f"user{i:03d}" for i in range(400))
+POOL = tuple(f"user{i:03d}" for i in range(700))
 
 # Limits high enough that a test about something else never meets them (the security tests
 # check the shipped limits, or their own, on stacks of their own).

@@ -67,3 +67,12 @@ test("fleet: a position needs the lat and lon of the same time; the track is bou
   assert.equal(van.track.length, 3);
   assert.deepEqual(van.track.at(-1), [52.1, 2.3]);
 });
+
+test("candles: history that arrives after live points keeps their close movable", () => {
+  const candles = new CandleBuckets(60);
+  candles.add([[at(10), 17.16]]);
+  candles.load([[at(0), 16, 17.16, 15.9, 17.16]]); // the page's history answer, late
+  candles.add([[at(20), 17.02]]);
+  const [, opens, highs, lows, closes] = candles.columns();
+  assert.deepEqual([opens[0], highs[0], lows[0], closes[0]], [16, 17.16, 15.9, 17.02]);
+});
