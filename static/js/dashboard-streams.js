@@ -73,11 +73,12 @@ export class CandleBuckets {
   load(rows) {
     for (const [ts, open, high, low, close] of rows) {
       const start = seconds(ts);
+      // Points that come live after this answer are newer than what it counted: they close the
+      // bucket, even inside it (the newest bucket is still filling as the page opens).
+      const candle = { start, open, high, low, close, openAt: start, closeAt: start };
       const live = this.candles.get(start);
-      const candle = { start, open, high, low, close, openAt: start, closeAt: start + this.bucket - 1e-3 };
       if (live) {
-        // The answer crossed live points of the same bucket: keep their extremes, and their
-        // close, which a later live point must still be able to move.
+        // The answer crossed live points of the same bucket: keep their extremes and close.
         candle.high = Math.max(high, live.high);
         candle.low = Math.min(low, live.low);
         [candle.close, candle.closeAt] = [live.close, live.closeAt];

@@ -34,11 +34,11 @@ test("candles: open is the earliest point of a bucket and close the latest, what
     [at(61), 18],
     [at(90), 25],
     [at(80), 16],
-    [at(30), 30], // late, in the loaded bucket: a new high, not its close
+    [at(30), 30], // after the history answer, in its bucket: a new high, and its close
   ]);
   const [starts, opens, highs, lows, closes] = candles.columns();
   assert.equal(starts.length, 2);
-  assert.deepEqual([opens[0], highs[0], lows[0], closes[0]], [10, 30, 9, 11]);
+  assert.deepEqual([opens[0], highs[0], lows[0], closes[0]], [10, 30, 9, 30]);
   assert.deepEqual([opens[1], highs[1], lows[1], closes[1]], [18, 25, 16, 25]);
   candles.trim(1);
   assert.equal(candles.columns()[0].length, 1);
