@@ -16,6 +16,8 @@ from realtime.metrics import metrics
 from realtime.urls import api_urlpatterns as realtime_api
 from realtime.views import healthz
 
+handler404 = "realtime.views.page_not_found"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

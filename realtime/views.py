@@ -1,6 +1,8 @@
-"""Health check (CONTRACT.md §2): the database and the channel layer, each named when it fails."""
+"""Health check (CONTRACT.md §2): the database and the channel layer, each named when it fails;
+and the 404 page, which survives a body it cannot parse."""
 
 import asyncio
+import contextlib
 import logging
 
 from asgiref.sync import sync_to_async
@@ -8,6 +10,8 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.views import defaults
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +68,15 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         status["failing"] = failing
         return JsonResponse(status, status=503)
     return JsonResponse(status)
+
+
+def page_not_found(request: HttpRequest, exception: Exception):
+    """Django's 404 page, which also answers a POST whose multipart body cannot be parsed.
+
+    Django's own view is wrapped in requires_csrf_token, whose check reads request.POST; for a
+    URL that matches nothing, with a malformed multipart body, that read raises inside the
+    404 handler and the answer becomes a 500. Reading it here first leaves the body marked
+    as unparsable (an empty POST), and the 404 stands."""
+    with contextlib.suppress(MultiPartParserError):
+        request.POST  # noqa: B018 (the read is the point)
+    return defaults.page_not_found(request, exception)

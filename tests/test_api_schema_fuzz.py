@@ -28,8 +28,14 @@ schema = schemathesis.openapi.from_dict(spec)
 
 
 @pytest.fixture(params=["session", "bearer", "api_key"])
-def credential(request, transactional_db) -> dict:
-    """`headers` and `cookies` that authenticate each request as one kind of caller."""
+def credential(request, transactional_db, settings) -> dict:
+    """`headers` and `cookies` that authenticate each request as one kind of caller.
+
+    The rate limits are lifted here, once per test, and not in the test's body: that runs once
+    per generated case, hundreds of times with schemathesis's coverage phase, and each setting
+    there nests one more override, until Django's settings lookup overflows the stack (a 500)."""
+    settings.SWITCHBOARD_REST_WRITE_RATE = "100000/min"
+    settings.SWITCHBOARD_CHAT_SEND_RATE = "100000/minute"
     user = UserFactory(username="fuzzer")
     room = make_room(creator=user, name="Lobby", slug="lobby")
     services.message_create(room=room, author=user, body="seed")
@@ -51,9 +57,7 @@ def credential(request, transactional_db) -> dict:
 @schema.parametrize()
 @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @pytest.mark.django_db(transaction=True)  # the WSGI app closes connections after each request
-def test_no_server_errors(case, credential, settings):
-    settings.SWITCHBOARD_REST_WRITE_RATE = "100000/min"
-    settings.SWITCHBOARD_CHAT_SEND_RATE = "100000/minute"
+def test_no_server_errors(case, credential):
     response = case.call(app=app, **credential)
     assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])
     # Never a CSRF refusal: the session sends its token, and header credentials need none.
