@@ -5,7 +5,8 @@ the limit is to drop the TCP connection (the client sees 1006). Turning autobahn
 `failByDrop` option off makes the same check send a proper close frame, 1009 "message too big",
 as CONTRACT.md §4 promises. Two defaults differ (an explicit option or variable wins): a 20 s
 handshake timeout, and one malloc arena. It also starts SWITCHBOARD_SERVER_TASKS (the demo's
-readings under `make run`) on the server's loop. Everything else is stock Daphne.
+readings under `make run`) on the server's loop, and stops them before the loop stops.
+Everything else is stock Daphne.
 """
 
 import asyncio
@@ -17,10 +18,12 @@ import os
 import sys
 from functools import partial
 
+from asgiref.sync import sync_to_async
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import reactor
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
@@ -101,6 +104,31 @@ def start_server_tasks() -> None:
         task = loop.create_task(import_string(path)())
         _server_tasks.add(task)
         task.add_done_callback(_server_task_done)
+    reactor.addSystemEventTrigger("before", "shutdown", stop_server_tasks)
+
+
+# How long a stopping server waits for the sync work its tasks left running.
+SERVER_TASKS_STOP_SECONDS = 5
+
+
+def stop_server_tasks() -> Deferred:
+    """Cancel the server tasks, and let the sync work they started finish while the loop runs.
+
+    A simulator tick in Django's sync thread announces its readings with async_to_sync, which
+    waits for the loop; once the loop has stopped it waits forever, and the process (joining
+    its threads at exit) never ends after SIGTERM. The reactor waits for this Deferred before
+    it stops."""
+    return Deferred.fromFuture(asyncio.ensure_future(_stop_server_tasks()))
+
+
+async def _stop_server_tasks() -> None:
+    tasks = list(_server_tasks)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    # The sync thread takes work in order: this no-op runs once what they left there is done.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sync_to_async(lambda: None)(), SERVER_TASKS_STOP_SECONDS)
 
 
 def _server_task_done(task: asyncio.Task) -> None:
