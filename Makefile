@@ -76,7 +76,7 @@ TEST_WORKERS ?= 3
 
 test: $(VENV)/.installed system-deps static/dist/notes.js static/dist/fleet-map.js test-js
 	SWITCHBOARD_SOAK_SECONDS=$${SWITCHBOARD_SOAK_SECONDS:-60} \
-	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## test-fast: unit and socket tests alone (no processes, no browser), for the edit loop
 test-fast: $(VENV)/.installed

@@ -49,8 +49,27 @@ async def layer():
     await channel_layer.flush()
 
 
+# The order modules start in, longest first, so that parallel workers finish together
+# (`make test` runs pytest-xdist with --no-loadscope-reorder, which keeps this order): the soak
+# and the in-process fuzz, then the modules that start processes and browsers, then the many
+# short ones, which fill in at the end.
+HEAVIEST_FIRST = ("soak", "slow", "browser", "integration")
+
+
+def _module_weight(items: list[pytest.Item]) -> tuple[int, int]:
+    first = items[0]
+    marks = [i for i, name in enumerate(HEAVIEST_FIRST) if first.get_closest_marker(name)]
+    rank = min(marks) if marks else len(HEAVIEST_FIRST)
+    if rank in (2, 3):  # browser and integration modules interleave, by their number of tests
+        rank = 2
+    return rank, -len(items)
+
+
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items):
-    """Browser tests last: Playwright's sync API keeps an event loop marked running in this
-    thread while a browser is open, which the async tests cannot run beside."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules stay whole and in file order inside; the modules themselves go heaviest first."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    ordered = sorted(modules.values(), key=_module_weight)
+    items[:] = [item for module in ordered for item in module]

@@ -17,8 +17,10 @@ from rest_framework_simplejwt.tokens import AccessToken
 from chat import services
 from dashboard import services as dashboard_services
 from tests.factories import UserFactory, make_room
+from tests.support.scale import scaled
 
-pytestmark = pytest.mark.slow
+# `make test` tries a few cases per operation and credential; `make soak` (scale) tries many.
+pytestmark = [pytest.mark.slow, pytest.mark.scale]
 
 app = get_wsgi_application()
 # The schema as /api/schema/ serves it; generated here because that URL needs a login, and
@@ -55,7 +57,9 @@ def credential(request, transactional_db, settings) -> dict:
 
 
 @schema.parametrize()
-@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@hypothesis_settings(
+    max_examples=scaled(quick=10, full=300), deadline=None, suppress_health_check=list(HealthCheck)
+)
 @pytest.mark.django_db(transaction=True)  # the WSGI app closes connections after each request
 def test_no_server_errors(case, credential):
     response = case.call(app=app, **credential)

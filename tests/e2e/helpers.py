@@ -23,7 +23,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PASSWORD = "pw-Switchboard-1"
+PASSWORD = procs.PASSWORD
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = procs.ROOT / "artifacts" / "screenshots"
@@ -44,10 +44,8 @@ RELAXED_LIMITS = {
 @contextmanager
 def running_server(*usernames: str) -> Iterator[procs.DaphneProcess]:
     """Daphne (in-memory channel layer) on a fresh SQLite database with these users."""
-    with procs.sqlite_database() as db:
+    with procs.sqlite_database(users=usernames, password=PASSWORD) as db:
         env = procs.app_env(database_url=db, **RELAXED_LIMITS)
-        procs.manage(env, "migrate", "-v0")
-        procs.create_users(env, *usernames, password=PASSWORD)
         with procs.DaphneProcess(env) as server:
             yield server
 

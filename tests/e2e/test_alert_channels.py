@@ -23,13 +23,11 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def server() -> Iterator[procs.DaphneProcess]:
     """The e2e server, plus the alert worker polling every 0.2 s."""
-    with procs.sqlite_database() as db:
+    with procs.sqlite_database(users=("alice",), password=PASSWORD) as db:
         env = procs.app_env(
             database_url=db, **RELAXED_LIMITS, SWITCHBOARD_ALERT_WORKER_IN_SERVER="1",
             SWITCHBOARD_ALERT_POLL_SECONDS="0.2",
         )  # fmt: skip
-        procs.manage(env, "migrate", "-v0")
-        procs.create_users(env, "alice", password=PASSWORD)
         with procs.DaphneProcess(env) as daphne:
             yield daphne
 

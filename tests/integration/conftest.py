@@ -107,10 +107,11 @@ def start_daphnes(
 
 
 @contextlib.contextmanager
-def running_stack(database: str, database_url: str) -> Iterator[Stack]:
+def running_stack(database: str, database_url: str, *, migrated: bool = False) -> Iterator[Stack]:
     with procs.RedisServer() as redis:
         env = procs.app_env(database_url=database_url, redis_url=redis.url)
-        procs.manage(env, "migrate", "--noinput")
+        if not migrated:
+            procs.manage(env, "migrate", "--noinput")
         procs.create_users(env, *POOL)
         stack = Stack(database, env, redis, *start_daphnes(env, 2))
         try:
@@ -144,7 +145,10 @@ def postgres() -> Iterator[procs.PostgresServer]:
 
 @pytest.fixture(scope="session")
 def sqlite_stack() -> Iterator[Stack]:
-    with procs.sqlite_database() as url, running_stack("sqlite", url) as stack:
+    with (
+        procs.sqlite_database(migrated=True) as url,
+        running_stack("sqlite", url, migrated=True) as stack,
+    ):
         yield stack
 
 

@@ -30,9 +30,8 @@ async def open_silent_socket(server: procs.DaphneProcess, path: str, cookie: str
 
 
 async def test_a_peer_that_stops_answering_pings_is_dropped():
-    with procs.sqlite_database() as database:
+    with procs.sqlite_database(migrated=True) as database:
         env = procs.app_env(database_url=database)
-        procs.manage(env, "migrate", "-v0")
         procs.create_users(env, "idle0", "idle1")
         # Ping every second, drop after two seconds without a pong (defaults: 20 s and 30 s).
         with procs.DaphneProcess(env, "--ping-interval", "1", "--ping-timeout", "2") as server:

@@ -66,9 +66,8 @@ class Nginx(procs.Loopback):
 
 @pytest.fixture(scope="module")
 def balanced():
-    with procs.RedisServer() as redis, procs.sqlite_database() as database:
+    with procs.RedisServer() as redis, procs.sqlite_database(migrated=True) as database:
         env = procs.app_env(database_url=database, redis_url=redis.url)
-        procs.manage(env, "migrate", "-v0")
         procs.create_users(env, *(f"nginx{i}" for i in range(4)))
         one, two = start_daphnes(env, 2)
         try:

@@ -42,9 +42,8 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[Site]:
-    with procs.RedisServer() as redis, procs.sqlite_database() as database:
+    with procs.RedisServer() as redis, procs.sqlite_database(migrated=True) as database:
         env = procs.app_env(database_url=database, redis_url=redis.url)
-        procs.manage(env, "migrate", "-v0")
         procs.create_users(env, "proxied", "other")
         cap = {"SWITCHBOARD_MAX_SOCKETS_PER_IP": "2"}
         [direct] = start_daphnes(

@@ -18,9 +18,8 @@ class Runserver(procs.Loopback):
 
 @pytest.fixture
 def runserver():
-    with procs.sqlite_database() as database:
+    with procs.sqlite_database(migrated=True) as database:
         env = procs.app_env(database_url=database, DJANGO_SETTINGS_MODULE="config.settings.local")
-        procs.manage(env, "migrate", "-v0")
         procs.create_users(env, "dev0")
         server = Runserver(env)
         proc = subprocess.Popen(

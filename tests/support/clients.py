@@ -21,7 +21,8 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-PASSWORD = "pw-Switchboard-1"  # procs.create_users' default
+from tests.support.procs import PASSWORD  # procs.create_users' default
+
 SAME_ORIGIN = "same-origin"  # connect_chat: send the server's own origin, as its pages would
 HTTP_TIMEOUT = 30.0
 FRAME_TIMEOUT = 15.0

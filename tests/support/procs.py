@@ -6,12 +6,15 @@ is ready (never by sleeping), and is stopped when its context exits.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import glob
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -21,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
+PASSWORD = "pw-Switchboard-1"  # every test user's
 
 
 def terminate(proc: subprocess.Popen | None) -> None:
@@ -383,7 +387,7 @@ def manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def create_users(env: dict[str, str], *usernames: str, password: str = "pw-Switchboard-1") -> None:
+def create_users(env: dict[str, str], *usernames: str, password: str = PASSWORD) -> None:
     """Create users in one manage.py call (tests log in as them through the real login page)."""
     code = (
         "from django.contrib.auth import get_user_model\n"
@@ -474,7 +478,36 @@ def vm_rss_bytes(pid: int) -> int:
 
 
 @contextlib.contextmanager
-def sqlite_database() -> Iterator[str]:
-    """A fresh SQLite file; yields its DATABASE_URL."""
+def sqlite_database(
+    *, migrated: bool = False, users: tuple[str, ...] = (), password: str = PASSWORD
+) -> Iterator[str]:
+    """A fresh SQLite file; yields its DATABASE_URL. A `migrated` one (with `users`, if any)
+    is a copy of a database made once per process: a second or two saved on every server
+    a test suite starts."""
     with tempfile.TemporaryDirectory(prefix="switchboard-db-") as tmp:
-        yield f"sqlite:///{tmp}/db.sqlite3"
+        path = Path(tmp) / "db.sqlite3"
+        if migrated or users:
+            _copy_sqlite(_template(users, password), path)
+        yield f"sqlite:///{path}"
+
+
+@functools.cache
+def _template(users: tuple[str, ...], password: str) -> Path:
+    directory = Path(tempfile.mkdtemp(prefix="switchboard-template-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = directory / "db.sqlite3"
+    env = app_env(database_url=f"sqlite:///{path}")
+    if users:
+        _copy_sqlite(_template((), password), path)
+        create_users(env, *users, password=password)
+    else:
+        manage(env, "migrate", "-v0")
+    return path
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    with (
+        contextlib.closing(sqlite3.connect(source)) as reader,
+        contextlib.closing(sqlite3.connect(target)) as writer,
+    ):
+        reader.backup(writer)
