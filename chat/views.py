@@ -166,7 +166,6 @@ async def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
         for group in groups:
             await get_hub().unsubscribe(group, subscriber)
         await slot.release()
-        await slot.release()
     return JsonResponse(messages, safe=False)
 
 

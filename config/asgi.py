@@ -1,5 +1,6 @@
-"""ASGI entry point: Django for HTTP, the socket auth stack for WebSockets, both behind the
-trusted proxy rule (realtime.proxy), which decides the client's address and scheme."""
+"""ASGI entry point: Django for HTTP (each request gives back its stream slots however it ends),
+the socket auth stack for WebSockets, both behind the trusted proxy rule (realtime.proxy), which
+decides the client's address and scheme."""
 
 from config.env import select_settings_module
 
@@ -17,11 +18,12 @@ from games.routing import websocket_urlpatterns as games_ws  # noqa: E402
 from realtime.auth import SocketAuthStack  # noqa: E402
 from realtime.proxy import TrustedProxyMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns as realtime_ws  # noqa: E402
+from realtime.sse import releasing_stream_slots  # noqa: E402
 
 application = TrustedProxyMiddleware(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            "http": releasing_stream_slots(django_asgi_app),
             "websocket": SocketAuthStack(
                 URLRouter([*chat_ws, *dashboard_ws, *games_ws, *realtime_ws])
             ),

@@ -1,6 +1,7 @@
 """Server-Sent Events over the same hub the sockets use."""
 
 import asyncio
+import contextvars
 import json
 import math
 import time
@@ -83,9 +84,16 @@ def stream_ends(event: dict[str, Any], credential: StreamCredential, room_id=Non
     )
 
 
+# The slots the current HTTP request has taken (set by `releasing_stream_slots`).
+_request_slots: contextvars.ContextVar[list["StreamSlot"] | None] = contextvars.ContextVar(
+    "stream_slots", default=None
+)
+
+
 class StreamSlot:
     """A stream's or long poll's place in the per-user and per-address caps, which sockets
-    share (realtime.presence): a user cannot open streams without bound either."""
+    share (realtime.presence): a user cannot open streams without bound either. Whatever
+    becomes of the request, `releasing_stream_slots` gives the place back when it ends."""
 
     def __init__(self, credential: StreamCredential, request: HttpRequest) -> None:
         user = credential.user
@@ -104,12 +112,37 @@ class StreamSlot:
                 status=429, headers={"Retry-After": "5"},
             )  # fmt: skip
         self.held = True
+        if (slots := _request_slots.get()) is not None:
+            slots.append(self)
         return None
 
     async def release(self) -> None:
         if self.held:
             self.held = False
             await get_registry().close(self.ref)
+
+
+def releasing_stream_slots(app):
+    """ASGI middleware for HTTP: the stream slots a request took are released when it ends.
+
+    The view and its stream release their slot themselves, but a client that goes just after
+    the slot was taken makes Django cancel the request wherever it is, in a middleware on the
+    answer's way out say; that answer is then never closed, and the slot, refreshed by the
+    heartbeat, would hold the user's cap for as long as the process runs."""
+
+    async def middleware(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        slots: list[StreamSlot] = []
+        token = _request_slots.set(slots)  # Django's request tasks copy the context, and the list
+        try:
+            return await app(scope, receive, send)
+        finally:
+            _request_slots.reset(token)
+            for slot in slots:
+                await slot.release()
+
+    return middleware
 
 
 def sse(event: str, data: Any, event_id: int | str | None = None) -> str:

@@ -8,6 +8,8 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from chat import services
+from config.asgi import application
+from realtime.presence import Registry, get_registry
 from tests.factories import make_room
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -139,3 +141,47 @@ async def test_a_ban_elsewhere_leaves_the_sse_stream_open(layer, user, other, ro
     await sync_to_async(services.message_create)(room=room, author=user, body="still here")
     [event] = await sse_events(response, 1)
     assert event["data"]["message"]["body"] == "still here"
+
+
+@pytest.mark.parametrize(
+    "path", ["/sse/rooms/lobby/", "/api/rooms/lobby/messages/?after_seq=0&wait=20"]
+)
+async def test_a_client_gone_as_its_stream_starts_leaves_no_slot_behind(
+    layer, client, room, monkeypatch, path
+):
+    """The client goes the moment its stream has taken its place in the caps: Django cancels
+    the request wherever it is (a middleware, the answer on its way). The place is given back
+    all the same; the soak once found one refreshed for ever, holding the user's cap."""
+    registry = get_registry()
+    taken = asyncio.Event()
+    take = Registry.open
+
+    async def open_and_tell(self, ref):
+        allowed = await take(self, ref)
+        taken.set()
+        return allowed
+
+    monkeypatch.setattr(Registry, "open", open_and_tell)
+
+    bodies = iter([{"type": "http.request", "body": b"", "more_body": False}])
+
+    async def receive():
+        if (body := next(bodies, None)) is not None:
+            return body
+        await taken.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        pass
+
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    url, _, query = path.partition("?")
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": url, "raw_path": url.encode(), "query_string": query.encode(),
+        "headers": [(b"host", b"testserver"), (b"cookie", cookie)],
+        "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+    }  # fmt: skip
+    await asyncio.wait_for(application(scope, receive, send), 10)
+    assert taken.is_set()
+    assert registry.owned == {}
