@@ -7,10 +7,9 @@ import { api } from "./api.js";
 import { CloseCode } from "./closecodes.js";
 
 const PAGE = 200; // the largest page of history the API gives
-// A resume also looks this far back for edits and deletes made while the page was not
-// listening (the socket's `updated_since`; the stream itself replays only new messages).
+// A resume also looks this far back for what changed while the page was not listening (the
+// socket's `updated_since`; the stream itself replays only new messages).
 const CHANGES_WINDOW = 200;
-const EDIT_MARGIN_MS = 2000; // an edit races its broadcast by a little, as on the server
 const STREAM_RETRY_MS = 2000; // the `retry:` the server sets for EventSource
 
 /** The messages above `afterSeq` (up to a page), or null if they could not be fetched. */
@@ -191,16 +190,17 @@ export class RoomFallback {
     });
   }
 
-  // The socket's resume over REST: the edits and deletes missed among recent messages, then
-  // every message after `after_seq`. What the stream replays as well is dropped as a duplicate.
+  // The socket's resume over REST: recent messages as they are now (edits, deletes, reactions
+  // and reply counts missed; the page redraws only those that differ), then every message
+  // after `after_seq`. What the stream replays as well is dropped as a duplicate.
   async resume({ after_seq: afterSeq, updated_since: since }) {
     const source = this.source;
     if (since) {
       const recent = await messagesAfter(this.slug, Math.max(0, afterSeq - CHANGES_WINDOW));
       if (recent === null) return source === this.source && this.lost();
-      const cutoff = Date.parse(since) - EDIT_MARGIN_MS;
       for (const message of recent) {
-        if (message.seq > afterSeq || !message.edited_at || Date.parse(message.edited_at) < cutoff) continue;
+        // A reaction or a reply changes no timestamp the API shows: every one is looked at.
+        if (message.seq > afterSeq) continue;
         this.live.receive(
           message.deleted
             ? { type: "message.deleted", id: message.id, seq: message.seq }

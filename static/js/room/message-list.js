@@ -170,6 +170,8 @@ setRedraw((message) => addMessage(message, { history: true }));
 // An edit or a delete: only messages on the page are redrawn (older ones load as they are now).
 export function replaceMessage(message) {
   if (!rendered.has(message.seq) || editorTakes(message)) return;
+  // A resume over REST sends recent messages as they are: one that has not changed stays as is.
+  if (JSON.stringify(messages.get(message.seq)) === JSON.stringify(message)) return;
   addMessage(message, { history: true });
 }
 
