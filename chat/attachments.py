@@ -3,7 +3,9 @@
 An upload is checked against the room's "post" policy, counted by the one rate limiter, typed
 from its content (never from the name or the client's Content-Type), stored under a random key
 through Django's storage API, and, if it is an image, given a thumbnail that Pillow makes
-(EXIF orientation applied, metadata stripped, decompression bombs refused). It joins a message
+(EXIF orientation applied, metadata stripped, decompression bombs refused). A JPEG or PNG is
+stored without its metadata (where it was taken, the camera, comments), pixels untouched. It
+joins a message
 in the message's transaction (`attachments_attach`, called by services.message_create), and it
 goes when its message is deleted or, unused, after a grace period (`attachments_cleanup`).
 """
@@ -134,6 +136,62 @@ def make_thumbnail(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
+# JPEG segments that describe the picture rather than draw it: APP1 (EXIF, XMP), APP13 (IPTC)
+# and comments. PNG chunks of the same kind.
+JPEG_METADATA = {0xE1, 0xED, 0xFE}
+PNG_METADATA = {b"eXIf", b"tEXt", b"iTXt", b"zTXt", b"tIME"}
+ORIENTATION = 0x0112
+
+
+def without_metadata(data: bytes, image_format: str) -> bytes:
+    """An image file without its metadata (a phone photo's EXIF says where it was taken), the
+    picture's own bytes unchanged. A JPEG keeps its orientation, so it is still shown upright."""
+    try:
+        if image_format == "JPEG":
+            return _jpeg_without_metadata(data)
+        if image_format == "PNG":
+            return _png_without_metadata(data)
+    except ValueError:
+        logger.warning("could not strip the metadata of a %s upload; stored as sent", image_format)
+    return data
+
+
+def _jpeg_without_metadata(data: bytes) -> bytes:
+    orientation = Image.open(io.BytesIO(data)).getexif().get(ORIENTATION, 1)
+    kept, pos = [], 2  # after SOI
+    while data[pos : pos + 1] == b"\xff" and data[pos + 1 : pos + 2] not in (b"\xda", b"\xd9"):
+        if data[pos + 1] == 0xFF:  # a fill byte before a marker
+            pos += 1
+            continue
+        end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if end > len(data):
+            raise ValueError("a JPEG segment runs past the end of the file")
+        if data[pos + 1] not in JPEG_METADATA:
+            kept.append(data[pos:end])
+        pos = end
+    if data[pos : pos + 2] not in (b"\xff\xda", b"\xff\xd9"):
+        raise ValueError("no JPEG marker where one belongs")
+    if orientation != 1:
+        exif = Image.Exif()
+        exif[ORIENTATION] = orientation
+        payload = exif.tobytes()
+        at = 1 if kept and kept[0][1] == 0xE0 else 0  # after JFIF's APP0, which comes first
+        kept.insert(at, b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload)
+    return data[:2] + b"".join(kept) + data[pos:]
+
+
+def _png_without_metadata(data: bytes) -> bytes:
+    kept, pos = [data[:8]], 8  # after the signature
+    while pos < len(data):
+        end = pos + 12 + int.from_bytes(data[pos : pos + 4], "big")  # length, type, data, CRC
+        if end > len(data):
+            raise ValueError("a PNG chunk runs past the end of the file")
+        if data[pos + 4 : pos + 8] not in PNG_METADATA:
+            kept.append(data[pos:end])
+        pos = end
+    return b"".join(kept)
+
+
 # --- the services ------------------------------------------------------------------------------
 
 
@@ -156,6 +214,8 @@ def attachment_create(
     key = f"attachments/{room.pk}/{uuid.uuid4().hex}"
     storage = Attachment.file.field.storage
     upload.seek(0)
+    if image is not None and image.format in ("JPEG", "PNG"):
+        upload = ContentFile(without_metadata(upload.read(), image.format))
     stored = storage.save(key, upload)
     thumb_stored = storage.save(f"{key}-thumb.webp", ContentFile(thumbnail)) if thumbnail else ""
     try:

@@ -9,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.utils import timezone
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from rest_framework.test import APIClient
 
 from chat import services
@@ -100,6 +100,52 @@ def test_thumbnail_is_upright_small_and_without_metadata(api, room):
     assert thumb.height > thumb.width  # turned upright
     assert max(thumb.size) <= 480
     assert not thumb.getexif() and "exif" not in thumb.info
+
+
+def photo_with_location() -> bytes:
+    """A phone photo as phones write it: where it was taken, the camera, and turned (6)."""
+    image = Image.new("RGB", (120, 40), (10, 120, 200))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    exif[0x010F] = "SecretCam"  # Make
+    exif.get_ifd(0x8825)[2] = (51.0, 30.0, 0.0)  # GPSLatitude
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif, comment=b"at home")
+    return out.getvalue()
+
+
+def test_a_photo_is_stored_without_where_it_was_taken_and_still_upright(api, room):
+    sent = photo_with_location()
+    assert Image.open(io.BytesIO(sent)).getexif().get_ifd(0x8825)  # the test's photo has it
+    data = upload(api, "photo.jpg", sent, "image/jpeg").json()
+    stored = body_of(api.get(data["url"]))
+    assert data["size"] == len(stored) < len(sent)
+    photo = Image.open(io.BytesIO(stored))
+    assert dict(photo.getexif()) == {0x0112: 6}  # the orientation alone: no camera, no place
+    assert not photo.getexif().get_ifd(0x8825) and "comment" not in photo.info
+    # The picture itself is the same, byte for byte (nothing was decoded and encoded again).
+    assert stored[stored.index(b"\xff\xda") :] == sent[sent.index(b"\xff\xda") :]
+
+
+def test_a_png_is_stored_without_its_text_and_exif_chunks(api, room):
+    image = Image.new("RGB", (40, 20), (1, 2, 3))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "shot at 12 Home Street")
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"
+    out = io.BytesIO()
+    image.save(out, format="PNG", pnginfo=info, exif=exif)
+    data = upload(api, "shot.png", out.getvalue(), "image/png").json()
+    stored = Image.open(io.BytesIO(body_of(api.get(data["url"]))))
+    assert "Comment" not in stored.info and not stored.getexif()
+    assert stored.tobytes() == image.tobytes()
+
+
+def test_an_image_with_no_metadata_is_stored_as_sent(api, room):
+    plain = io.BytesIO()
+    Image.new("RGB", (30, 30), (9, 9, 9)).save(plain, format="JPEG")
+    data = upload(api, "plain.jpg", plain.getvalue(), "image/jpeg").json()
+    assert body_of(api.get(data["url"])) == plain.getvalue()
 
 
 def test_over_the_limit_is_413_with_a_reason(api, room, settings):
