@@ -2,6 +2,7 @@
 // refreshed every 30 s, soon after new points on a watched series, and at once when an alert
 // notification arrives.
 import { api } from "./api.js";
+import { channelLabel, setUpAlertForm } from "./dashboard-alert-form.js";
 import { formatValue, unitFor } from "./dashboard-charts.js";
 
 const ALERTS_EVERY_MS = 30_000;
@@ -12,6 +13,7 @@ const alertsError = document.getElementById("alerts-error");
 const alertsChecked = document.getElementById("alerts-checked");
 const deviceNames = new Map(); // device id -> its name, from the panels' figures
 const alertSeries = new Set(); // "device:metric" of the rules on this dashboard
+const channelNames = new Map(); // alert channel id -> what it is called (channelLabel)
 let slug = null;
 const STATE_TEXT = { ok: "OK", pending: "Pending", firing: "Firing" };
 const STATE_ORDER = { firing: 0, pending: 1, ok: 2 };
@@ -50,11 +52,23 @@ function renderAlerts(rules) {
         cond.append(when);
       }
       text.append(name, cond);
+      if (rule.channels?.length) {
+        const to = rule.channels.map((id) => channelNames.get(id) ?? `channel ${id}`).join(", ");
+        const sends = document.createElement("span");
+        sends.className = "alert-cond";
+        sends.textContent = `Sent to ${to}`;
+        text.append(sends);
+      }
       li.append(badge, text);
       return li;
     }),
   );
   alertsEmpty.hidden = rules.length > 0;
+}
+
+async function loadChannelNames() {
+  const result = await api("GET", "/api/alert-channels/");
+  if (result.ok) for (const channel of result.data) channelNames.set(channel.id, channelLabel(channel));
 }
 
 let alertsTimer = null;
@@ -66,7 +80,9 @@ async function refreshAlerts() {
   alertsSoon = null;
   const result = await api("GET", "/api/alerts/");
   if (result.ok) {
-    renderAlerts(result.data.filter((rule) => rule.dashboard === slug));
+    const rules = result.data.filter((rule) => rule.dashboard === slug);
+    if (rules.some((rule) => rule.channels?.some((id) => !channelNames.has(id)))) await loadChannelNames();
+    renderAlerts(rules);
     alertsError.hidden = true;
     alertsChecked.textContent = `checked ${new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
   } else {
@@ -94,6 +110,7 @@ export function setUpAlerts({ root, slug: dashboardSlug }) {
     deviceNames.set(Number(figure.dataset.device), figure.dataset.deviceName);
   }
   refreshAlerts();
+  setUpAlertForm({ slug, added: refreshAlerts });
   // Alert notifications (alert.firing / alert.resolved) refresh the list at once: the page
   // header's notification client announces each one as a DOM event.
   window.addEventListener("switchboard:notification", (event) => {

@@ -13,7 +13,15 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import DESKTOP, PASSWORD, PHONE, RELAXED_LIMITS, log_in, screenshot
+from tests.e2e.helpers import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    RELAXED_LIMITS,
+    api_post,
+    log_in,
+    screenshot,
+)
 from tests.support import procs
 from tests.support.webhooks import Hook, webhook_receiver
 
@@ -71,3 +79,55 @@ def test_a_test_delivery_reaches_the_webhook_and_shows_in_the_log(new_page, hook
     page.get_by_role("button", name="Deliveries").click()
     expect(page.locator("#delivery-log tbody tr")).to_have_count(1)
     screenshot(page, "alert-channels-phone")
+
+
+def test_an_alert_added_on_a_dashboard_fires_to_its_channel(new_page, hook):
+    page = new_page(viewport=DESKTOP)
+    log_in(page, "alice")
+    channel = api_post(page, "/api/alert-channels/", {"kind": "webhook", "url": hook.url})
+    device = api_post(page, "/api/devices/", {"name": "Boiler"})
+    dashboard = api_post(
+        page,
+        "/api/dashboards/",
+        {"name": "Boiler room",
+         "panels": [{"title": "Water", "device": device["id"], "metric": "temp", "kind": "line"}]},
+    )  # fmt: skip
+    page.goto(f"/dashboards/{dashboard['slug']}/")
+    alerts = page.get_by_role("list", name="Alerts")
+    expect(page.get_by_text("No alert rules on this dashboard.")).to_be_visible()
+
+    page.get_by_role("button", name="Add an alert").click()
+    dialog = page.get_by_role("dialog", name="Add an alert")
+    dialog.get_by_label("Device").select_option(label="Boiler")
+    dialog.get_by_label("Metric").fill("temp")
+    dialog.get_by_label("When the value is").select_option(label="above")
+    dialog.get_by_role("button", name="Add alert").click()
+    expect(dialog.get_by_role("alert")).to_have_text("Give a threshold (a number).")
+    dialog.get_by_label("Threshold").fill("80")
+    dialog.get_by_label("Threshold").press("Tab")  # a keyboard user's way through the form
+    where = hook.url.split("://", 1)[1]  # host:port/path, as the page names a webhook
+    dialog.get_by_role("checkbox", name=f"Webhook: {where}").check()
+    screenshot(page, "dashboard-alert-dialog")
+    dialog.get_by_role("button", name="Add alert").click()
+    expect(dialog).to_be_hidden()
+    rule = alerts.get_by_role("listitem")
+    expect(rule).to_have_count(1)
+    expect(rule).to_contain_text("Boiler · temp")
+    expect(rule).to_contain_text("> 80")
+    expect(rule).to_contain_text(f"Sent to {where}")
+    expect(rule.locator(".alert-state")).to_have_text("OK")
+
+    response = page.request.post(
+        "/api/ingest/",
+        data={"readings": [{"metric": "temp", "value": 91.5}]},
+        headers={"Authorization": f"Api-Key {device['api_key']}"},
+    )
+    assert response.status == 202, response.text()
+    expect(rule.locator(".alert-state")).to_have_text("Firing")
+    hook.wait_for(1)
+    payload = json.loads(hook.received[0][2])
+    assert payload["event"] == "firing" and payload["value"] == 91.5
+    assert payload["rule"]["metric"] == "temp" and payload["rule"]["threshold"] == 80
+    channels = page.request.get(f"/api/alert-channels/{channel['id']}/deliveries/").json()
+    assert [d["status"] for d in channels] == ["delivered"], channels
+    screenshot(page, "dashboard-alert-added")
