@@ -79,8 +79,11 @@ test: $(VENV)/.installed system-deps static/dist/notes.js static/dist/fleet-map.
 	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## test-fast: unit and socket tests alone (no processes, no browser), for the edit loop
+# The markers choose the tests; the ignores only spare each worker the import of modules whose
+# tests are all left out (the schema fuzz alone takes 3 s to collect).
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -q -n 2 -m "not integration and not browser and not slow"
+	$(PY) -m pytest -q -n 3 -m "not integration and not browser and not slow" \
+	  --ignore=tests/integration --ignore=tests/e2e --ignore=tests/test_api_schema_fuzz.py
 
 ## soak: the long soak (SWITCHBOARD_SOAK_SECONDS, 600 by default) and the load tests at full size
 soak: $(VENV)/.installed system-deps
