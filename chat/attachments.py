@@ -137,7 +137,7 @@ def make_thumbnail(image: Image.Image) -> bytes:
 
 
 # JPEG segments that describe the picture rather than draw it: APP1 (EXIF, XMP), APP13 (IPTC)
-# and comments. PNG chunks of the same kind.
+# and comments (APP2 is kept when it is an ICC colour profile). PNG chunks of the same kind.
 JPEG_METADATA = {0xE1, 0xED, 0xFE}
 PNG_METADATA = {b"eXIf", b"tEXt", b"iTXt", b"zTXt", b"tIME"}
 ORIENTATION = 0x0112
@@ -145,51 +145,87 @@ ORIENTATION = 0x0112
 
 def without_metadata(data: bytes, image_format: str) -> bytes:
     """An image file without its metadata (a phone photo's EXIF says where it was taken), the
-    picture's own bytes unchanged. A JPEG keeps its orientation, so it is still shown upright."""
+    picture's own bytes unchanged; a JPEG keeps its orientation, so it is still shown upright,
+    and loses whatever follows its picture (a phone's second image or motion clip). A file
+    whose structure the parser does not follow is drawn again from its pixels instead: never
+    stored with what it carried."""
     try:
         if image_format == "JPEG":
             return _jpeg_without_metadata(data)
         if image_format == "PNG":
             return _png_without_metadata(data)
-    except ValueError:
-        logger.warning("could not strip the metadata of a %s upload; stored as sent", image_format)
+    except Exception:
+        logger.info("re-encoding a %s upload to strip its metadata", image_format, exc_info=True)
+        return _reencoded(data, image_format)
     return data
 
 
 def _jpeg_without_metadata(data: bytes) -> bytes:
-    orientation = Image.open(io.BytesIO(data)).getexif().get(ORIENTATION, 1)
+    orientation = Image.open(io.BytesIO(data)).getexif().get(ORIENTATION)
     kept, pos = [], 2  # after SOI
-    while data[pos : pos + 1] == b"\xff" and data[pos + 1 : pos + 2] not in (b"\xda", b"\xd9"):
-        if data[pos + 1] == 0xFF:  # a fill byte before a marker
-            pos += 1
-            continue
+    while True:
+        while pos < len(data) and data[pos] != 0xFF:
+            pos += 1  # a stray byte between segments, which decoders skip too
+        while data[pos + 1 : pos + 2] == b"\xff":
+            pos += 1  # fill bytes before a marker
+        marker = data[pos + 1]
+        if marker in (0xDA, 0xD9):  # the picture (start of scan) or, oddly, its end
+            break
         end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
         if end > len(data):
             raise ValueError("a JPEG segment runs past the end of the file")
-        if data[pos + 1] not in JPEG_METADATA:
-            kept.append(data[pos:end])
+        segment = data[pos:end]
+        if marker not in JPEG_METADATA and not (marker == 0xE2 and segment[4:8] == b"MPF\x00"):
+            kept.append(segment)
         pos = end
-    if data[pos : pos + 2] not in (b"\xff\xda", b"\xff\xd9"):
-        raise ValueError("no JPEG marker where one belongs")
-    if orientation != 1:
+    if isinstance(orientation, int) and 2 <= orientation <= 8:
         exif = Image.Exif()
         exif[ORIENTATION] = orientation
         payload = exif.tobytes()
         at = 1 if kept and kept[0][1] == 0xE0 else 0  # after JFIF's APP0, which comes first
         kept.insert(at, b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload)
-    return data[:2] + b"".join(kept) + data[pos:]
+    return data[:2] + b"".join(kept) + data[pos : _jpeg_end(data, pos)]
+
+
+def _jpeg_end(data: bytes, pos: int) -> int:
+    """Where the picture that starts at `pos` ends (after its EOI marker). In the scans' data a
+    0xFF is followed by 0x00 or a restart marker; anything else is a segment between scans
+    (tables, the next scan's header), skipped by its length, or the end."""
+    while True:
+        pos = data.index(b"\xff", pos)
+        marker = data[pos + 1]
+        if marker == 0xD9:
+            return pos + 2
+        if marker == 0x00 or marker == 0xFF or 0xD0 <= marker <= 0xD7:
+            pos += 1
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
 
 
 def _png_without_metadata(data: bytes) -> bytes:
     kept, pos = [data[:8]], 8  # after the signature
-    while pos < len(data):
+    while True:
+        kind = data[pos + 4 : pos + 8]
         end = pos + 12 + int.from_bytes(data[pos : pos + 4], "big")  # length, type, data, CRC
-        if end > len(data):
+        if len(kind) < 4 or end > len(data):
             raise ValueError("a PNG chunk runs past the end of the file")
-        if data[pos + 4 : pos + 8] not in PNG_METADATA:
+        if kind not in PNG_METADATA:
             kept.append(data[pos:end])
+        if kind == b"IEND":
+            return b"".join(kept)  # and nothing that was appended after it
         pos = end
-    return b"".join(kept)
+
+
+def _reencoded(data: bytes, image_format: str) -> bytes:
+    """The picture drawn again by Pillow: upright, with its colour profile and transparency,
+    and nothing else it carried."""
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    options = {key: image.info[key] for key in ("icc_profile", "transparency") if key in image.info}
+    if image_format == "JPEG":
+        options["quality"] = 95
+    out = io.BytesIO()
+    image.save(out, format=image_format, **options)
+    return out.getvalue()
 
 
 # --- the services ------------------------------------------------------------------------------

@@ -141,6 +141,52 @@ def test_a_png_is_stored_without_its_text_and_exif_chunks(api, room):
     assert stored.tobytes() == image.tobytes()
 
 
+def secret_jpeg(**exif_tags) -> bytes:
+    image = Image.new("RGB", (60, 20), (200, 120, 10))
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # Make
+    for tag, value in exif_tags.items():
+        exif[int(tag.removeprefix("tag_"))] = value
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        # A phone's second picture (its EXIF too) or a motion clip after the picture.
+        "appended",
+        # An orientation no camera writes: it was a 500, then kept nothing but the pixels.
+        "odd_orientation",
+        # A stray byte between two segments, which decoders skip.
+        "stray_byte",
+    ],
+)
+def test_whatever_a_jpeg_carries_its_metadata_in_none_of_it_is_stored(api, room, case):
+    sent = {
+        "appended": secret_jpeg() + secret_jpeg(),
+        "odd_orientation": secret_jpeg(tag_274=6).replace(  # as a LONG of 70,000
+            b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00",
+            b"\x01\x12\x00\x04\x00\x00\x00\x01\x00\x01\x11\x70",
+        ),
+        "stray_byte": (lambda d: d[:20] + b"\x00" + d[20:])(secret_jpeg()),
+    }[case]
+    response = upload(api, "photo.jpg", sent, "image/jpeg")
+    assert response.status_code == 201, response.content
+    stored = body_of(api.get(response.json()["url"]))
+    assert b"SecretCam" not in stored
+    photo = Image.open(io.BytesIO(stored))
+    assert photo.size == (60, 20) and not photo.getexif()
+
+
+def test_a_png_loses_what_was_appended_after_its_end(api, room):
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, format="PNG")
+    data = upload(api, "a.png", out.getvalue() + b"SecretCam was here", "image/png").json()
+    assert body_of(api.get(data["url"])) == out.getvalue()
+
+
 def test_an_image_with_no_metadata_is_stored_as_sent(api, room):
     plain = io.BytesIO()
     Image.new("RGB", (30, 30), (9, 9, 9)).save(plain, format="JPEG")
