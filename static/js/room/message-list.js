@@ -15,6 +15,7 @@ import {
   scrollToBottom,
   scroller,
 } from "./list-state.js";
+import { unchangedOrOlder } from "../message-versions.js";
 import { editorTakes, setRedraw, syncActions } from "./message-actions.js";
 import { messageItem } from "./message-view.js";
 import { showError } from "./notices.js";
@@ -169,9 +170,8 @@ setRedraw((message) => addMessage(message, { history: true }));
 
 // An edit or a delete: only messages on the page are redrawn (older ones load as they are now).
 export function replaceMessage(message) {
-  if (!rendered.has(message.seq) || editorTakes(message)) return;
-  // A resume over REST sends recent messages as they are: one that has not changed stays as is.
-  if (JSON.stringify(messages.get(message.seq)) === JSON.stringify(message)) return;
+  if (!rendered.has(message.seq) || unchangedOrOlder(messages.get(message.seq), message)) return;
+  if (editorTakes(message)) return;
   addMessage(message, { history: true });
 }
 
