@@ -99,12 +99,13 @@ def start_server_tasks() -> None:
     from django.conf import settings
     from django.utils.module_loading import import_string
 
+    # First: tasks started before a later path fails to import are stopped all the same.
+    reactor.addSystemEventTrigger("before", "shutdown", stop_server_tasks)
     loop = asyncio.get_event_loop()
     for path in getattr(settings, "SWITCHBOARD_SERVER_TASKS", ()):
         task = loop.create_task(import_string(path)())
         _server_tasks.add(task)
         task.add_done_callback(_server_task_done)
-    reactor.addSystemEventTrigger("before", "shutdown", stop_server_tasks)
 
 
 # How long a stopping server waits for the sync work its tasks left running.
@@ -127,8 +128,12 @@ async def _stop_server_tasks() -> None:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     # The sync thread takes work in order: this no-op runs once what they left there is done.
-    with contextlib.suppress(TimeoutError):
+    try:
         await asyncio.wait_for(sync_to_async(lambda: None)(), SERVER_TASKS_STOP_SECONDS)
+    except TimeoutError:
+        # Still busy: once the loop stops it never finishes, and the exit would wait on it.
+        logger.warning("server tasks' sync work still running; exiting without it")
+        reactor.addSystemEventTrigger("after", "shutdown", os._exit, 0)
 
 
 def _server_task_done(task: asyncio.Task) -> None:

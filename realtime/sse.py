@@ -3,6 +3,7 @@
 import asyncio
 import contextvars
 import json
+import logging
 import math
 import time
 import uuid
@@ -17,6 +18,8 @@ from realtime import credentials
 from realtime.auth import authenticate_header
 from realtime.broadcast import close_applies
 from realtime.presence import SocketRef, get_registry
+
+logger = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 15
 
@@ -140,7 +143,10 @@ def releasing_stream_slots(app):
         finally:
             _request_slots.reset(token)
             for slot in slots:
-                await slot.release()
+                try:
+                    await slot.release()
+                except Exception:  # the shared store is down: the entry lapses with its TTL
+                    logger.warning("could not release a stream slot", exc_info=True)
 
     return middleware
 

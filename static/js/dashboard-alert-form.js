@@ -1,4 +1,4 @@
-// "Add an alert" on a dashboard page: a rule on one of the user's devices (or a built-in one),
+// "Add an alert" on the owner's dashboard page: a rule on one of their devices (or a built-in one),
 // POST /api/alerts/ with this dashboard and the channels it is sent to (CONTRACT.md §11).
 import { api } from "./api.js";
 import { formDialog } from "./form-dialog.js";
@@ -73,7 +73,7 @@ export function setUpAlertForm({ slug, added }) {
       deviceSelect.replaceChildren(
         ...(usable.length
           ? usable.map((d) => option(d.id, d.is_builtin ? `${d.name} (built in)` : d.name))
-          : [option("", "You have no devices yet")]),
+          : [option("", "No devices to watch: add one first")]),
       );
     }
     if (channels.ok) {

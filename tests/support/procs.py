@@ -487,22 +487,29 @@ def sqlite_database(
     with tempfile.TemporaryDirectory(prefix="switchboard-db-") as tmp:
         path = Path(tmp) / "db.sqlite3"
         if migrated or users:
-            _copy_sqlite(_template(users, password), path)
+            _copy_sqlite(_template(tuple(users), password) if users else _migrated(), path)
         yield f"sqlite:///{path}"
 
 
 @functools.cache
+def _migrated() -> Path:
+    path = _template_path()
+    manage(app_env(database_url=f"sqlite:///{path}"), "migrate", "-v0")
+    return path
+
+
+@functools.cache
 def _template(users: tuple[str, ...], password: str) -> Path:
+    path = _template_path()
+    _copy_sqlite(_migrated(), path)
+    create_users(app_env(database_url=f"sqlite:///{path}"), *users, password=password)
+    return path
+
+
+def _template_path() -> Path:
     directory = Path(tempfile.mkdtemp(prefix="switchboard-template-"))
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    path = directory / "db.sqlite3"
-    env = app_env(database_url=f"sqlite:///{path}")
-    if users:
-        _copy_sqlite(_template((), password), path)
-        create_users(env, *users, password=password)
-    else:
-        manage(env, "migrate", "-v0")
-    return path
+    return directory / "db.sqlite3"
 
 
 def _copy_sqlite(source: Path, target: Path) -> None:
