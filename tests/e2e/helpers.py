@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,28 +69,13 @@ def seed_messages(
     return json.loads(procs.manage(server.env, "shell", "-c", code).strip().splitlines()[-1])
 
 
-# (browser, username) -> the cookies of the session its first log_in made: later pages of
-# the same user start in it, as a second tab would, without the login page's two loads.
-_sessions: weakref.WeakKeyDictionary[Browser, dict[str, list]] = weakref.WeakKeyDictionary()
-
-
 def log_in(page: Page, username: str, password: str = PASSWORD) -> None:
-    """Logged in, on the home page. The first time for a user in a browser, through the login
-    page, the way a person does it; later pages reuse that session (until it ends: a test
-    that logs out sends the next page through the login page again)."""
-    sessions = _sessions.setdefault(page.context.browser, {})
-    if username in sessions:
-        page.context.add_cookies(sessions[username])
-        page.goto("/")
-    if username not in sessions or "/accounts/login/" in page.url:
-        page.goto("/accounts/login/")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Log in").click()
+    """Through the login page, the way a person does it; lands on the home page."""
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Your rooms")).to_be_visible()
-    sessions[username] = [
-        cookie for cookie in page.context.cookies() if cookie["name"] in ("sessionid", "csrftoken")
-    ]
     # The page's modules run before "load": forms and buttons are wired up from here on.
     page.wait_for_load_state("load")
 
