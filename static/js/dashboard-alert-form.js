@@ -1,9 +1,8 @@
 // "Add an alert" on the owner's dashboard page: a rule on one of their devices (or a built-in one),
 // POST /api/alerts/ with this dashboard and the channels it is sent to (CONTRACT.md §11).
 import { api } from "./api.js";
+import { METRIC_RULE, validMetric } from "./dashboard-editor.js";
 import { formDialog } from "./form-dialog.js";
-
-const METRIC = /^[a-z0-9_.:-]{1,64}$/;
 
 /** What a channel is called in a list: a webhook's host and path, or an e-mail address. */
 export function channelLabel(channel) {
@@ -39,7 +38,7 @@ function ruleFrom(data, slug) {
   const device = Number(data.get("device"));
   if (!device) return "Choose a device.";
   const metric = String(data.get("metric") ?? "").trim();
-  if (!METRIC.test(metric)) return "A metric is 1 to 64 lower-case letters, digits or . _ : -";
+  if (!validMetric(metric)) return METRIC_RULE;
   const threshold = String(data.get("threshold") ?? "").trim();
   if (threshold === "" || !Number.isFinite(Number(threshold))) return "Give a threshold (a number).";
   const forSeconds = Number(data.get("for_seconds") || 0);

@@ -4,7 +4,11 @@
 // devices for a map.
 import { api } from "./api.js";
 
+// A metric's name, as the server checks it (dashboard.serializers.METRIC): one home for the
+// page's check and its wording, shared by the panel and alert dialogs.
 const METRIC = /^[a-z0-9_.:-]{1,64}$/;
+export const METRIC_RULE = "A metric is 1 to 64 lower-case letters, digits or . _ : -";
+export const validMetric = (name) => METRIC.test(name);
 
 export function setUpPanelEditor({ slug }) {
   const dialog = document.getElementById("panel-dialog");
@@ -84,13 +88,13 @@ export function setUpPanelEditor({ slug }) {
             .filter(Boolean),
         ),
       ];
-      if (!metrics.length || !metrics.every((m) => METRIC.test(m))) {
+      if (!metrics.length || !metrics.every(validMetric)) {
         return "List metrics of 1 to 64 lower-case letters, digits or . _ : -";
       }
       return { title, kind, device, metrics, thresholds };
     }
     const metric = String(data.get("metric") ?? "").trim();
-    if (!METRIC.test(metric)) return "A metric is 1 to 64 lower-case letters, digits or . _ : -";
+    if (!validMetric(metric)) return METRIC_RULE;
     return { title, kind, device, metric, thresholds };
   }
 
