@@ -20,6 +20,7 @@ import contextlib
 import json
 import random
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -226,6 +227,8 @@ class ResumingChat(_Reconnecting):
         self.errors: list[dict[str, Any]] = []
         self.closes: list[int | None] = []
         self.resumed_at: list[float] = []  # the event loop's time at each `resumed`
+        self.transmits: Counter[str] = Counter()  # client_id -> message.send frames sent
+        self.echoes: Counter[str] = Counter()  # client_id -> originals sent back to a retry
         self._in_flight: set[str] = set()
         self._connected = asyncio.Event()
 
@@ -284,7 +287,21 @@ class ResumingChat(_Reconnecting):
         body = self.pending[client_id]
         frame = {"type": "message.send", "body": body, "client_id": client_id}
         with contextlib.suppress(ConnectionClosed):
+            self.transmits[client_id] += 1
             await self.ws.send(json.dumps(frame))
+
+    def _answers_a_retry(self, message: dict[str, Any]) -> bool:
+        """A message this client already has, sent back because it sent the same client_id
+        again: the contract answers a repeated `message.send` with the original `message`, so
+        each send after the first may bring one more copy (the first was the broadcast)."""
+        client_id = message["client_id"]
+        have = self.view.messages.get(message["seq"])
+        return (
+            message["author"]["id"] == self.user_id
+            and have is not None
+            and have["id"] == message["id"]
+            and self.echoes[client_id] < self.transmits[client_id] - 1
+        )
 
     def _answered(self, client_id: str, answer: str) -> None:
         if client_id in self._in_flight:
@@ -320,8 +337,11 @@ class ResumingChat(_Reconnecting):
         kind = frame["type"]
         if kind == "message":
             message = frame["message"]
-            self.view.add(message, strict=self.live)
             client_id = message["client_id"]
+            if self.live and self._answers_a_retry(message):
+                self.echoes[client_id] += 1
+            else:
+                self.view.add(message, strict=self.live)
             if message["author"]["id"] == self.user_id and client_id in self.pending:
                 del self.pending[client_id]
                 self.acked[client_id] = message
