@@ -6,6 +6,19 @@ tsvector, for live messages only. Other vendors: nothing (search is not offered)
 
 from django.db import migrations
 
+PG_INDEX = "chat_message_body_search"  # replaced by 0007's stored column and its index
+
+
+def pg_body_index():
+    """The index as this migration made it (chat.search has since moved on: 0007)."""
+    from django.contrib.postgres.indexes import GinIndex
+    from django.contrib.postgres.search import SearchVector
+    from django.db.models import Q
+
+    return GinIndex(
+        SearchVector("body", config="english"), name=PG_INDEX, condition=Q(deleted=False)
+    )
+
 
 def create_index(apps, schema_editor):
     from chat import search
@@ -14,7 +27,7 @@ def create_index(apps, schema_editor):
     if vendor == "sqlite":
         search.install_sqlite_index(schema_editor.connection)
     elif vendor == "postgresql":
-        schema_editor.add_index(apps.get_model("chat", "Message"), search.pg_index())
+        schema_editor.add_index(apps.get_model("chat", "Message"), pg_body_index())
 
 
 def drop_index(apps, schema_editor):
@@ -26,7 +39,7 @@ def drop_index(apps, schema_editor):
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         schema_editor.execute(f"DROP TABLE IF EXISTS {search.FTS_TABLE}")
     elif vendor == "postgresql":
-        schema_editor.remove_index(apps.get_model("chat", "Message"), search.pg_index())
+        schema_editor.remove_index(apps.get_model("chat", "Message"), pg_body_index())
 
 
 class Migration(migrations.Migration):
