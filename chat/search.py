@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection
+from django.db import connection, transaction
 from django.utils.html import escape
 
 from chat import policy
@@ -57,8 +57,12 @@ def message_search(
     rooms = policy.readable_rooms(user=user)
     if room is not None:
         rooms = rooms.filter(pk=room.pk)
-    backend = _postgres if connection.vendor == "postgresql" else _sqlite
-    ranked = backend(words, rooms, limit, offset)  # [(message id, raw snippet)]
+    if rooms.query.is_empty():
+        return []  # nothing readable (an inactive user): no SQL can say "in no room"
+    if connection.vendor == "postgresql":
+        ranked = _postgres(words, rooms, room, limit, offset)  # [(message id, raw snippet)]
+    else:
+        ranked = _sqlite(words, rooms, limit, offset)
     messages = (
         Message.objects.filter(pk__in=[pk for pk, _ in ranked])
         .select_related("author", "room")
@@ -127,17 +131,21 @@ def install_sqlite_index(conn) -> None:
     """Create the FTS5 table and its triggers if missing, remake the table if its definition
     changed, and rebuild the index if anything was (re)made.
 
-    Idempotent; run by the migration and after every `migrate` (chat.apps): a later migration
-    that remakes chat_message on SQLite (to add a column with a default) drops its triggers."""
+    Idempotent; run by migrations 0006 and 0008 and after every `migrate` (chat.apps): a later
+    migration that remakes chat_message on SQLite (to add a column with a default) drops its
+    triggers. All or nothing: an interrupted remake must not leave a current-looking table with
+    an empty index, which the next run would take as done."""
     if conn.vendor != "sqlite":
         return
-    with conn.cursor() as cursor:
+    with transaction.atomic(using=conn.alias), conn.cursor() as cursor:
         cursor.execute(
             "SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'trigger') "
-            "AND name LIKE %s",
+            "AND (name LIKE %s OR name = 'chat_message')",
             [FTS_TABLE + "%"],
         )
         present = dict(cursor.fetchall())
+        if "chat_message" not in present:
+            return  # migrated back before chat's first migration: nothing to index
         current = present.get(FTS_TABLE, "").endswith(FTS_DEFINITION)
         if current and present.keys() >= {FTS_TABLE, *_FTS_TRIGGERS}:
             return
@@ -181,15 +189,24 @@ def _sqlite(words: list[str], rooms, limit: int, offset: int) -> list[tuple[int,
 # --- PostgreSQL: tsvector, GIN -----------------------------------------------------------------
 
 # A stored generated column, to_tsvector(CONFIG, body), with a partial GIN index (migration 0007;
-# not a model field, as the FTS5 table is not one). ANALYZE keeps its lexeme statistics, from
-# which the planner picks per query: the newest messages backwards for a common word, the GIN
-# index for a rare one.
+# not a model field, as the FTS5 table is not one). Testing a row's stored vector costs about
+# 0.3 µs, so walking the newest messages backwards finds the newest matches of a common word at
+# once, where the GIN index would list every match (800,000 of a million) to be sorted; and the
+# GIN index finds a rare word's few matches where the walk would read the whole table.
+# The planner cannot be left to choose between them: it takes a word's matches as spread evenly
+# over time, and walks the whole table backwards for a word that was common once and is no more
+# (bench/search.py, "word of old messages only": 212 ms). So the walk is tried on the newest
+# PROBE messages first, and goes on (up to WALK_MAX) only when what it found there says it will
+# find enough; anything else asks the index.
 PG_COLUMN = "search_vector"
 PG_INDEX = "chat_message_search_vector"
+PROBE = 2_000
+WALK_MAX = 40_000
 HEADLINE_OPTIONS = (
     f"StartSel={OPEN}, StopSel={CLOSE}, MaxWords=30, MinWords=10, MaxFragments=2, "
     "FragmentDelimiter=…"
 )
+TSQUERY = f"to_tsquery('{CONFIG}', %s)"  # inlined: a constant to the planner
 
 
 def pg_query(words: list[str]) -> str:
@@ -200,26 +217,66 @@ def pg_query(words: list[str]) -> str:
     return " & ".join(quoted)
 
 
-def _postgres(words: list[str], rooms, limit: int, offset: int) -> list[tuple[int, str]]:
-    room_sql, room_params = rooms.values("pk").query.sql_with_params()
-    tsquery = f"to_tsquery('{CONFIG}', %s)"  # a constant the planner reads the statistics for
-    # The newest CANDIDATES matches in readable rooms, ranked; headlines (which parse the body
-    # again) only for the page.
-    sql = f"""
-        SELECT page.id, ts_headline('{CONFIG}', m.body, {tsquery}, %s)
-        FROM (
-            SELECT id, ts_rank({PG_COLUMN}, {tsquery}) AS rank
-            FROM (
-                SELECT id, {PG_COLUMN} FROM chat_message
-                WHERE {PG_COLUMN} @@ {tsquery} AND NOT deleted AND room_id IN ({room_sql})
-                ORDER BY id DESC LIMIT %s
-            ) AS candidates
-            ORDER BY rank DESC, id DESC LIMIT %s OFFSET %s
-        ) AS page JOIN chat_message m ON m.id = page.id
-        ORDER BY page.rank DESC, page.id DESC
-    """  # noqa: S608 - every value is a parameter; names are constants
+def _postgres(words: list[str], rooms, room: Room | None, limit: int, offset: int):
     query = pg_query(words)
-    params = [query, HEADLINE_OPTIONS, query, query, *room_params, CANDIDATES, limit, offset]
+    rooms_sql = rooms.values("pk").query.sql_with_params()
+    # Across rooms the walk goes down the primary key; in one room, down its (room, seq) index,
+    # so that a small room is walked alone rather than found among everyone's messages.
+    key, scope, scope_params = (
+        ("id", "", []) if room is None else ("seq", "room_id = %s AND ", [room.pk])
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+        newest_sql = f"SELECT max({key}) FROM chat_message WHERE {scope}TRUE"  # noqa: S608
+        cursor.execute(newest_sql, scope_params)
+        newest = cursor.fetchone()[0] or 0
+
+        def walk(span: int) -> list[int]:
+            """The newest CANDIDATES matches among the last `span` messages, walked backwards:
+            ts_match_vq is the @@ operator as a function, which the GIN index cannot serve."""
+            room_sql, room_params = rooms_sql
+            cursor.execute(
+                f"""SELECT id FROM chat_message
+                    WHERE {scope}{key} > %s AND ts_match_vq({PG_COLUMN}, {TSQUERY})
+                      AND NOT deleted AND room_id IN ({room_sql})
+                    ORDER BY {key} DESC LIMIT %s""",  # noqa: S608 - values are parameters
+                [*scope_params, newest - span, query, *room_params, CANDIDATES],
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+        ids = walk(PROBE)
+        walked = PROBE
+        if len(ids) < CANDIDATES and newest > walked:
+            if ids and PROBE * CANDIDATES / len(ids) <= WALK_MAX:
+                ids, walked = walk(WALK_MAX), WALK_MAX
+            if len(ids) < CANDIDATES and newest > walked:
+                ids = _pg_indexed(cursor, query, rooms_sql)
+        return _pg_page(cursor, query, ids, limit, offset)
+
+
+def _pg_indexed(cursor, query: str, rooms_sql) -> list[int]:
+    """The newest CANDIDATES matches, from the GIN index. Sorted by `id + 0`, which no index
+    yields, so that the planner cannot turn it into the walk."""
+    room_sql, room_params = rooms_sql
+    cursor.execute(
+        f"""SELECT id FROM chat_message
+            WHERE {PG_COLUMN} @@ {TSQUERY} AND NOT deleted AND room_id IN ({room_sql})
+            ORDER BY id + 0 DESC LIMIT %s""",  # noqa: S608 - values are parameters
+        [query, *room_params, CANDIDATES],
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _pg_page(cursor, query: str, ids: list[int], limit: int, offset: int):
+    """The candidates ranked, and headlines (which parse the body again) for the page only."""
+    if not ids:
+        return []
+    cursor.execute(
+        f"""SELECT page.id, ts_headline('{CONFIG}', m.body, {TSQUERY}, %s)
+            FROM (
+                SELECT id, ts_rank({PG_COLUMN}, {TSQUERY}) AS rank FROM chat_message
+                WHERE id = ANY(%s) ORDER BY rank DESC, id DESC LIMIT %s OFFSET %s
+            ) AS page JOIN chat_message m ON m.id = page.id
+            ORDER BY page.rank DESC, page.id DESC""",  # noqa: S608 - values are parameters
+        [query, HEADLINE_OPTIONS, query, ids, limit, offset],
+    )
+    return cursor.fetchall()

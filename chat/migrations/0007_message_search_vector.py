@@ -30,16 +30,21 @@ BACKWARD = [
 ]
 
 
-def run(statements):
-    def operation(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for sql in statements:
-                schema_editor.execute(sql)
+def run(schema_editor, statements):
+    if schema_editor.connection.vendor == "postgresql":
+        for sql in statements:
+            schema_editor.execute(sql)
 
-    return operation
+
+def forwards(apps, schema_editor):
+    run(schema_editor, FORWARD)
+
+
+def backwards(apps, schema_editor):
+    run(schema_editor, BACKWARD)
 
 
 class Migration(migrations.Migration):
     dependencies = [("chat", "0006_message_search")]
 
-    operations = [migrations.RunPython(run(FORWARD), run(BACKWARD))]
+    operations = [migrations.RunPython(forwards, backwards)]

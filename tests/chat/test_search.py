@@ -170,6 +170,12 @@ def test_sqlite_remakes_an_index_of_an_older_definition(room, user):
     assert bodies(client_for(user), "triggers") == ["and the triggers are back"]
 
 
+def test_a_user_who_may_read_nothing_finds_nothing(room, user):
+    say(room, user, "visible to members")
+    user.is_active = False
+    assert search.message_search(user=user, q="visible") == []
+
+
 def test_room_narrows_and_an_unreadable_room_is_404(room, user, other):
     public = make_room(creator=user, name="Open", slug="open")
     say(room, user, "mango here")
@@ -198,6 +204,39 @@ def test_hostile_query_syntax_never_fails(room, user, q):
     words = set(search.terms(q))
     if response.status_code == 200 and words and words <= {"deploy", "script"}:
         assert [h["message"]["body"] for h in response.json()] == ["deploy script ready"]
+
+
+NEEDLES = {  # where the matches lie among 30 messages, newest last
+    "recent": set(range(25, 30)),  # the first walk (PROBE) finds enough
+    "spread": set(range(0, 30, 3)),  # it finds some: a longer walk (WALK_MAX) finds enough
+    "old": set(range(5)),  # it finds none: the GIN index
+}
+
+
+@pytest.mark.parametrize("narrowed", [False, True], ids=["all rooms", "one room"])
+@pytest.mark.parametrize("layout", list(NEEDLES))
+def test_the_newest_matches_are_found_wherever_they_lie_in_time(
+    room, user, monkeypatch, layout, narrowed
+):
+    """PostgreSQL's search chooses between walking the newest messages and the GIN index by
+    what a first short walk finds (chat.search, PROBE); every way ends at the same answer: the
+    newest matches, best first. Scaled down here so that 30 messages take each way."""
+    monkeypatch.setattr(search, "CANDIDATES", 3)
+    monkeypatch.setattr(search, "PROBE", 4)
+    monkeypatch.setattr(search, "WALK_MAX", 12)
+    indexed = []
+    if connection.vendor == "postgresql":
+        real = search._pg_indexed
+        monkeypatch.setattr(search, "_pg_indexed", lambda *args: indexed.append(1) or real(*args))
+    other_room = make_room(creator=user, name="Elsewhere", slug="elsewhere")
+    for i in range(30):
+        say(room, user, f"needle {i:02}" if i in NEEDLES[layout] else f"straw {i:02}")
+        if narrowed:  # matches in another room, between this one's, count for nothing
+            say(other_room, user, f"needle elsewhere {i:02}")
+    found = bodies(client_for(user), "needle", **({"room": "team"} if narrowed else {}))
+    assert found == [f"needle {i:02}" for i in sorted(NEEDLES[layout])[::-1][:3]]
+    if connection.vendor == "postgresql":
+        assert bool(indexed) == (layout == "old")
 
 
 def test_ranking_is_among_the_newest_candidates(room, user, monkeypatch):
