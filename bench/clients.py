@@ -8,6 +8,7 @@ those by substring search instead of decoding each frame, to keep the client sid
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from array import array
@@ -22,18 +23,32 @@ MARK = "bench k="
 HELLO = '"type":"hello"'
 ERROR = '"type":"error"'
 TYPE_PREFIX = '{"type":"'
+UPDATED_PREFIX = '{"type":"message.'
+# The mix (bench.fanout's switchboard-mix): of every MIX_EVERY messages a publisher sends, one
+# replies to its previous message and one gets the publisher's reaction once its copy is back.
+MIX_EVERY = 4
+REPLY_AT, REACT_AT = 1, 2
 
 
 def message_body(k: int) -> str:
     return f"{MARK}{k} t={time.monotonic_ns()};"
 
 
-def send_frame(k: int) -> str:
+def send_frame(k: int, reply_to: int | None = None) -> str:
     # Built by hand: the timestamp is taken as late as possible, just before the send.
+    reply = "" if reply_to is None else f',"reply_to":{reply_to}'
     return (
         '{"type":"message.send","body":"' + message_body(k) + '","client_id":"'
-        + uuid.uuid4().hex + '"}'
+        + uuid.uuid4().hex + '"' + reply + "}"
     )  # fmt: skip
+
+
+def delivered_mark(text: str) -> tuple[int, int] | None:
+    """parse_mark for a delivery: a `message` frame. A `message.updated` frame (a reply's
+    parent, whose reply count went up) carries an earlier message's body, not a delivery."""
+    if text.startswith(UPDATED_PREFIX):
+        return None
+    return parse_mark(text)
 
 
 def parse_mark(text: str) -> tuple[int, int] | None:
@@ -121,6 +136,7 @@ class Worker:
         self.error_frames = 0
         self.error_samples: list[str] = []
         self.other_frames: Counter[str] = Counter()  # type -> frames that are not bench messages
+        self.other_received: list[int] = []  # when each of them arrived (ns)
         self.other_chars: Counter[str] = Counter()  # type -> their characters
         self.unexpected_closes: Counter[str] = Counter()
         self.finishing = False
@@ -165,12 +181,13 @@ class Worker:
         try:
             async for text in ws:
                 now = time.monotonic_ns()
-                mark = parse_mark(text)
+                mark = delivered_mark(text)
                 if mark is not None:
                     self.records.add(sid, mark[0], mark[1], now)
                     self.per_k[mark[0]] += 1
                     continue
                 kind = frame_type(text)
+                self.other_received.append(now)
                 self.other_frames[kind] += 1
                 self.other_chars[kind] += len(text)
                 if ERROR in text:
@@ -193,6 +210,7 @@ class Worker:
             "error_frames": self.error_frames,
             "error_samples": self.error_samples,
             "other_frames": other_frames,
+            "other_received": self.other_received,
             "unexpected_closes": dict(self.unexpected_closes),
         }
 
@@ -204,17 +222,35 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
 
 class Publisher:
     """One publishing socket: it sends `message.send` frames and drains what it receives,
-    timing the copies of its own messages (the room's path without the fan-out)."""
+    timing the copies of its own messages (the room's path without the fan-out).
 
-    def __init__(self, ws: ClientConnection) -> None:
+    With `mix`, some of its messages are replies and some get a reaction (MIX_EVERY)."""
+
+    def __init__(self, ws: ClientConnection, mix: bool = False) -> None:
         self.ws = ws
+        self.mix = mix
         self.error_frames: list[str] = []
         self.sent: set[int] = set()
         self.own_copies: dict[int, int] = {}  # k -> ns from send to the copy's arrival
+        self.last_id: int | None = None  # of its newest message back from the room
+        self.replies = self.reactions = 0
 
     async def send(self, k: int) -> None:
         self.sent.add(k)
-        await self.ws.send(send_frame(k))
+        reply_to = None
+        if self.mix and k % MIX_EVERY == REPLY_AT and self.last_id is not None:
+            reply_to = self.last_id
+            self.replies += 1
+        await self.ws.send(send_frame(k, reply_to))
+
+    async def _mixed(self, k: int, text: str) -> None:
+        """Its own message came back: note its id, and react to it if it is one to react to."""
+        message_id = json.loads(text)["message"]["id"]
+        self.last_id = message_id
+        if k % MIX_EVERY == REACT_AT:
+            self.reactions += 1
+            reaction = {"type": "reaction.add", "id": message_id, "emoji": "👍"}
+            await self.ws.send(json.dumps(reaction))
 
     def start(self) -> Publisher:
         self._drain = asyncio.create_task(self._read())
@@ -224,10 +260,12 @@ class Publisher:
         try:
             async for text in self.ws:
                 now = time.monotonic_ns()
-                mark = parse_mark(text)
+                mark = delivered_mark(text)
                 if mark is not None:
                     if mark[0] in self.sent:
                         self.own_copies[mark[0]] = now - mark[1]
+                        if self.mix:
+                            await self._mixed(mark[0], text)
                 elif ERROR in text:
                     self.error_frames.append(text[:300])
         except ConnectionClosed:

@@ -50,12 +50,23 @@ class System:
     wait_hello: bool  # does a socket announce that it is subscribed (Switchboard's hello)?
     sessions: bool  # does it authenticate sockets by Django session (so users must log in)?
     env_extra: dict[str, str] = field(default_factory=dict)
+    mix: bool = False  # publishers also reply and react (bench.clients.MIX_EVERY)
 
 
 SYSTEMS = {
     system.name: system
     for system in [
         System("switchboard", LoggedDaphne, f"/ws/rooms/{ROOM}/", wait_hello=True, sessions=True),
+        # The same, with replies and reactions in the traffic: each reply also sends every
+        # socket the parent's new reply count, each reaction the message's reactions.
+        System(
+            "switchboard-mix",
+            LoggedDaphne,
+            f"/ws/rooms/{ROOM}/",
+            wait_hello=True,
+            sessions=True,
+            mix=True,
+        ),
         # The same app on channels_redis's pub/sub layer instead of its core layer.
         System(
             "switchboard-pubsub",
@@ -228,7 +239,7 @@ class Measurement:
             server = self.servers[i % SERVERS]
             url = f"{server.ws}{self.system.ws_path}"
             sockets.append(await open_socket(url, cookie, server.http, self.system.wait_hello))
-        return [Publisher(ws).start() for ws in sockets]
+        return [Publisher(ws, self.system.mix).start() for ws in sockets]
 
     async def connect(self, pool: WorkerPool) -> None:
         cfg, f = self.cfg, self.figures
@@ -313,6 +324,9 @@ class Measurement:
             [w["records"] for w in finished], self.k0, self.k1, self.t0, self.t1, SERVERS
         )
         deliveries = max(figures.pop("in_window"), 1)
+        # Every frame the subscribers got in the window: the messages and what else the
+        # traffic sends them (with the mix: reply counts and reactions).
+        others = sum(1 for w in finished for ns in w["other_received"] if self.t0 <= ns <= self.t1)
         server_cpu = sum(cpu[p] for p in self.server_pids)
         ours = sum(cpu.values())
 
@@ -323,7 +337,9 @@ class Measurement:
             messages=self.k1 - self.k0,
             window_seconds=round(window, 3),
             deliveries_in_window=deliveries,
+            frames_in_window=deliveries + others,
             cpu_us_per_delivery=us_per_delivery(server_cpu),
+            cpu_us_per_frame=round(server_cpu * 1e6 / (deliveries + others), 2),
             cpu_us_per_delivery_app=us_per_delivery(sum(cpu[p] for p in self.app_pids)),
             cpu_us_per_delivery_redis=us_per_delivery(cpu[self.redis_pid]),
             cpu_us_per_delivery_above_idle=us_per_delivery(server_cpu - self.idle_cores * window),
@@ -341,6 +357,11 @@ class Measurement:
         f["sender_copy_latency_ms_p50"] = percentile_ms(own, 0.5)
         f["sender_copy_latency_ms_max"] = percentile_ms(own, 1.0)
         f["other_frames_at_subscribers"] = other_frames([w["other_frames"] for w in finished])
+        if self.system.mix:
+            f["mix_sent"] = {
+                "replies": sum(p.replies for p in self.publishers),
+                "reactions": sum(p.reactions for p in self.publishers),
+            }
         f["problems"] = self.problems(finished, teardown_from)
 
     def problems(self, finished: list[dict[str, Any]], teardown_from: list[int]) -> dict:
@@ -518,7 +539,13 @@ def main(argv: list[str] | None = None) -> int:
     rat = {
         name: ratios(results["switchboard"], result)
         for name, result in results.items()
-        if "switchboard" in results and name != "switchboard"
+        if "switchboard" in results and name not in {"switchboard", "switchboard-mix"}
+    }
+    # The mix against the same floors: does the bar still hold with replies and reactions?
+    rat |= {
+        f"mix/{name}": ratios(results["switchboard-mix"], result)
+        for name, result in results.items()
+        if "switchboard-mix" in results and name in {"switchboard", "bare-asgi", "websockets"}
     }
     report = {
         "benchmark": "fanout",

@@ -81,7 +81,9 @@ one, two, three = "{:.1f}".format, "{:.2f}".format, "{:.3f}".format
 ROWS: list[tuple[str, str, Fmt]] = [
     ("subscribers open / asked", "opened", None),
     ("deliveries in window", "deliveries_in_window", None),
+    ("  all frames in window", "frames_in_window", None),
     ("server CPU us / delivery", "cpu_us_per_delivery", one),
+    ("  per frame", "cpu_us_per_frame", one),
     ("  server processes only", "cpu_us_per_delivery_app", one),
     ("  redis-server only", "cpu_us_per_delivery_redis", one),
     ("  above idle", "cpu_us_per_delivery_above_idle", one),
@@ -105,6 +107,7 @@ ROWS: list[tuple[str, str, Fmt]] = [
 
 RATIO_KEYS = [
     "cpu_us_per_delivery",
+    "cpu_us_per_frame",
     "cpu_us_per_delivery_app",
     "cpu_us_per_delivery_above_idle",
     "latency_ms_p50",
@@ -146,6 +149,9 @@ RATIO_HEADS = {
     "tutorial": "sb/tut",
     "bare-asgi": "sb/bare",
     "websockets": "sb/ws",
+    "mix/switchboard": "mix/sb",
+    "mix/bare-asgi": "mix/bare",
+    "mix/websockets": "mix/ws",
 }
 
 
