@@ -6,6 +6,7 @@ wait has a deadline, so a lost or duplicated frame fails the test instead of han
 
 import asyncio
 import contextlib
+import struct
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -14,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
+from websockets.frames import OP_TEXT, Frame
 
+from tests.realtime.raw_sockets import OP_CLOSE, SlowReader
 from tests.support.clients import (
     HTTP_TIMEOUT,
     SAME_ORIGIN,
@@ -233,6 +236,32 @@ async def test_oversized_frame_is_closed_with_1009(sqlite_stack):
         with contextlib.suppress(ConnectionClosed):
             await client.ws.send("x" * 70_000)
         assert await close_code(client.ws) == 1009
+
+
+async def test_a_peer_slow_to_answer_a_close_still_gets_a_clean_close(sqlite_stack):
+    """A frame over the limit, sent slowly (as a loaded client or a phone on a poor link
+    sends it): the server closes with 1009 as the frame starts, and the peer can only answer
+    once its frame is out, 2 s later. The server waits for that answer
+    (realtime.serve.CLOSE_HANDSHAKE_SECONDS) instead of resetting the connection after
+    autobahn's default second, under the peer's send: a client whose send fails so gives up
+    before reading the close frame it was sent, and its page sees 1006, not 1009."""
+    stack = sqlite_stack
+    [account] = await stack.login(1)
+    async with Rest(stack.one, account) as rest:
+        slug = (await rest.create_room())["slug"]
+    peer = await SlowReader.open(stack.one, f"/ws/rooms/{slug}/", account)
+    try:
+        wire = Frame(OP_TEXT, b"x" * 70_000).serialize(mask=True, extensions=[])
+        peer.writer.write(wire[:1000])
+        await peer.writer.drain()
+        await asyncio.sleep(2)  # noqa: sleep-ok the delay under test: a peer that sends slowly
+        peer.writer.write(wire[1000:])
+        # Reset by then (after autobahn's default second), these writes raise.
+        await peer.send_frame(OP_CLOSE, struct.pack("!H", 1009))
+        _, code = await peer.read_to_end()
+        assert code == 1009
+    finally:
+        peer.abort()
 
 
 @pytest.mark.parametrize(
