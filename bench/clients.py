@@ -28,6 +28,9 @@ UPDATED_PREFIX = '{"type":"message.'
 # replies to its previous message and one gets the publisher's reaction once its copy is back.
 MIX_EVERY = 4
 REPLY_AT, REACT_AT = 1, 2
+# The frames the mix adds at every socket (a reply's parent, a reaction's message). Only these
+# and `message` frames count as the traffic's frames; presence is apart.
+MIX_FRAMES = ("message.updated", "reactions")
 
 
 def message_body(k: int) -> str:
@@ -136,7 +139,7 @@ class Worker:
         self.error_frames = 0
         self.error_samples: list[str] = []
         self.other_frames: Counter[str] = Counter()  # type -> frames that are not bench messages
-        self.other_received: list[int] = []  # when each of them arrived (ns)
+        self.mix_received = array("q")  # when each MIX_FRAMES frame arrived (ns)
         self.other_chars: Counter[str] = Counter()  # type -> their characters
         self.unexpected_closes: Counter[str] = Counter()
         self.finishing = False
@@ -187,7 +190,8 @@ class Worker:
                     self.per_k[mark[0]] += 1
                     continue
                 kind = frame_type(text)
-                self.other_received.append(now)
+                if kind in MIX_FRAMES:
+                    self.mix_received.append(now)
                 self.other_frames[kind] += 1
                 self.other_chars[kind] += len(text)
                 if ERROR in text:
@@ -210,7 +214,7 @@ class Worker:
             "error_frames": self.error_frames,
             "error_samples": self.error_samples,
             "other_frames": other_frames,
-            "other_received": self.other_received,
+            "mix_received": self.mix_received,
             "unexpected_closes": dict(self.unexpected_closes),
         }
 
@@ -233,22 +237,30 @@ class Publisher:
         self.sent: set[int] = set()
         self.own_copies: dict[int, int] = {}  # k -> ns from send to the copy's arrival
         self.last_id: int | None = None  # of its newest message back from the room
-        self.replies = self.reactions = 0
+        # The k of its messages sent as replies, and of those it reacted to. Counted on its own
+        # sends, so that every publisher (and so both processes) does its share of each.
+        self.replies: list[int] = []
+        self.reactions: list[int] = []
+        self._to_react: set[int] = set()
 
     async def send(self, k: int) -> None:
+        turn = len(self.sent) % MIX_EVERY
         self.sent.add(k)
         reply_to = None
-        if self.mix and k % MIX_EVERY == REPLY_AT and self.last_id is not None:
+        if self.mix and turn == REPLY_AT and self.last_id is not None:
             reply_to = self.last_id
-            self.replies += 1
+            self.replies.append(k)
+        elif self.mix and turn == REACT_AT:
+            self._to_react.add(k)
         await self.ws.send(send_frame(k, reply_to))
 
     async def _mixed(self, k: int, text: str) -> None:
         """Its own message came back: note its id, and react to it if it is one to react to."""
         message_id = json.loads(text)["message"]["id"]
         self.last_id = message_id
-        if k % MIX_EVERY == REACT_AT:
-            self.reactions += 1
+        if k in self._to_react:
+            self._to_react.discard(k)
+            self.reactions.append(k)
             reaction = {"type": "reaction.add", "id": message_id, "emoji": "👍"}
             await self.ws.send(json.dumps(reaction))
 

@@ -326,7 +326,7 @@ class Measurement:
         deliveries = max(figures.pop("in_window"), 1)
         # Every frame the subscribers got in the window: the messages and what else the
         # traffic sends them (with the mix: reply counts and reactions).
-        others = sum(1 for w in finished for ns in w["other_received"] if self.t0 <= ns <= self.t1)
+        others = sum(1 for w in finished for ns in w["mix_received"] if self.t0 <= ns <= self.t1)
         server_cpu = sum(cpu[p] for p in self.server_pids)
         ours = sum(cpu.values())
 
@@ -358,9 +358,13 @@ class Measurement:
         f["sender_copy_latency_ms_max"] = percentile_ms(own, 1.0)
         f["other_frames_at_subscribers"] = other_frames([w["other_frames"] for w in finished])
         if self.system.mix:
-            f["mix_sent"] = {
-                "replies": sum(p.replies for p in self.publishers),
-                "reactions": sum(p.reactions for p in self.publishers),
+            sent = {
+                kind: [k for p in self.publishers for k in getattr(p, kind)]
+                for kind in ("replies", "reactions")
+            }
+            f["mix_sent"] = {kind: len(ks) for kind, ks in sent.items()}
+            f["mix_sent_in_window"] = {
+                kind: sum(self.k0 <= k < self.k1 for k in ks) for kind, ks in sent.items()
             }
         f["problems"] = self.problems(finished, teardown_from)
 

@@ -201,6 +201,14 @@ def problem_lines(results: dict[str, dict[str, Any]], busy_machine: float) -> li
                 f"{name}: the servers were still busy {result['settle_seconds']:g} s after the "
                 "connects; the idle and measured phases include that work"
             )
+        # The mix: every reply and reaction the server accepted reaches every socket once.
+        for kind, frame in (("replies", "message.updated"), ("reactions", "reactions")):
+            if "mix_sent" not in result:
+                break
+            expected = result["mix_sent"][kind] * result["opened"]
+            got = result["other_frames_at_subscribers"].get(frame, {}).get("frames", 0)
+            if got < expected:
+                lines.append(f"{name}: {got} {frame} frames of {expected} (the mix's {kind})")
         for key in ("failed_connects", "unexpected_closes", "publisher_error_frames"):
             if p[key]:
                 lines.append(f"{name}: {key} {p[key]}")
