@@ -170,6 +170,23 @@ def test_sqlite_remakes_an_index_of_an_older_definition(room, user):
     assert bodies(client_for(user), "triggers") == ["and the triggers are back"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_messages_from_before_the_search_migrations_are_found_after_them(room, user):
+    """Migrations 0007 (PostgreSQL's stored vector) and 0008 (SQLite's prefixes) over a history
+    that already holds messages, and back: what was written before is found after."""
+    from django.core.management import call_command
+
+    try:
+        call_command("migrate", "chat", "0006", verbosity=0)  # 0007 and 0008 undone
+        say(room, user, "written before the upgrade")
+        call_command("migrate", "chat", verbosity=0)
+        assert bodies(client_for(user), "upgrade") == ["written before the upgrade"]
+        say(room, user, "and a zucchini since")
+        assert bodies(client_for(user), "zucchini") == ["and a zucchini since"]
+    finally:
+        call_command("migrate", "chat", verbosity=0)
+
+
 def test_a_user_who_may_read_nothing_finds_nothing(room, user):
     say(room, user, "visible to members")
     user.is_active = False
