@@ -140,24 +140,26 @@ def make_thumbnail(image: Image.Image) -> bytes:
 # and comments (APP2 is kept when it is an ICC colour profile). PNG chunks of the same kind.
 JPEG_METADATA = {0xE1, 0xED, 0xFE}
 PNG_METADATA = {b"eXIf", b"tEXt", b"iTXt", b"zTXt", b"tIME"}
+WEBP_METADATA = {b"EXIF", b"XMP "}
+WEBP_METADATA_FLAGS = 0x08 | 0x04  # VP8X's "has EXIF" and "has XMP" bits
+GIF_KEPT_APPLICATIONS = {b"NETSCAPE2.0", b"ANIMEXTS1.0", b"ICCRGBG1012"}  # looping, colours
 ORIENTATION = 0x0112
 
 
 def without_metadata(data: bytes, image_format: str) -> bytes:
     """An image file without its metadata (a phone photo's EXIF says where it was taken), the
-    picture's own bytes unchanged; a JPEG keeps its orientation, so it is still shown upright,
-    and loses whatever follows its picture (a phone's second image or motion clip). A file
-    whose structure the parser does not follow is drawn again from its pixels instead: never
-    stored with what it carried."""
+    picture's own bytes unchanged: JPEG, PNG and WebP lose their EXIF and XMP (and JPEG and PNG
+    their comments and text), GIF its comments and XMP but not its looping. A JPEG keeps its
+    orientation, so it is still shown upright. Whatever follows the picture (a phone's second
+    image or motion clip) is dropped. A file whose structure the parser does not follow is
+    drawn again from its pixels instead: never stored with what it carried."""
+    strip = {"JPEG": _jpeg_without_metadata, "PNG": _png_without_metadata,
+             "WEBP": _webp_without_metadata, "GIF": _gif_without_metadata}  # fmt: skip
     try:
-        if image_format == "JPEG":
-            return _jpeg_without_metadata(data)
-        if image_format == "PNG":
-            return _png_without_metadata(data)
+        return strip[image_format](data)
     except Exception:
         logger.info("re-encoding a %s upload to strip its metadata", image_format, exc_info=True)
         return _reencoded(data, image_format)
-    return data
 
 
 def _jpeg_without_metadata(data: bytes) -> bytes:
@@ -216,6 +218,66 @@ def _png_without_metadata(data: bytes) -> bytes:
         pos = end
 
 
+def _webp_without_metadata(data: bytes) -> bytes:
+    """RIFF chunks (a four-letter kind, a little-endian length, the data padded to even): the
+    EXIF and XMP chunks dropped, their flags cleared in VP8X, the RIFF length made right."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise ValueError("not a RIFF WebP file")
+    kept, pos, end_of_riff = [], 12, 8 + int.from_bytes(data[4:8], "little")
+    if end_of_riff > len(data):
+        raise ValueError("the RIFF length runs past the end of the file")
+    while pos < end_of_riff:
+        kind, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        end = pos + 8 + size + (size & 1)
+        if len(kind) < 4 or end > end_of_riff:
+            raise ValueError("a WebP chunk runs past the end of the file")
+        chunk = data[pos:end]
+        if kind == b"VP8X":
+            chunk = chunk[:8] + bytes([chunk[8] & ~WEBP_METADATA_FLAGS & 0xFF]) + chunk[9:]
+        if kind not in WEBP_METADATA:
+            kept.append(chunk)
+        pos = end
+    body = b"WEBP" + b"".join(kept)  # and nothing appended after the RIFF
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def _gif_without_metadata(data: bytes) -> bytes:
+    """GIF blocks: comment extensions and application extensions other than looping and the
+    colour profile (XMP, for one) dropped; the frames, their timing and anything after the
+    trailer dropped or kept as a decoder reads them."""
+    if data[:6] not in (b"GIF87a", b"GIF89a"):
+        raise ValueError("not a GIF file")
+    flags = data[10]
+    pos = 13 + ((3 << ((flags & 0x07) + 1)) if flags & 0x80 else 0)  # header, screen, colours
+    kept = [data[:pos]]
+    while True:
+        if pos == len(data):  # no trailer, as some writers leave it: the decoders do without
+            return b"".join(kept) + b"\x3b"
+        start, label = pos, data[pos]
+        if label == 0x3B:  # the trailer
+            return b"".join(kept) + b"\x3b"
+        if label == 0x2C:  # an image: its descriptor, local colours, LZW size, data blocks
+            local = data[pos + 9]
+            pos += 10 + ((3 << ((local & 0x07) + 1)) if local & 0x80 else 0) + 1
+            pos = _gif_sub_blocks_end(data, pos)
+            kept.append(data[start:pos])
+        elif label == 0x21:  # an extension: its label, then data blocks
+            kind = data[pos + 1]
+            pos = _gif_sub_blocks_end(data, pos + 2)
+            application = data[start + 3 : start + 14] if kind == 0xFF else None
+            if kind != 0xFE and (application is None or application in GIF_KEPT_APPLICATIONS):
+                kept.append(data[start:pos])
+        else:
+            raise ValueError(f"an unknown GIF block {label:#x}")
+
+
+def _gif_sub_blocks_end(data: bytes, pos: int) -> int:
+    """Where the data sub-blocks that start at `pos` end (after their empty block)."""
+    while (size := data[pos]) != 0:
+        pos += 1 + size
+    return pos + 1
+
+
 def _reencoded(data: bytes, image_format: str) -> bytes:
     """The picture drawn again by Pillow: upright, with its colour profile and transparency,
     and nothing else it carried."""
@@ -250,7 +312,7 @@ def attachment_create(
     key = f"attachments/{room.pk}/{uuid.uuid4().hex}"
     storage = Attachment.file.field.storage
     upload.seek(0)
-    if image is not None and image.format in ("JPEG", "PNG"):
+    if image is not None:
         upload = ContentFile(without_metadata(upload.read(), image.format))
     stored = storage.save(key, upload)
     thumb_stored = storage.save(f"{key}-thumb.webp", ContentFile(thumbnail)) if thumbnail else ""

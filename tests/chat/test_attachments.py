@@ -141,6 +141,39 @@ def test_a_png_is_stored_without_its_text_and_exif_chunks(api, room):
     assert stored.tobytes() == image.tobytes()
 
 
+def test_a_webp_is_stored_without_its_exif_and_xmp(api, room):
+    image = Image.new("RGB", (40, 20), (1, 2, 3))
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # Make
+    exif.get_ifd(0x8825)[2] = (51.0, 30.0, 0.0)  # GPSLatitude
+    out = io.BytesIO()
+    image.save(out, format="WEBP", exif=exif, xmp=b"<x:xmpmeta>12 Home Street</x:xmpmeta>",
+               lossless=True)  # fmt: skip
+    data = upload(api, "shot.webp", out.getvalue(), "image/webp").json()
+    stored_bytes = body_of(api.get(data["url"]))
+    assert b"SecretCam" not in stored_bytes and b"Home Street" not in stored_bytes
+    stored = Image.open(io.BytesIO(stored_bytes))
+    assert not stored.getexif() and "xmp" not in stored.info
+    assert stored.convert("RGB").tobytes() == image.tobytes()
+
+
+def test_a_gif_keeps_its_frames_and_loop_but_not_its_comment_or_xmp(api, room):
+    frames = [Image.new("RGB", (10, 10), (80 * i, 0, 0)) for i in range(3)]
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], loop=0,
+                   duration=100, comment=b"shot at 12 Home Street")  # fmt: skip
+    sent = out.getvalue()
+    # An XMP packet as an application extension, as editors write it, after the colour table.
+    xmp = b"\x21\xff\x0bXMP DataXMP" + bytes([11]) + b"Home Street" + b"\x00"
+    at = 13 + (3 << ((sent[10] & 0x07) + 1))
+    sent = sent[:at] + xmp + sent[at:]
+    data = upload(api, "loop.gif", sent, "image/gif").json()
+    stored_bytes = body_of(api.get(data["url"]))
+    assert b"Home Street" not in stored_bytes
+    stored = Image.open(io.BytesIO(stored_bytes))
+    assert (stored.n_frames, stored.info.get("loop"), "comment" in stored.info) == (3, 0, False)
+
+
 def secret_jpeg(**exif_tags) -> bytes:
     image = Image.new("RGB", (60, 20), (200, 120, 10))
     exif = Image.Exif()
