@@ -242,9 +242,9 @@ def _webp_without_metadata(data: bytes) -> bytes:
 
 
 def _gif_without_metadata(data: bytes) -> bytes:
-    """GIF blocks: comment extensions and application extensions other than looping and the
-    colour profile (XMP, for one) dropped; the frames, their timing and anything after the
-    trailer dropped or kept as a decoder reads them."""
+    """GIF blocks: comment extensions, and application extensions other than looping and the
+    colour profile (XMP, for one), dropped; the frames and their timing kept; whatever follows
+    the trailer dropped, and a missing trailer added."""
     if data[:6] not in (b"GIF87a", b"GIF89a"):
         raise ValueError("not a GIF file")
     flags = data[10]
@@ -280,9 +280,16 @@ def _gif_sub_blocks_end(data: bytes, pos: int) -> int:
 
 def _reencoded(data: bytes, image_format: str) -> bytes:
     """The picture drawn again by Pillow: upright, with its colour profile and transparency,
-    and nothing else it carried."""
-    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
-    options = {key: image.info[key] for key in ("icc_profile", "transparency") if key in image.info}
+    every frame of an animation with its timing and looping, and nothing else it carried."""
+    image = Image.open(io.BytesIO(data))
+    kept = ("icc_profile", "transparency", "duration", "loop", "background")
+    options = {key: image.info[key] for key in kept if key in image.info}
+    if getattr(image, "is_animated", False):
+        options["save_all"] = True  # (an animation's orientation tag means nothing to browsers)
+    else:
+        image = ImageOps.exif_transpose(image)
+    if image_format in ("JPEG", "GIF"):
+        options["comment"] = b""  # else Pillow writes the one it read back out
     if image_format == "JPEG":
         options["quality"] = 95
     out = io.BytesIO()

@@ -174,6 +174,34 @@ def test_a_gif_keeps_its_frames_and_loop_but_not_its_comment_or_xmp(api, room):
     assert (stored.n_frames, stored.info.get("loop"), "comment" in stored.info) == (3, 0, False)
 
 
+def test_an_animation_drawn_again_keeps_every_frame_and_loses_its_comment():
+    """The fallback for a file the GIF parser cannot follow (here, a block it does not know
+    before the trailer) re-encodes every frame, not just the first."""
+    from chat.attachments import without_metadata
+
+    frames = [Image.new("RGB", (10, 10), (80 * i, 0, 0)) for i in range(3)]
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], loop=0,
+                   duration=100, comment=b"shot at 12 Home Street")  # fmt: skip
+    odd = out.getvalue()[:-1] + b"\x99\x3b"  # an unknown block label, then the trailer
+    stored = without_metadata(odd, "GIF")
+    assert b"Home Street" not in stored
+    image = Image.open(io.BytesIO(stored))
+    assert (image.n_frames, image.info.get("loop")) == (3, 0)
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "GIF"])
+def test_the_fallback_drawing_carries_no_comment(image_format):
+    """Pillow writes the comment it read back out unless told otherwise: the re-encoding
+    for a file the parsers cannot follow must not."""
+    from chat.attachments import _reencoded
+
+    out = io.BytesIO()
+    Image.new("RGB", (10, 10), (9, 9, 9)).save(out, format=image_format, comment=b"12 Home St")
+    stored = _reencoded(out.getvalue(), image_format)
+    assert b"Home St" not in stored and "comment" not in Image.open(io.BytesIO(stored)).info
+
+
 def secret_jpeg(**exif_tags) -> bytes:
     image = Image.new("RGB", (60, 20), (200, 120, 10))
     exif = Image.Exif()
