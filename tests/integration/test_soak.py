@@ -88,7 +88,8 @@ KEYS_SLACK, KEYS_SHARE = 20, 0.25
 
 # A vanished peer is pinged once it has been idle SOAK_PING_SECONDS (Daphne looks every 2 s)
 # and dropped SOAK_PING_TIMEOUT later.
-GHOST_DROPPED_WITHIN = SOAK_PING_SECONDS + SOAK_PING_TIMEOUT + 2 + 10
+GHOST_LIFETIME = SOAK_PING_SECONDS + SOAK_PING_TIMEOUT + 2
+GHOST_DROPPED_WITHIN = GHOST_LIFETIME + 10
 # After the last client left: the vanished peers' drop, then entries that merely lapse.
 CLEAN_WITHIN = GHOST_DROPPED_WITHIN + 2 * SOAK_SOCKET_TTL + 10
 
@@ -345,10 +346,16 @@ class Load:
             await pause(rng, HOP_EVERY)
 
     async def ghosts(self, account: Account, slugs: list[str], tasks: list[asyncio.Task]) -> None:
-        """Now and then a socket whose peer vanishes: it never answers a ping, never closes."""
+        """Now and then a socket whose peer vanishes: it never answers a ping, never closes.
+
+        None vanishes in the last GHOST_LIFETIME of the load, so that the keepalive has
+        dropped them all by the time the load stops, not a quarter of a minute after."""
         rng = random.Random(self.rng.random())
+        last = time.monotonic() + SOAK_SECONDS - GHOST_LIFETIME
         while True:
             await pause(rng, GHOST_EVERY)
+            if time.monotonic() > last:
+                return
             tasks.append(asyncio.create_task(self.ghost(account, rng.choice(slugs))))
 
     async def ghost(self, account: Account, slug: str) -> None:
