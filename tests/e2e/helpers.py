@@ -44,6 +44,7 @@ RELAXED_LIMITS = {
 @contextmanager
 def running_server(*usernames: str) -> Iterator[procs.DaphneProcess]:
     """Daphne (in-memory channel layer) on a fresh SQLite database with these users."""
+    _sessions.clear()  # they were the last server's
     with procs.sqlite_database(users=usernames, password=PASSWORD) as db:
         env = procs.app_env(database_url=db, **RELAXED_LIMITS)
         with procs.DaphneProcess(env) as server:
@@ -69,15 +70,33 @@ def seed_messages(
     return json.loads(procs.manage(server.env, "shell", "-c", code).strip().splitlines()[-1])
 
 
+# The cookies of each person's first login on the current server. A later log_in of the same
+# person (a second browser, the next test) starts from them, as a browser that kept its session
+# does: that saves a page load and a password check each time. A session that has ended since
+# (a test logged out) lands on the login page, and the form is used again.
+_sessions: dict[tuple[str, str], list] = {}
+
+
 def log_in(page: Page, username: str, password: str = PASSWORD) -> None:
-    """Through the login page, the way a person does it; lands on the home page."""
+    """Through the login page, the way a person does it, or with the session this person's
+    earlier login on this server left; lands on the home page."""
+    home = page.get_by_role("heading", name="Your rooms")
+    cookies = _sessions.get((username, password))
+    if cookies:
+        page.context.add_cookies(cookies)
+        page.goto("/")
+        if "/accounts/login/" not in page.url:
+            expect(home).to_be_visible()
+            page.wait_for_load_state("load")
+            return
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Your rooms")).to_be_visible()
+    expect(home).to_be_visible()
     # The page's modules run before "load": forms and buttons are wired up from here on.
     page.wait_for_load_state("load")
+    _sessions[(username, password)] = page.context.cookies()
 
 
 def api_post(page: Page, path: str, data: dict) -> dict:

@@ -71,9 +71,11 @@ def site() -> Iterator[Site]:
                 server.stop()
 
 
-@pytest.fixture(autouse=True)
-def no_lockouts(site: Site) -> None:
-    """Each test starts with no failed logins recorded (they are in the shared database)."""
+@pytest.fixture
+def locks_out(site: Site) -> Iterator[None]:
+    """For a test that locks an address out: the failed logins it recorded are cleared after
+    it, so that the next test (they share the database) can log in."""
+    yield
     procs.manage(site.env, "axes_reset")
 
 
@@ -101,6 +103,7 @@ async def lock_out(base: str, forwarded_for: str | None = None) -> None:
         assert status in (200, 429)
 
 
+@pytest.mark.usefixtures("locks_out")
 async def test_a_forged_forwarded_for_does_not_escape_the_address_lockout(site):
     await lock_out(site.direct.http)
     status = await attempt_login(site.direct.http, "proxied", PASSWORD, "198.51.100.99")
@@ -159,6 +162,7 @@ async def test_a_forged_forwarded_proto_is_not_https(site):
     assert response.headers["Location"].startswith("https://")
 
 
+@pytest.mark.usefixtures("locks_out")
 async def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(site):
     base = site.behind.http  # the test's own address, 127.0.0.1, is the trusted proxy
     await lock_out(base, forwarded_for="198.51.100.1")
@@ -182,6 +186,7 @@ async def test_behind_a_trusted_proxy_sockets_count_against_the_forwarded_addres
         await client.close()
 
 
+@pytest.mark.usefixtures("locks_out")
 async def test_nginx_overwrites_a_forwarded_for_the_client_wrote(site):
     """The client is the test itself (127.0.0.1); whatever it claims, nginx says 127.0.0.1, so
     every failure counts against its one real address."""
