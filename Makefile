@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 MQTT_PORT ?= 1883
+MQTT_DIR ?= .mqtt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run serve-demo test test-fast soak test-js bench lint lint-copies-baseline format system-deps clean
@@ -45,14 +46,14 @@ serve-demo:
 	@echo "  Switchboard is starting on http://localhost:$(PORT)"
 	@echo "  Log in as alice, bob or carol (admin for /admin/) with password: switchboard-demo"
 	@echo ""
-	@# With Mosquitto installed, a broker of the demo's own (.mqtt/, on MQTT_PORT) runs beside the
-	@# server, in make's process group (Ctrl+C stops both); .mqtt/env points the server at it.
-	@rm -f .mqtt/env; if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then \
-	  DJANGO_DEBUG=1 $(PY) manage.py mqtt_dev_broker --dir .mqtt --port $(MQTT_PORT) && \
-	  { PATH="$$PATH:/usr/sbin" mosquitto -c .mqtt/mosquitto.conf & }; fi
+	@# With Mosquitto installed, a broker of the demo's own (in MQTT_DIR, on MQTT_PORT) runs beside the
+	@# server, in make's process group (Ctrl+C stops both); $(MQTT_DIR)/env points the server at it.
+	@rm -f $(MQTT_DIR)/env; if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then \
+	  DJANGO_DEBUG=1 $(PY) manage.py mqtt_dev_broker --dir $(MQTT_DIR) --port $(MQTT_PORT) && \
+	  { PATH="$$PATH:/usr/sbin" mosquitto -c $(MQTT_DIR)/mosquitto.conf & }; fi
 	@# The sampler, the simulator, the MQTT bridge and the alert worker run as tasks of the
 	@# server: as processes of their own, their readings could not reach it over the in-memory layer.
-	SWITCHBOARD_LOG_FORMAT=console DJANGO_DEBUG=1 SWITCHBOARD_DEMO_SOURCES=1 SWITCHBOARD_ALERT_WORKER_IN_SERVER=1 exec env $$(cat .mqtt/env 2>/dev/null) $(PY) -m realtime.serve -b 127.0.0.1 -p $(PORT) config.asgi:application
+	SWITCHBOARD_LOG_FORMAT=console DJANGO_DEBUG=1 SWITCHBOARD_DEMO_SOURCES=1 SWITCHBOARD_ALERT_WORKER_IN_SERVER=1 exec env $$(cat $(MQTT_DIR)/env 2>/dev/null) $(PY) -m realtime.serve -b 127.0.0.1 -p $(PORT) config.asgi:application
 
 ## system-deps: Debian packages the tests drive for real (redis-server, PostgreSQL, Chromium, nginx,
 ## Mosquitto)

@@ -127,16 +127,26 @@ def stop_server_tasks() -> Deferred:
 
 
 async def _stop_server_tasks() -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SERVER_TASKS_STOP_SECONDS
     tasks = list(_server_tasks)
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    # The sync thread takes work in order: this no-op runs once what they left there is done.
-    try:
-        await asyncio.wait_for(sync_to_async(lambda: None)(), SERVER_TASKS_STOP_SECONDS)
-    except TimeoutError:
-        # Still busy: once the loop stops it never finishes, and the exit would wait on it.
-        logger.warning("server tasks' sync work still running; exiting without it")
+    stuck: list[str] = []
+    if tasks:
+        # A task's own cleanup (an MQTT disconnect, an HTTP client closing) runs first.
+        _, pending = await asyncio.wait(tasks, timeout=SERVER_TASKS_STOP_SECONDS)
+        stuck = [task.get_coro().__qualname__ for task in pending]
+    if not stuck:
+        # The sync thread takes work in order: this no-op runs once what they left there is
+        # done.
+        try:
+            await asyncio.wait_for(sync_to_async(lambda: None)(), deadline - loop.time())
+        except TimeoutError:
+            stuck = ["the sync work they started"]
+    if stuck:
+        # Once the loop stops these never finish, and the exit would wait on them forever.
+        logger.warning("server tasks still stopping; exiting without them: %s", stuck)
         reactor.addSystemEventTrigger("after", "shutdown", os._exit, 0)
 
 

@@ -22,20 +22,24 @@ DEMO_PASSWORD = "switchboard-demo"  # chat/management/commands/seed_demo.py
 
 
 @pytest.fixture
-def demo() -> Iterator[procs.Loopback]:
+def demo(tmp_path) -> Iterator[procs.Loopback]:
     with procs.sqlite_database() as database:
         env = procs.app_env(database_url=database)
         del env["DJANGO_SETTINGS_MODULE"]  # `make run` sets none: DJANGO_DEBUG=1 picks local
         server = procs.Loopback()
         server.port = procs.free_port()
+        # The demo's MQTT broker on a port and in a directory of its own: never those of a
+        # `make run` going on in this worktree.
+        mqtt = [f"MQTT_PORT={procs.free_port()}", f"MQTT_DIR={tmp_path / 'mqtt'}"]
+        output: list[str] = []
         # A session of its own, so the whole tree the recipe starts can be stopped at once.
         make = subprocess.Popen(
-            ["make", "--no-print-directory", "serve-demo", f"PORT={server.port}"],
+            ["make", "--no-print-directory", "serve-demo", f"PORT={server.port}", *mqtt],
             cwd=procs.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,
         )  # fmt: skip
         try:
-            procs._wait_for_line(make, "Listening on TCP address", 120, "make serve-demo")
+            procs._wait_for_line(make, "Listening on TCP address", 120, "make serve-demo", output)
             yield server
         finally:
             with contextlib.suppress(ProcessLookupError):
@@ -43,10 +47,17 @@ def demo() -> Iterator[procs.Loopback]:
             try:
                 make.wait(10)
             except subprocess.TimeoutExpired:
+                left = subprocess.run(
+                    ["ps", "-o", "pid,stat,args", "-g", str(make.pid)],
+                    capture_output=True, text=True,
+                ).stdout  # fmt: skip
                 os.killpg(make.pid, signal.SIGKILL)
                 make.wait()
                 # A simulator tick left in a thread once kept the server from ever exiting.
-                pytest.fail("the demo did not stop on SIGTERM within 10 s")
+                pytest.fail(
+                    f"the demo did not stop on SIGTERM within 10 s; still running:\n{left}\n"
+                    f"its last lines:\n{''.join(output[-40:])}"
+                )
 
 
 async def panel_titles(server: procs.Loopback, account: Account) -> dict[int, str]:
