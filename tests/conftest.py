@@ -1,3 +1,7 @@
+import os
+import shutil
+import tempfile
+
 import pytest
 from channels.layers import get_channel_layer
 from django.core.cache import cache
@@ -5,6 +9,7 @@ from rest_framework.test import APIClient
 
 from realtime.store import rate_limits_reset
 from tests.factories import UserFactory
+from tests.support.procs import TEMPLATES_ENV
 
 
 @pytest.fixture
@@ -73,3 +78,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
     ordered = sorted(modules.values(), key=_module_weight)
     items[:] = [item for module in ordered for item in module]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's directory of template databases (tests/support/procs.py), made by the process
+    that starts the workers, which inherit it; a worker or a nested run uses the one it got."""
+    if not hasattr(config, "workerinput") and TEMPLATES_ENV not in os.environ:
+        config._switchboard_templates = tempfile.mkdtemp(prefix="switchboard-templates-")
+        os.environ[TEMPLATES_ENV] = config._switchboard_templates
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    directory = getattr(config, "_switchboard_templates", None)
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.environ.pop(TEMPLATES_ENV, None)

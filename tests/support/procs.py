@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import functools
 import glob
+import hashlib
 import os
 import shutil
 import signal
@@ -491,25 +493,55 @@ def sqlite_database(
         yield f"sqlite:///{path}"
 
 
+# A directory of template databases that the processes of one test run share (pytest-xdist's
+# workers inherit it from the controller, tests/conftest.py): the first to need a template
+# builds it, the others wait for it and copy it. Without it, each process builds its own.
+TEMPLATES_ENV = "SWITCHBOARD_TEST_TEMPLATES"
+
+
 @functools.cache
 def _migrated() -> Path:
-    path = _template_path()
-    manage(app_env(database_url=f"sqlite:///{path}"), "migrate", "-v0")
-    return path
+    return _built("migrated", lambda path: manage(_env_of(path), "migrate", "-v0"))
 
 
 @functools.cache
 def _template(users: tuple[str, ...], password: str) -> Path:
-    path = _template_path()
-    _copy_sqlite(_migrated(), path)
-    create_users(app_env(database_url=f"sqlite:///{path}"), *users, password=password)
+    migrated = _migrated()  # first: building takes the lock, and this would take it again
+
+    def build(path: Path) -> None:
+        _copy_sqlite(migrated, path)
+        create_users(_env_of(path), *users, password=password)
+
+    key = hashlib.sha256(repr((users, password)).encode()).hexdigest()[:16]
+    return _built(f"users-{key}", build)
+
+
+def _env_of(path: Path) -> dict[str, str]:
+    return app_env(database_url=f"sqlite:///{path}")
+
+
+def _built(name: str, build) -> Path:
+    """The template `name`, built by `build(path)` unless a process of this run has built it."""
+    directory = _templates_dir()
+    path = directory / f"{name}.sqlite3"
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not path.exists():
+            partial = directory / f"{name}.partial.sqlite3"
+            partial.unlink(missing_ok=True)
+            build(partial)
+            partial.rename(path)  # whole, or not there at all
     return path
 
 
-def _template_path() -> Path:
+@functools.cache
+def _templates_dir() -> Path:
+    shared = os.environ.get(TEMPLATES_ENV)
+    if shared:
+        return Path(shared)
     directory = Path(tempfile.mkdtemp(prefix="switchboard-template-"))
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    return directory / "db.sqlite3"
+    return directory
 
 
 def _copy_sqlite(source: Path, target: Path) -> None:
