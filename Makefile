@@ -10,7 +10,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: run serve-demo test test-fast soak test-js bench lint lint-copies-baseline format system-deps clean
 
 # uv installs the pinned requirements in a few seconds where pip takes twenty; it comes from PyPI
-# itself, pinned here, into the venv (nothing outside it is touched).
+# itself, pinned here, into the venv (nothing outside it is touched). It reads UV_* settings, not
+# pip's: behind a mirror, set UV_INDEX_URL (and UV_CONSTRAINT for a constraints file).
 UV_VERSION := 0.13.9
 $(VENV)/.installed: requirements.txt requirements-dev.txt node_modules/.installed
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -112,12 +112,14 @@ def start_server_tasks() -> None:
         task.add_done_callback(_server_task_done)
 
 
-# How long a stopping server waits for the sync work its tasks left running.
+# How long a stopping server waits for its tasks to finish once cancelled, and then again for
+# the sync work they left running.
 SERVER_TASKS_STOP_SECONDS = 5
 
 
 def stop_server_tasks() -> Deferred:
-    """Cancel the server tasks, and let the sync work they started finish while the loop runs.
+    """Cancel the server tasks, and let them and the sync work they started finish while the
+    loop runs, each within SERVER_TASKS_STOP_SECONDS (past that, the process exits without it).
 
     A simulator tick in Django's sync thread announces its readings with async_to_sync, which
     waits for the loop; once the loop has stopped it waits forever, and the process (joining
@@ -127,23 +129,22 @@ def stop_server_tasks() -> Deferred:
 
 
 async def _stop_server_tasks() -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + SERVER_TASKS_STOP_SECONDS
     tasks = list(_server_tasks)
     for task in tasks:
         task.cancel()
     stuck: list[str] = []
     if tasks:
-        # A task's own cleanup (an MQTT disconnect, an HTTP client closing) runs first.
+        # Their own cleanup first (an MQTT disconnect, an HTTP client closing), bounded: a task
+        # that never finishes it must not keep the process alive.
         _, pending = await asyncio.wait(tasks, timeout=SERVER_TASKS_STOP_SECONDS)
         stuck = [task.get_coro().__qualname__ for task in pending]
-    if not stuck:
-        # The sync thread takes work in order: this no-op runs once what they left there is
-        # done.
-        try:
-            await asyncio.wait_for(sync_to_async(lambda: None)(), deadline - loop.time())
-        except TimeoutError:
-            stuck = ["the sync work they started"]
+    # Then the sync work they started (a reading being stored), with a wait of its own, even
+    # when a task is stuck: the sync thread takes work in order, so this no-op runs once what
+    # they left there is done.
+    try:
+        await asyncio.wait_for(sync_to_async(lambda: None)(), SERVER_TASKS_STOP_SECONDS)
+    except TimeoutError:
+        stuck.append("the sync work they started")
     if stuck:
         # Once the loop stops these never finish, and the exit would wait on them forever.
         logger.warning("server tasks still stopping; exiting without them: %s", stuck)

@@ -77,11 +77,12 @@ def seed_messages(
 _sessions: dict[tuple[str, str], list] = {}
 
 
-def log_in(page: Page, username: str, password: str = PASSWORD) -> None:
+def log_in(page: Page, username: str, password: str = PASSWORD, *, fresh: bool = False) -> None:
     """Through the login page, the way a person does it, or with the session this person's
-    earlier login on this server left; lands on the home page."""
+    earlier login on this server left (unless `fresh`: a session of its own, for a test about
+    sessions or devices); lands on the home page."""
     home = page.get_by_role("heading", name="Your rooms")
-    cookies = _sessions.get((username, password))
+    cookies = None if fresh else _sessions.get((username, password))
     if cookies:
         page.context.add_cookies(cookies)
         page.goto("/")

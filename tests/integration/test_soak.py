@@ -349,9 +349,10 @@ class Load:
         """Now and then a socket whose peer vanishes: it never answers a ping, never closes.
 
         None vanishes in the last GHOST_LIFETIME of the load, so that the keepalive has
-        dropped them all by the time the load stops, not a quarter of a minute after."""
+        dropped them all by the time the load stops, not a quarter of a minute after; but at
+        least one does, however short the load."""
         rng = random.Random(self.rng.random())
-        last = time.monotonic() + SOAK_SECONDS - GHOST_LIFETIME
+        last = time.monotonic() + max(SOAK_SECONDS - GHOST_LIFETIME, GHOST_EVERY[1])
         while True:
             await pause(rng, GHOST_EVERY)
             if time.monotonic() > last:
