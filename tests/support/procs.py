@@ -523,14 +523,14 @@ def _env_of(path: Path) -> dict[str, str]:
 def _built(name: str, build) -> Path:
     """The template `name`, built by `build(path)` unless a process of this run has built it."""
     directory = _templates_dir()
-    path = directory / f"{name}.sqlite3"
+    path, done = directory / f"{name}.sqlite3", directory / f"{name}.done"
     with open(directory / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if not path.exists():
-            partial = directory / f"{name}.partial.sqlite3"
-            partial.unlink(missing_ok=True)
-            build(partial)
-            partial.rename(path)  # whole, or not there at all
+        if not done.exists():
+            # Built where it stays (a WAL file beside it keeps its name): `done` says it is whole.
+            path.unlink(missing_ok=True)
+            build(path)
+            done.touch()
     return path
 
 
