@@ -3,6 +3,7 @@ process dies its clients come back through the same address and resume with noth
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -62,6 +63,7 @@ class Nginx(procs.Loopback):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -370,13 +370,20 @@ def app_env(*, database_url: str, redis_url: str | None = None, **extra: str) ->
         "DATABASE_URL": database_url,
         "PYTHONUNBUFFERED": "1",
         # Uploads (attachments) of the processes sharing this environment: never the worktree's.
-        "SWITCHBOARD_MEDIA_ROOT": tempfile.mkdtemp(prefix="switchboard-media-"),
+        "SWITCHBOARD_MEDIA_ROOT": _temporary_directory("switchboard-media-"),
         **extra,
     }
     env.pop("REDIS_URL", None)
     if redis_url:
         env["REDIS_URL"] = redis_url
     return env
+
+
+def _temporary_directory(prefix: str) -> str:
+    """A directory removed when this process exits (the servers using it have stopped by then)."""
+    directory = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return directory
 
 
 def manage(env: dict[str, str], *args: str) -> str:
