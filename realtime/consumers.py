@@ -188,8 +188,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await get_hub().unsubscribe(group, self)
 
     async def join_group(self, group: str) -> None:
-        await get_hub().subscribe(group, self)
+        # Recorded first: if the join fails or is cancelled, the release still leaves it.
         self.groups_joined.append(group)
+        await get_hub().subscribe(group, self)
 
     def _expire_with_token(self) -> None:
         expires_at = self.scope.get("auth_expires_at")

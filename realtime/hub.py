@@ -62,31 +62,44 @@ class Hub:
         self._started = asyncio.Lock()
 
     async def subscribe(self, group: str, subscriber: Subscriber) -> None:
-        """Deliver `group`'s events to `subscriber` from now on (the layer join is awaited)."""
+        """Deliver `group`'s events to `subscriber` from now on (the layer join is awaited).
+
+        The caller may be cancelled meanwhile (Django cancels a long poll whose client left),
+        but the layer call is not: cancelled half-way, it may have reached Redis with nothing
+        here to record it, and the group would hold this process's channel for a day. Shielded,
+        it finishes, and the caller's `unsubscribe` (which waits for the lock) undoes it."""
         await self._start()
         entry = self._groups.setdefault(group, _Group())
         # Added before the lock: a concurrent unsubscribe then sees it and keeps the group.
         entry.subscribers.add(subscriber)
-        async with entry.lock:
-            if not entry.joined:
-                await self.layer.group_add(group, self.channel)
-                entry.joined = True
+        if entry.joined and not entry.lock.locked():
+            return  # joined already, and no leave under way: nothing to wait for
+        await asyncio.shield(self._join(group, entry))
 
     async def unsubscribe(self, group: str, subscriber: Subscriber) -> None:
         entry = self._groups.get(group)
         if entry is None:
             return
         entry.subscribers.discard(subscriber)
-        if entry.subscribers:
-            return
+        if not entry.subscribers:
+            await asyncio.shield(self._leave(group, entry))
+
+    async def _join(self, group: str, entry: _Group) -> None:
         async with entry.lock:
-            if entry.subscribers or not entry.joined:
+            if not entry.joined:
+                await self.layer.group_add(group, self.channel)
+                entry.joined = True
+
+    async def _leave(self, group: str, entry: _Group) -> None:
+        async with entry.lock:
+            if entry.subscribers:
                 return
-            try:
-                await self.layer.group_discard(group, self.channel)
-            except Exception:
-                logger.warning("could not leave %s; the layer will expire it", group)
-            entry.joined = False
+            if entry.joined:
+                try:
+                    await self.layer.group_discard(group, self.channel)
+                except Exception:
+                    logger.warning("could not leave %s; the layer will expire it", group)
+                entry.joined = False
             if not entry.subscribers and self._groups.get(group) is entry:
                 del self._groups[group]
 

@@ -162,6 +162,7 @@ async def test_private_room_notes_refuse_non_members(layer, user, other):
 async def test_awareness_is_relayed_and_cleared_when_the_socket_closes(layer, user, other, room):
     alice_socket, alice = await editor(user)
     bob_socket, bob = await editor(other)
+    await flushed(bob_socket, bob)  # bob's socket has opened: it hears alice from the hub only
     entries = Encoder()
     entries.write_var_uint(1)
     entries.write_var_uint(4242)  # client id
