@@ -21,6 +21,7 @@ from tests.e2e.helpers import (
     log_in,
     message_items,
     messages,
+    open_home,
     open_room,
     screenshot,
     send_with_button,
@@ -185,6 +186,7 @@ def test_a_room_needs_login_and_login_returns_to_it(new_page):
 def test_a_room_created_on_the_home_page_opens_and_is_listed(new_page):
     page = new_page()
     log_in(page, "dave")
+    open_home(page)
     page.get_by_role("textbox", name="Name").fill("Design reviews")
     page.get_by_role("textbox", name="Topic").fill("Mockups and feedback")
     page.get_by_role("button", name="Create room").click()

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
 from tests.e2e import helpers
-from tests.e2e.helpers import DESKTOP, PASSWORD, PHONE, log_in, screenshot
+from tests.e2e.helpers import DESKTOP, PASSWORD, PHONE, log_in, open_home, screenshot
 from tests.support import procs
 
 pytestmark = pytest.mark.browser
@@ -245,6 +245,7 @@ def test_reconnects_and_catches_up_after_the_connection_drops(new_page, keys, re
 def test_owner_creates_a_dashboard_and_adds_a_panel(new_page, keys, rest) -> None:
     page = new_page(viewport=DESKTOP)
     log_in(page, "alice")
+    open_home(page)
     page.get_by_role("button", name="New dashboard").click()
     dialog = page.get_by_role("dialog", name="New dashboard")
     dialog.get_by_label("Name").fill("Glasshouse")
@@ -321,6 +322,7 @@ def test_a_firing_alert_raises_a_toast_and_the_bell_count_on_the_home_page(
     )
     page = new_page(viewport=DESKTOP)
     log_in(page, "alice")
+    open_home(page)
     expect(page.locator("#notif")).to_have_attribute("data-state", "live")
     unread = helpers.api_request(page, "GET", "/api/notifications/?unread=1").json()
     bell = page.get_by_role("button", name=re.compile(r"^Notifications"))
