@@ -19,23 +19,21 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt node_modules/.installe
 	$(PY) -m uv pip install -q --compile-bytecode --python $(PY) -r requirements-dev.txt
 	touch $@
 
-# Browser libraries (uPlot, ...) from the npm registry, exactly as package-lock.json says.
+# Browser libraries (uPlot, Yjs, Leaflet, ...) from the npm registry, exactly as
+# package-lock.json says.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
-	npm run build --silent
 
-# The notes editor bundle (CodeMirror + Yjs, esbuild): generated, not committed.
-static/dist/notes.js: node_modules/.installed package-lock.json $(wildcard static/js/notes/*.js)
+# The page scripts and their libraries, bundled by esbuild (build.mjs) into static/dist:
+# generated, not committed, and rebuilt whenever a module under static/js changes.
+static/dist/.built: node_modules/.installed build.mjs $(shell find static/js -name '*.js')
 	npm run build --silent
-
-# The map panel's bundle (Leaflet) and its basemap (Natural Earth, world-atlas), by the same build.
-static/dist/fleet-map.js: node_modules/.installed package-lock.json static/js/dashboard-streams.js $(wildcard static/js/map/*.js)
-	npm run build --silent
+	touch $@
 
 ## run: install, migrate, load demo data and serve on http://localhost:$(PORT) (SQLite, in-memory
 ## layer), with the built-in server sampler and the device simulator running inside the server
-run: $(VENV)/.installed static/dist/notes.js static/dist/fleet-map.js
+run: $(VENV)/.installed static/dist/.built
 	@$(MAKE) --no-print-directory serve-demo
 
 ## serve-demo: `run` once installed: migrate, seed and serve (tests/integration/test_demo.py runs it)
@@ -79,7 +77,7 @@ system-deps:
 # and browser). Modules stay whole on one worker: their fixtures are module- or session-wide.
 TEST_WORKERS ?= 3
 
-test: $(VENV)/.installed system-deps static/dist/notes.js static/dist/fleet-map.js test-js
+test: $(VENV)/.installed system-deps static/dist/.built test-js
 	SWITCHBOARD_SOAK_SECONDS=$${SWITCHBOARD_SOAK_SECONDS:-60} \
 	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 

@@ -140,11 +140,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [
     BASE_DIR / "static",
-    # Libraries installed by `npm ci` (package-lock.json), served as they ship: no bundle step.
+    # uPlot's stylesheet, as npm installed it (package-lock.json). The page scripts and the
+    # libraries they import are bundled into static/dist by `npm run build` (build.mjs).
     ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),
-    # Message bodies (CONTRACT.md §9): the Markdown renderer and the reaction picker's emoji.
-    ("vendor/markdown-it", BASE_DIR / "node_modules" / "markdown-it" / "dist" / "browser"),
-    ("vendor/unicode-emoji-json", BASE_DIR / "node_modules" / "unicode-emoji-json"),
 ]
 # Uploaded attachments (chat.attachments) live under MEDIA_ROOT by default; any storage backend
 # (django-storages' S3, GCS, Azure...) by SWITCHBOARD_ATTACHMENT_STORAGE, its options then given

@@ -184,7 +184,7 @@ for (const panel of dashboard.panels) {
   const figure = root.querySelector(`figure[data-panel="${panel.id}"]`);
   if (!figure) continue;
   if (panel.kind === "map") {
-    const { FleetMapView } = await import(new URL("../dist/fleet-map.js", import.meta.url));
+    const { FleetMapView } = await import("./map/fleet-map.js");
     views.set(panel.id, new FleetMapView(figure, panel, deviceNames));
   } else {
     views.set(panel.id, new (KINDS[panel.kind] ?? PanelView)(figure, panel));

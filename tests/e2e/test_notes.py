@@ -26,7 +26,7 @@ from tests.support import procs
 
 pytestmark = pytest.mark.browser
 
-BUNDLE = procs.ROOT / "static" / "dist" / "notes.js"
+BUNDLE = procs.ROOT / "static" / "dist" / "notes" / "editor.js"
 NOTES_SOCKET = re.compile(r"/ws/rooms/[^/]+/notes/$")
 
 # The editor's text as it is on screen: every line, without the other people's caret labels
@@ -43,7 +43,7 @@ SHOWN_TEXT = """() => {
 @pytest.fixture(autouse=True)
 def _bundle_built() -> None:
     if not BUNDLE.exists():
-        pytest.fail("static/dist/notes.js is missing: run `npm run build` (`make test` does)")
+        pytest.fail("static/dist/notes/ is missing: run `npm run build` (`make test` does)")
 
 
 def notes_editor(page: Page) -> Locator:

@@ -1,8 +1,8 @@
 // The map panel: each device of the panel as a marker at its latest lat/lon, its recent track
 // as a line, and a popup with its name, speed and last update. Leaflet draws it over Natural
-// Earth's country shapes (world-atlas, TopoJSON), which the build copies into static/dist: no
-// tile server, so the page works offline. Bundled by esbuild into static/dist/fleet-map.js and
-// loaded by dashboard.js only on a dashboard that has a map.
+// Earth's country shapes (world-atlas, TopoJSON), which the build copies beside this module's
+// chunk (static/dist/chunks): no tile server, so the page works offline. A chunk of its own
+// (build.mjs), loaded by dashboard.js only on a dashboard that has a map.
 import { feature } from "topojson-client";
 import L from "leaflet";
 

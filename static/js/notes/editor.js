@@ -1,6 +1,6 @@
 // The room page's notes pane (templates/chat/_notes.html): beside the conversation on wide
 // screens (the "Notes" toggle in the room's header), a Messages | Notes tab switch on phones.
-// Bundled by esbuild into static/dist/ (`npm run build`): this small entry loads on every room
+// Bundled with the other pages (build.mjs) into static/dist/notes/: this entry loads on every room
 // page; the editor (CodeMirror, Yjs, y-websocket: ./session.js, a separate chunk) and its socket
 // start the first time the pane opens.
 import { toast } from "../toast.js";

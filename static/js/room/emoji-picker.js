@@ -1,10 +1,10 @@
 // The reaction picker: a small popup with a filter box and a grid of emoji, from the
-// unicode-emoji-json data served by the app itself (static/vendor, from npm; no CDN).
+// unicode-emoji-json data (npm), which the build makes a chunk of its own, served by the app
+// itself (no CDN) and fetched the first time the picker opens.
 // Keyboard: arrows move in the grid, Home/End, Enter or Space picks, Escape closes; focus goes
 // back to the button that opened it.
 import { el } from "../ui.js";
 
-const DATA_URL = new URL("../../vendor/unicode-emoji-json/data-by-group.json", import.meta.url);
 const COLUMNS = 8;
 const SHOWN = 64;
 
@@ -13,7 +13,7 @@ let popup = null;
 
 async function emojiList() {
   if (!all) {
-    const groups = await (await fetch(DATA_URL)).json();
+    const { default: groups } = await import("unicode-emoji-json/data-by-group.json");
     all = groups.flatMap((group) => group.emojis.map(({ emoji, name }) => ({ emoji, name })));
   }
   return all;

@@ -1,6 +1,6 @@
 // One message as a list item: its head built with createElement and textContent, its body the
 // Markdown renderer's output, and its conversation parts (reply quote, reactions, replies).
-import MarkdownIt from "../../vendor/markdown-it/markdown-it.esm.min.mjs";
+import MarkdownIt from "markdown-it";
 import { markdownRenderer } from "../markdown.js";
 import { fullDate } from "../time.js";
 import { el, hueFor } from "../ui.js";
