@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import secrets
+import string
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,11 +45,21 @@ RELAXED_LIMITS = {
 
 @contextmanager
 def running_server(*usernames: str) -> Iterator[procs.DaphneProcess]:
-    """Daphne (in-memory channel layer) on a fresh SQLite database with these users."""
+    """Daphne (in-memory channel layer) on a fresh SQLite database with these users, each
+    with a session that `log_in` starts from."""
     _sessions.clear()  # they were the last server's
     with procs.sqlite_database(users=usernames, password=PASSWORD) as db:
         env = procs.app_env(database_url=db, **RELAXED_LIMITS)
         with procs.DaphneProcess(env) as server:
+            for username, key in procs.template_sessions(usernames).items():
+                # Any 32 letters and digits are a CSRF secret Django accepts in its cookie.
+                csrf = "".join(
+                    secrets.choice(string.ascii_letters + string.digits) for _ in range(32)
+                )
+                _sessions[(username, PASSWORD)] = [
+                    {"name": "sessionid", "value": key, "url": server.http},
+                    {"name": "csrftoken", "value": csrf, "url": server.http},
+                ]
             yield server
 
 
@@ -70,20 +82,20 @@ def seed_messages(
     return json.loads(procs.manage(server.env, "shell", "-c", code).strip().splitlines()[-1])
 
 
-# The cookies of each person's first login on the current server. A later log_in of the same
-# person (a second browser, the next test) starts from them, as a browser that kept its session
-# does: that saves a page load and a password check each time. A session that has ended since
-# (a test logged out) lands on the login page, and the form is used again.
+# Each person's session cookies on the current server: the session its database was made with
+# (procs.template_sessions), then the one their latest login through the form made. log_in
+# starts from them, as a browser that kept its session does, which saves the login page and the
+# home page it lands on (over a second of browser and server CPU a person). A session that has
+# ended since (a test logged out) fails the check, and the form is used again.
 _sessions: dict[tuple[str, str], list] = {}
 
 
 def log_in(page: Page, username: str, password: str = PASSWORD, *, fresh: bool = False) -> None:
-    """Log the page's browser context in as `username`: through the login page, the way a
-    person does it (the page then shows the home page), or with the session this person's
-    earlier login on this server left, checked with one API call and no page load (a home page
-    costs the browser and the server more than half a second of CPU). Unless `fresh`: a
-    session of its own, for a test about sessions or devices. Either way, the test then opens
-    the page it needs."""
+    """Log the page's browser context in as `username`: with the session this person has on
+    this server (see `_sessions`), checked with one API call and no page load, or else through
+    the login page, the way a person does it (the page then shows the home page). `fresh`
+    always uses the form: a session of its own, for a test about logging in or sessions.
+    Either way, the test then opens the page it needs."""
     cookies = None if fresh else _sessions.get((username, password))
     if cookies:
         page.context.add_cookies(cookies)

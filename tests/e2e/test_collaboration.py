@@ -22,6 +22,7 @@ from tests.e2e.helpers import (
     log_in,
     message_items,
     messages,
+    open_home,
     open_room,
     send_with_enter,
     two_people_in_a_room,
@@ -276,7 +277,7 @@ def test_unread_messages_are_marked_and_jumped_to_and_read_marks_follow_the_scre
     join_room(reader, slug)
     for n in range(1, 71):
         api_post(writer, f"/api/rooms/{slug}/messages/", {"body": f"update {n:02d}"})
-    reader.reload()
+    open_home(reader)
     expect(reader.get_by_label("70 unread")).to_be_visible()  # the home page's badge
 
     with reader.expect_websocket(lambda ws: "/ws/rooms/" in ws.url) as opened:

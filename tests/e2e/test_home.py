@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
@@ -17,6 +19,16 @@ def room_card(page: Page, section: str, name: str) -> Locator:
 
 def search_box(page: Page) -> Locator:
     return page.get_by_role("searchbox", name="Search rooms")
+
+
+def test_a_person_logs_in_with_the_form_and_lands_on_the_home_page(new_page):
+    page = new_page()
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
+    log_in(page, "carol", fresh=True)  # the form: username, password, "Log in"
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.get_by_role("heading", name="Your rooms")).to_be_visible()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 def test_room_cards_preview_the_last_message(new_page):

@@ -16,6 +16,7 @@ from tests.e2e.helpers import (
     join_room,
     log_in,
     message_items,
+    open_home,
     open_room,
     screenshot,
     send_with_enter,
@@ -93,6 +94,7 @@ def test_a_mention_in_the_room_being_read_does_not_raise_a_toast(new_page):
 def test_desktop_notifications_follow_the_browser_permission(new_page):
     asked = new_page()
     log_in(asked, "carol")
+    open_home(asked)
     wait_for_live_notifications(asked)  # the bell's script is running
     bell(asked).click()
     panel = asked.get_by_role("region", name="Notifications")
@@ -100,6 +102,7 @@ def test_desktop_notifications_follow_the_browser_permission(new_page):
 
     allowed = new_page(permissions=["notifications"])
     log_in(allowed, "dave")
+    open_home(allowed)
     wait_for_live_notifications(allowed)
     bell(allowed).click()
     panel = allowed.get_by_role("region", name="Notifications")

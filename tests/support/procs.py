@@ -12,6 +12,7 @@ import fcntl
 import functools
 import glob
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -396,14 +397,31 @@ def manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def create_users(env: dict[str, str], *usernames: str, password: str = PASSWORD) -> None:
-    """Create users in one manage.py call (tests log in as them through the real login page)."""
+def create_users(
+    env: dict[str, str], *usernames: str, password: str = PASSWORD, sessions: Path | None = None
+) -> None:
+    """Create users in one manage.py call. With `sessions`, also a logged-in session for each,
+    as the login page makes it (user id, backend, password hash), its key written to that JSON
+    file by username: browser tests start logged in without two page loads per person."""
     code = (
-        "from django.contrib.auth import get_user_model\n"
-        "U = get_user_model()\n"
+        "import json\n"
+        "from django.conf import settings\n"
+        "from django.contrib import auth\n"
+        "from django.contrib.sessions.backends.db import SessionStore\n"
+        "U = auth.get_user_model()\n"
+        "keys = {}\n"
         f"for name in {list(usernames)!r}:\n"
-        "    if not U.objects.filter(username=name).exists():\n"
-        f"        U.objects.create_user(name, password={password!r})\n"
+        "    user = U.objects.filter(username=name).first()\n"
+        "    if user is None:\n"
+        f"        user = U.objects.create_user(name, password={password!r})\n"
+        "    session = SessionStore()\n"
+        "    session[auth.SESSION_KEY] = str(user.pk)\n"
+        "    session[auth.BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]\n"
+        "    session[auth.HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
+        "    session.create()\n"
+        "    keys[name] = session.session_key\n"
+        f"if {str(sessions)!r} != 'None':\n"
+        f"    open({str(sessions)!r}, 'w').write(json.dumps(keys))\n"
     )
     manage(env, "shell", "-c", code)
 
@@ -517,10 +535,20 @@ def _template(users: tuple[str, ...], password: str) -> Path:
 
     def build(path: Path) -> None:
         _copy_sqlite(migrated, path)
-        create_users(_env_of(path), *users, password=password)
+        create_users(_env_of(path), *users, password=password, sessions=_sessions_of(path))
 
     key = hashlib.sha256(repr((users, password)).encode()).hexdigest()[:16]
     return _built(f"users-{key}", build)
+
+
+def _sessions_of(template: Path) -> Path:
+    return template.with_suffix(".sessions.json")
+
+
+def template_sessions(users: tuple[str, ...], password: str = PASSWORD) -> dict[str, str]:
+    """The key of a logged-in session of each of `users`, in every database that
+    `sqlite_database(users=users, password=password)` gives: {username: session key}."""
+    return json.loads(_sessions_of(_template(tuple(users), password)).read_text())
 
 
 def _env_of(path: Path) -> dict[str, str]:
