@@ -10,12 +10,16 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: run serve-demo test test-fast soak test-js bench lint lint-copies-baseline format system-deps clean
 
 # uv installs the pinned requirements in a few seconds where pip takes twenty; it comes from PyPI
-# itself, pinned here, into the venv (nothing outside it is touched). It reads UV_* settings, not
-# pip's: behind a mirror, set UV_INDEX_URL (and UV_CONSTRAINT for a constraints file).
+# itself, pinned here, into the venv (nothing outside it is touched), by the system's pip when
+# there is one (the venv then needs no pip of its own: 3 s saved), else by the venv's. uv reads
+# UV_* settings, not pip's: behind a mirror, set UV_INDEX_URL (and UV_CONSTRAINT for a
+# constraints file).
 UV_VERSION := 0.13.9
-$(VENV)/.installed: requirements.txt requirements-dev.txt node_modules/.installed
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q uv==$(UV_VERSION)
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
+	$(PY) -m uv --version 2>/dev/null | grep -qF $(UV_VERSION) || \
+	  $(PYTHON) -m pip --python $(PY) install -q uv==$(UV_VERSION) 2>/dev/null || \
+	  { $(PY) -m ensurepip >/dev/null && $(PY) -m pip install -q uv==$(UV_VERSION); }
 	$(PY) -m uv pip install -q --compile-bytecode --python $(PY) -r requirements-dev.txt
 	touch $@
 
@@ -33,7 +37,8 @@ static/dist/.built: node_modules/.installed build.mjs $(shell find static/js -na
 
 ## run: install, migrate, load demo data and serve on http://localhost:$(PORT) (SQLite, in-memory
 ## layer), with the built-in server sampler and the device simulator running inside the server
-run: $(VENV)/.installed static/dist/.built
+run:
+	@$(MAKE) --no-print-directory -j2 $(VENV)/.installed static/dist/.built
 	@$(MAKE) --no-print-directory serve-demo
 
 ## serve-demo: `run` once installed: migrate, seed and serve (tests/integration/test_demo.py runs it)
@@ -77,25 +82,27 @@ system-deps:
 # and browser). Modules stay whole on one worker: their fixtures are module- or session-wide.
 TEST_WORKERS ?= 3
 
-test: $(VENV)/.installed system-deps static/dist/.built test-js
+# The Python and the npm installs (and the bundle, and the node tests) run side by side.
+test: system-deps
+	@$(MAKE) --no-print-directory -j3 $(VENV)/.installed static/dist/.built test-js
 	SWITCHBOARD_SOAK_SECONDS=$${SWITCHBOARD_SOAK_SECONDS:-60} \
 	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## test-fast: unit and socket tests alone (no processes, no browser), for the edit loop
 # The markers choose the tests; the ignores only spare each worker the import of modules whose
 # tests are all left out (the schema fuzz alone takes 3 s to collect).
-test-fast: $(VENV)/.installed
+test-fast: $(VENV)/.installed node_modules/.installed
 	$(PY) -m pytest -q -n 3 -m "not integration and not browser and not slow" \
 	  --ignore=tests/integration --ignore=tests/e2e --ignore=tests/test_api_schema_fuzz.py
 
 ## soak: the long soak (SWITCHBOARD_SOAK_SECONDS, 600 by default) and the load tests at full size
-soak: $(VENV)/.installed system-deps
+soak: $(VENV)/.installed node_modules/.installed system-deps
 	SWITCHBOARD_SOAK_SECONDS=$${SWITCHBOARD_SOAK_SECONDS:-600} SWITCHBOARD_TEST_SCALE=full \
 	  $(PY) -m pytest -n 2 --dist loadfile -m "soak or scale"
 
 ## bench: every benchmark beside its floors (writes bench/results/): fan-out, connect and memory,
 ## the reconnect storm, games, search over 1,000,000 messages, and ingestion (REST, socket, MQTT)
-bench: $(VENV)/.installed system-deps
+bench: $(VENV)/.installed static/dist/.built system-deps
 	$(PY) -m bench.fanout
 	$(PY) -m bench.connect -n 5000
 	$(PY) -m bench.storm --docs
@@ -109,7 +116,7 @@ test-js: node_modules/.installed
 
 ## lint: ruff, ESLint, Prettier and the copy ratchet (jscpd: no new copy of 6+ lines in non-test code;
 ## after removing a known copy, `make lint-copies-baseline` records the smaller set)
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed node_modules/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	node_modules/.bin/eslint .
@@ -119,7 +126,7 @@ lint: $(VENV)/.installed
 lint-copies-baseline: node_modules/.installed
 	node_modules/.bin/jscpd --config .jscpd.json --baseline .jscpd-baseline.json --update-baseline --silent
 
-format: $(VENV)/.installed
+format: $(VENV)/.installed node_modules/.installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
