@@ -6,6 +6,9 @@ PORT ?= 8000
 MQTT_PORT ?= 1883
 MQTT_DIR ?= .mqtt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Prerequisites are made side by side: the Python and the npm installs, then the bundle and the
+# node tests (each recipe's own lines still run in order).
+MAKEFLAGS += -j3
 
 .PHONY: run serve-demo test test-fast soak test-js bench lint lint-copies-baseline format system-deps clean
 
@@ -37,8 +40,7 @@ static/dist/.built: node_modules/.installed build.mjs $(shell find static/js -na
 
 ## run: install, migrate, load demo data and serve on http://localhost:$(PORT) (SQLite, in-memory
 ## layer), with the built-in server sampler and the device simulator running inside the server
-run:
-	@$(MAKE) --no-print-directory -j2 $(VENV)/.installed static/dist/.built
+run: $(VENV)/.installed static/dist/.built
 	@$(MAKE) --no-print-directory serve-demo
 
 ## serve-demo: `run` once installed: migrate, seed and serve (tests/integration/test_demo.py runs it)
@@ -82,9 +84,7 @@ system-deps:
 # and browser). Modules stay whole on one worker: their fixtures are module- or session-wide.
 TEST_WORKERS ?= 3
 
-# The Python and the npm installs (and the bundle, and the node tests) run side by side.
-test: system-deps
-	@$(MAKE) --no-print-directory -j3 $(VENV)/.installed static/dist/.built test-js
+test: $(VENV)/.installed system-deps static/dist/.built test-js
 	SWITCHBOARD_SOAK_SECONDS=$${SWITCHBOARD_SOAK_SECONDS:-60} \
 	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 

@@ -10,6 +10,7 @@ message per consumer) costs several times more CPU per delivery; see docs/archit
 import asyncio
 import logging
 import weakref
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -60,6 +61,7 @@ class Hub:
         self._task: asyncio.Task | None = None
         self._watch: asyncio.Task | None = None
         self._started = asyncio.Lock()
+        self._pending: set[asyncio.Future] = set()  # shielded joins and leaves under way
 
     async def subscribe(self, group: str, subscriber: Subscriber) -> None:
         """Deliver `group`'s events to `subscriber` from now on (the layer join is awaited).
@@ -74,7 +76,7 @@ class Hub:
         entry.subscribers.add(subscriber)
         if entry.joined and not entry.lock.locked():
             return  # joined already, and no leave under way: nothing to wait for
-        await asyncio.shield(self._join(group, entry))
+        await self._shielded(self._join(group, entry))
 
     async def unsubscribe(self, group: str, subscriber: Subscriber) -> None:
         entry = self._groups.get(group)
@@ -82,10 +84,28 @@ class Hub:
             return
         entry.subscribers.discard(subscriber)
         if not entry.subscribers:
-            await asyncio.shield(self._leave(group, entry))
+            await self._shielded(self._leave(group, entry))
+
+    def _shielded(self, work: Coroutine[Any, Any, None]) -> asyncio.Future:
+        """`work` in a task of its own that the caller's cancellation does not stop, held until
+        it ends; a failure nobody awaited any more (its caller was cancelled) is logged."""
+        task = asyncio.ensure_future(work)
+        self._pending.add(task)
+        task.add_done_callback(self._settled)
+        return asyncio.shield(task)
+
+    def _settled(self, task: asyncio.Task) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("a hub join or leave failed", exc_info=task.exception())
 
     async def _join(self, group: str, entry: _Group) -> None:
         async with entry.lock:
+            if self._groups.get(group) is not entry or not entry.subscribers:
+                # Everyone left while this waited (their caller was cancelled), and the leave
+                # that went first dropped the entry: joining now would leave the channel in the
+                # group with nothing here to take it out, or take out a newer entry's join.
+                return
             if not entry.joined:
                 await self.layer.group_add(group, self.channel)
                 entry.joined = True
@@ -203,8 +223,9 @@ class Hub:
 
     async def _rejoin(self) -> None:
         for group, entry in list(self._groups.items()):
-            if entry.joined:
-                await self.layer.group_add(group, self.channel)
+            async with entry.lock:  # not between a leave's discard and its bookkeeping
+                if entry.joined and self._groups.get(group) is entry:
+                    await self.layer.group_add(group, self.channel)
 
     async def _resync(self) -> None:
         """Events may have been lost: every subscriber catches up from the database."""

@@ -7,8 +7,8 @@
 // javascript:, vbscript:, file: and data: URLs. Images are off (a chat message does not load
 // third-party pixels; attachments are the way to share pictures).
 //
-// The library is passed in: the page imports the copy served from static/vendor, node the one
-// in node_modules.
+// The library is passed in: the page imports markdown-it (bundled by build.mjs), node tests the
+// copy in node_modules.
 
 const MENTION = /^@([\w.+-]*[\w+-])/;
 const WORD_OR_AT = /[\w@]/;

@@ -21,6 +21,7 @@ class SlowReplyLayer(InMemoryChannelLayer):
         self.sent = asyncio.Event()
         self.reply = asyncio.Event()
         self.slow = False
+        self.calls: list[str] = []  # what the hub asked of the layer, in order
 
     async def _held(self) -> None:
         if self.slow:
@@ -28,10 +29,12 @@ class SlowReplyLayer(InMemoryChannelLayer):
             await self.reply.wait()
 
     async def group_add(self, group: str, channel: str) -> None:
+        self.calls.append("add")
         await super().group_add(group, channel)
         await self._held()
 
     async def group_discard(self, group: str, channel: str) -> None:
+        self.calls.append("discard")
         await super().group_discard(group, channel)
         await self._held()
 
@@ -95,3 +98,30 @@ async def test_a_join_that_failed_leaves_no_entry_behind_once_its_caller_unsubsc
         await hub.subscribe("room.1", socket)
     await hub.unsubscribe("room.1", socket)
     assert hub._groups == {}
+
+
+async def test_a_join_whose_caller_left_while_it_waited_for_a_leave_is_not_sent():
+    """A's leave is on its way; B subscribes behind it and is cancelled, so B's join and then
+    B's leave wait their turn. A's leave drops the group; B's join must not join it again: on
+    an entry nobody holds, that join (and B's leave after it) would later undo a newer join."""
+    layer = SlowReplyLayer()
+    hub = Hub(layer)
+    a, b, c = Socket(), Socket(), Socket()
+    await hub.subscribe("room.1", a)
+
+    await cancelled_in_flight(layer, hub.unsubscribe("room.1", a))  # its leave goes on
+    joining = asyncio.create_task(hub.subscribe("room.1", b))
+    await asyncio.sleep(0)  # noqa: sleep-ok one turn of the loop: b's join queues on the lock
+    joining.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await joining
+    leaving = asyncio.create_task(hub.unsubscribe("room.1", b))  # b's caller's `finally`
+    layer.reply.set()
+    await leaving
+    await asyncio.gather(*hub._pending)
+    assert layer.groups == {} and hub._groups == {}
+
+    await hub.subscribe("room.1", c)
+    assert layer.calls == ["add", "discard", "add"]  # a's join and leave, then c's join
+    assert set(layer.groups["room.1"]) == {hub.channel}
+    assert hub.local_subscribers("room.1") == 1

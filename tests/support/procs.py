@@ -404,25 +404,30 @@ def create_users(
     as the login page makes it (user id, backend, password hash), its key written to that JSON
     file by username: browser tests start logged in without two page loads per person."""
     code = (
-        "import json\n"
-        "from django.conf import settings\n"
-        "from django.contrib import auth\n"
-        "from django.contrib.sessions.backends.db import SessionStore\n"
-        "U = auth.get_user_model()\n"
-        "keys = {}\n"
+        "from django.contrib.auth import get_user_model\n"
+        "U = get_user_model()\n"
+        "users = {}\n"
         f"for name in {list(usernames)!r}:\n"
-        "    user = U.objects.filter(username=name).first()\n"
-        "    if user is None:\n"
-        f"        user = U.objects.create_user(name, password={password!r})\n"
-        "    session = SessionStore()\n"
-        "    session[auth.SESSION_KEY] = str(user.pk)\n"
-        "    session[auth.BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]\n"
-        "    session[auth.HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
-        "    session.create()\n"
-        "    keys[name] = session.session_key\n"
-        f"if {str(sessions)!r} != 'None':\n"
-        f"    open({str(sessions)!r}, 'w').write(json.dumps(keys))\n"
+        "    users[name] = U.objects.filter(username=name).first()\n"
+        "    if users[name] is None:\n"
+        f"        users[name] = U.objects.create_user(name, password={password!r})\n"
     )
+    if sessions is not None:
+        code += (
+            "import importlib, json\n"
+            "from django.conf import settings\n"
+            "from django.contrib import auth\n"
+            "Store = importlib.import_module(settings.SESSION_ENGINE).SessionStore\n"
+            "keys = {}\n"
+            "for name, user in users.items():\n"
+            "    session = Store()\n"
+            "    session[auth.SESSION_KEY] = str(user.pk)\n"
+            "    session[auth.BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
+            "    session[auth.HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
+            "    session.create()\n"
+            "    keys[name] = session.session_key\n"
+            f"open({str(sessions)!r}, 'w').write(json.dumps(keys))\n"
+        )
     manage(env, "shell", "-c", code)
 
 
