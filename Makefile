@@ -120,7 +120,7 @@ lint: $(VENV)/.installed node_modules/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	node_modules/.bin/eslint .
-	node_modules/.bin/prettier --check static/js tests/js eslint.config.js
+	node_modules/.bin/prettier --check static/js tests/js eslint.config.js build.mjs
 	node_modules/.bin/jscpd --config .jscpd.json --baseline .jscpd-baseline.json --fail-on-new-clones --silent
 
 lint-copies-baseline: node_modules/.installed
