@@ -1,5 +1,6 @@
 import os
 import shutil
+import sys
 import tempfile
 
 import pytest
@@ -56,18 +57,16 @@ async def layer():
 
 # The order modules start in, longest first, so that parallel workers finish together
 # (`make test` runs pytest-xdist with --no-loadscope-reorder, which keeps this order): the soak
-# and the in-process fuzz, then the modules that start processes and browsers, then the many
-# short ones, which fill in at the end.
+# and the in-process fuzz, then the browser modules (in a row, so that a worker's run of them
+# shares one Chromium), the modules that start processes, then the many short ones, which fill
+# in at the end.
 HEAVIEST_FIRST = ("soak", "slow", "browser", "integration")
 
 
 def _module_weight(items: list[pytest.Item]) -> tuple[int, int]:
     first = items[0]
     marks = [i for i, name in enumerate(HEAVIEST_FIRST) if first.get_closest_marker(name)]
-    rank = min(marks) if marks else len(HEAVIEST_FIRST)
-    if rank in (2, 3):  # browser and integration modules interleave, by their number of tests
-        rank = 2
-    return rank, -len(items)
+    return min(marks) if marks else len(HEAVIEST_FIRST), -len(items)
 
 
 @pytest.hookimpl(trylast=True)
@@ -78,6 +77,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
     ordered = sorted(modules.values(), key=_module_weight)
     items[:] = [item for module in ordered for item in module]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Close the browser the browser modules shared (tests/e2e/helpers.py) once another kind of
+    test starts: Playwright's sync API leaves its event loop marked as running in this thread,
+    where async tests and asyncio.run need none."""
+    if not item.get_closest_marker("browser"):
+        _close_shared_browser()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _close_shared_browser()
+
+
+def _close_shared_browser() -> None:
+    helpers = sys.modules.get("tests.e2e.helpers")  # imported only where browser tests ran
+    if helpers is not None:
+        helpers.close_shared_browser()
 
 
 def pytest_configure(config: pytest.Config) -> None:

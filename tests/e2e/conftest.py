@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e import helpers
 
@@ -14,14 +14,11 @@ USERS = ("alice", "bob", "carol", "dave")
 expect.set_options(timeout=10_000)
 
 
-# Module scope, not session: Playwright's sync API marks an event loop as running in this
-# thread while it is open, and the async tests that run after the browser modules need none.
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = helpers.launch(playwright)
-        yield browser
-        browser.close()
+def browser() -> Browser:
+    """The worker's Chromium, launched by the first browser module and kept for the next ones
+    (helpers.shared_browser): each launch cost over half a second of CPU."""
+    return helpers.shared_browser()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import APIResponse, Browser, Locator, Page, WebSocketRoute, expect
+from playwright.sync_api import (
+    APIResponse,
+    Browser,
+    Locator,
+    Page,
+    WebSocketRoute,
+    expect,
+    sync_playwright,
+)
 
 from tests.support import procs
 
@@ -33,6 +41,29 @@ SCREENSHOTS = procs.ROOT / "artifacts" / "screenshots"
 
 def launch(playwright) -> Browser:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+# One Playwright driver and Chromium per test process, shared by the browser modules that run in
+# a row: starting them costs over half a second of CPU, and each test has contexts of its own.
+# Playwright's sync API marks an event loop as running in this thread while it is open, so it
+# is closed before an async test runs (tests/conftest.py) and at the end of the session.
+_shared: dict[str, object] = {}
+
+
+def shared_browser() -> Browser:
+    if "browser" not in _shared:
+        playwright = sync_playwright().start()
+        _shared["playwright"] = playwright
+        _shared["browser"] = launch(playwright)
+    return _shared["browser"]
+
+
+def close_shared_browser() -> None:
+    browser, playwright = _shared.pop("browser", None), _shared.pop("playwright", None)
+    if browser is not None:
+        browser.close()
+    if playwright is not None:
+        playwright.stop()
 
 
 # These tests are about what a person sees, not about rate limits (tested elsewhere): seeding a
