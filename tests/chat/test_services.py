@@ -167,3 +167,28 @@ def test_last_owner_cannot_leave(user, other):
         services.room_leave(room=room, user=user)
     services.room_leave(room=room, user=other)
     assert not Membership.objects.filter(room=room, user=other).exists()
+
+
+def test_frames_show_each_message_as_the_api_does(user, other):
+    """Frames share one serializer (chat.frames): message after message, each shows its own
+    author, reply, reactions and deletion, exactly as the API's MessageSerializer does."""
+    from chat import conversations, frames, selectors
+    from chat.serializers import MessageSerializer
+
+    room = make_room(creator=user)
+    first, _ = services.message_create(room=room, author=user, body="first")
+    reply, _ = services.message_create(room=room, author=other, body="answer", reply_to=first.pk)
+    conversations.reaction_add(room=room, user=other, message_id=first.pk, emoji="👍")
+    gone, _ = services.message_create(room=room, author=user, body="oops")
+    services.message_delete(room=room, actor=user, message_id=gone.pk)
+
+    messages = list(selectors.message_list(room=room, after_seq=0, limit=10))
+    shown = [frames.message_frame(m)["message"] for m in messages]
+    assert shown == [dict(MessageSerializer(m).data) for m in messages]
+    assert [(m["author"]["username"], m["reply_to"], m["deleted"]) for m in shown] == [
+        ("alice", None, False),
+        ("bob", first.pk, False),
+        ("alice", None, True),
+    ]
+    assert shown[0]["reactions"][0]["emoji"] == "👍" and shown[1]["reactions"] == []
+    assert frames.message_updated_frame(messages[0])["message"] == shown[0]
