@@ -75,6 +75,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     modules: dict[str, list[pytest.Item]] = {}
     for item in items:
         modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    for name, module in modules.items():
+        # An unmarked test would close the browser the module's other tests hold (below).
+        marked = {bool(item.get_closest_marker("browser")) for item in module}
+        if len(marked) > 1:
+            raise pytest.UsageError(f"{name}: mark all of its tests browser, or none")
     ordered = sorted(modules.values(), key=_module_weight)
     items[:] = [item for module in ordered for item in module]
 
@@ -85,10 +90,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     where async tests and asyncio.run need none."""
     if not item.get_closest_marker("browser"):
         _close_shared_browser()
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    _close_shared_browser()
 
 
 def _close_shared_browser() -> None:

@@ -14,8 +14,16 @@ USERS = ("alice", "bob", "carol", "dave")
 expect.set_options(timeout=10_000)
 
 
+@pytest.fixture(scope="session")
+def _shared_browser_closer() -> Iterator[None]:
+    """Closes the shared browser before the session's other fixtures (the test database) are
+    torn down, which needs this thread's event loop free."""
+    yield
+    helpers.close_shared_browser()
+
+
 @pytest.fixture(scope="module")
-def browser() -> Browser:
+def browser(_shared_browser_closer) -> Browser:
     """The worker's Chromium, launched by the first browser module and kept for the next ones
     (helpers.shared_browser): each launch cost over half a second of CPU."""
     return helpers.shared_browser()

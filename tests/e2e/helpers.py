@@ -46,24 +46,31 @@ def launch(playwright) -> Browser:
 # One Playwright driver and Chromium per test process, shared by the browser modules that run in
 # a row: starting them costs over half a second of CPU, and each test has contexts of its own.
 # Playwright's sync API marks an event loop as running in this thread while it is open, so it
-# is closed before an async test runs (tests/conftest.py) and at the end of the session.
+# is closed before any other kind of test runs (tests/conftest.py) and before the session's
+# fixtures are torn down (tests/e2e/conftest.py).
 _shared: dict[str, object] = {}
 
 
 def shared_browser() -> Browser:
-    if "browser" not in _shared:
+    browser = _shared.get("browser")
+    if browser is not None and not browser.is_connected():  # it crashed: the next module
+        close_shared_browser()  # starts a fresh one, not a dead one
+        browser = None
+    if browser is None:
         playwright = sync_playwright().start()
         _shared["playwright"] = playwright
-        _shared["browser"] = launch(playwright)
-    return _shared["browser"]
+        _shared["browser"] = browser = launch(playwright)
+    return browser
 
 
 def close_shared_browser() -> None:
     browser, playwright = _shared.pop("browser", None), _shared.pop("playwright", None)
-    if browser is not None:
-        browser.close()
-    if playwright is not None:
-        playwright.stop()
+    try:
+        if browser is not None and browser.is_connected():
+            browser.close()
+    finally:
+        if playwright is not None:
+            playwright.stop()  # what frees this thread's event loop for other tests
 
 
 # These tests are about what a person sees, not about rate limits (tested elsewhere): seeding a
