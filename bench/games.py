@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import statistics
@@ -199,6 +200,11 @@ async def served(games: int, players: int, size: int, warmup: float, duration: f
             for creator in sockets[::players]:
                 await creator.send(json.dumps({"type": "start"}))
             await asyncio.sleep(1 + warmup)  # the last countdown, then the warm-up  # sleep-ok
+            # The bots are the instrument: a collection of their own heap (tens of ms with 400
+            # sockets) would show as jitter that no server caused.
+            gc.collect()
+            gc.freeze()
+            gc.disable()
             t0 = time.perf_counter()
             window[:] = [t0, t0 + duration]
             cpu0 = cpu_by_pid([s.pid for s in servers])
@@ -208,6 +214,8 @@ async def served(games: int, players: int, size: int, warmup: float, duration: f
             cpu1 = cpu_by_pid([s.pid for s in servers])
             harness = cpu_seconds_self() - harness0
             running1 = sum(1 for b in bots[::players] if not b.finished)
+            gc.enable()
+            gc.unfreeze()
             for ws in sockets:
                 await ws.close()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -32,15 +32,12 @@ POLL_SECONDS = 0.15
 ACTIVE = {"countdown", "running"}
 
 
-BATCH_SECONDS = 0.003  # ticks published this close together travel as one layer event
-
-
 class TickPublisher:
-    """Sends this process's ticks to every process: the ticks its runners produce within a
-    few milliseconds go as one layer event (runners tick on a shared 50 ms grid, so a process
-    running 50 games sends about 20 events a second, not 1,000: channels_redis's receive loop
-    keeps up). Each tick is encoded once, up to its `ack` (Tick.head), with each seat's ack
-    beside it. One sender task keeps the batches in order."""
+    """Sends this process's ticks to every process: the ticks its clock (games.engine.Clock)
+    publishes in one go travel as one layer event, so a process running 50 games sends 20
+    events a second, not 1,000 (channels_redis's receive loop keeps up). Each tick is encoded
+    once, up to its `ack` (Tick.head), with each seat's ack beside it. One sender task keeps
+    the batches in order."""
 
     def __init__(self) -> None:
         self.batch: list[list[Any]] = []
@@ -52,7 +49,7 @@ class TickPublisher:
         if self.sender is None or self.sender.done():
             self.sender = loop.create_task(self._send(), context=contextvars.Context())
         if not self.batch:
-            loop.call_later(BATCH_SECONDS, self._flush)
+            loop.call_soon(self._flush)  # after the clock has published this tick's games
         acks = [tick.acks[seat] for seat in sorted(tick.acks)]
         self.batch.append([game_id, tick.number, tick.head(), acks])
 

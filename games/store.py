@@ -10,7 +10,9 @@ In Redis (REDIS_URL set) under `sb:game:<id>:*`:
   before each tick;
 - `pending`: inputs drained but not yet applied by a committed tick, so a takeover keeps them.
 A commit appends tick N only if the log holds N - 1 entries and the lease is still the
-committer's: a runner that was presumed dead and comes back is fenced out.
+committer's: a runner that was presumed dead and comes back is fenced out. A process drains and
+commits all the games it runs in one script call each per tick (games.engine.Clock); under a
+Redis Cluster those calls would have to be split by hash slot.
 
 Without Redis (the in-memory layer: one process) the same in this process's memory.
 """
@@ -27,6 +29,7 @@ import redis.asyncio as redis
 from django.conf import settings
 
 from config.redis_options import client_options
+from games.engine import Checkpoint
 
 LEASE_MS = 700  # a dead runner's game is free again after this; renewed every tick (50 ms)
 KEEP_SECONDS = 3600  # a finished game's log and queue are dropped after this
@@ -43,25 +46,43 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: inputs, pending. Moves the queued inputs to pending; answers all pending.
+# The two calls of a tick, each for all the games a process runs (one round trip, one command).
+# KEYS: inputs and pending of each game, in pairs. ARGV: keep seconds. Moves each game's queued
+# inputs to its pending list; answers every game's pending list.
 _DRAIN = """
-local items = redis.call('LRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1])
-for _, item in ipairs(items) do redis.call('RPUSH', KEYS[2], item) end
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-return redis.call('LRANGE', KEYS[2], 0, -1)
+local drained = {}
+for i = 1, #KEYS, 2 do
+  local items = redis.call('LRANGE', KEYS[i], 0, -1)
+  if #items > 0 then
+    redis.call('DEL', KEYS[i])
+    redis.call('RPUSH', KEYS[i + 1], unpack(items))
+    redis.call('EXPIRE', KEYS[i + 1], ARGV[1])
+  end
+  drained[#drained + 1] = redis.call('LRANGE', KEYS[i + 1], 0, -1)
+end
+return drained
 """
 
-# KEYS: lease, log, pending. ARGV: token, tick, entry, lease ms, keep seconds. The tick applied
-# what was pending: it is no longer.
+# KEYS: lease, log and pending of each game, in threes. ARGV: lease ms, keep seconds, then
+# token, tick and entry of each game. Each game's tick is appended only with its lease and only
+# after the tick before it; it applied what was pending, which is no longer. Answers 1 or 0 per
+# game.
 _COMMIT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[2]) - 1 then return false end
-redis.call('RPUSH', KEYS[2], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('DEL', KEYS[3])
-return 1
+local done = {}
+for g = 0, #KEYS / 3 - 1 do
+  local lease, log, pending = KEYS[g * 3 + 1], KEYS[g * 3 + 2], KEYS[g * 3 + 3]
+  local token, tick, entry = ARGV[g * 3 + 3], tonumber(ARGV[g * 3 + 4]), ARGV[g * 3 + 5]
+  if redis.call('GET', lease) == token and redis.call('LLEN', log) == tick - 1 then
+    redis.call('RPUSH', log, entry)
+    redis.call('EXPIRE', log, ARGV[2])
+    redis.call('PEXPIRE', lease, ARGV[1])
+    redis.call('DEL', pending)
+    done[#done + 1] = 1
+  else
+    done[#done + 1] = 0
+  end
+end
+return done
 """
 
 
@@ -100,6 +121,9 @@ class RedisGameStore:
     async def release(self, game_id: int, token: str) -> None:
         await self._release(keys=[_key(game_id, "lease")], args=[token])
 
+    async def clock_number(self) -> int:
+        return await self.redis.incr("sb:games:clocks")
+
     async def push_input(self, game_id: int, item: list[Any]) -> None:
         key = _key(game_id, "inputs")
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -111,16 +135,23 @@ class RedisGameStore:
         """The log's entries from tick `start` + 1 on."""
         return [json.loads(e) for e in await self.redis.lrange(_key(game_id, "log"), start, -1)]
 
-    async def drain(self, game_id: int) -> list[list[Any]]:
-        pending = await self._drain(
-            keys=[_key(game_id, "inputs"), _key(game_id, "pending")], args=[KEEP_SECONDS]
-        )
-        return [json.loads(i) for i in pending]
+    async def drain(self, game_ids: list[int]) -> list[list[list[Any]]]:
+        """Each game's pending inputs, for all of them in one call."""
+        if not game_ids:
+            return []
+        keys = [_key(g, part) for g in game_ids for part in ("inputs", "pending")]
+        drained = await self._drain(keys=keys, args=[KEEP_SECONDS])
+        return [[json.loads(item) for item in pending] for pending in drained]
 
-    async def commit(self, game_id: int, token: str, tick: int, entry: dict) -> bool:
-        keys = [_key(game_id, part) for part in ("lease", "log", "pending")]
-        args = [token, tick, json.dumps(entry, separators=(",", ":")), LEASE_MS, KEEP_SECONDS]
-        return bool(await self._commit(keys=keys, args=args))
+    async def commit(self, checkpoints: list[Checkpoint]) -> list[bool]:
+        """Each game's tick, fenced by its lease, for all of them in one call."""
+        if not checkpoints:
+            return []
+        keys = [_key(c.game_id, part) for c in checkpoints for part in ("lease", "log", "pending")]
+        args: list[Any] = [LEASE_MS, KEEP_SECONDS]
+        for c in checkpoints:
+            args += [c.token, c.tick, json.dumps(c.entry, separators=(",", ":"))]
+        return [bool(ok) for ok in await self._commit(keys=keys, args=args)]
 
 
 class MemoryGameStore:
@@ -131,6 +162,7 @@ class MemoryGameStore:
         self.logs: dict[int, list[str]] = {}
         self.inputs: dict[int, list[str]] = {}
         self.pending: dict[int, list[str]] = {}
+        self.clocks = 0
 
     def _holder(self, game_id: int) -> str | None:
         token, until = self.leases.get(game_id, (None, 0.0))
@@ -158,24 +190,34 @@ class MemoryGameStore:
         if self._holder(game_id) == token:
             del self.leases[game_id]
 
+    async def clock_number(self) -> int:
+        self.clocks += 1
+        return self.clocks
+
     async def push_input(self, game_id: int, item: list[Any]) -> None:
         self.inputs.setdefault(game_id, []).append(json.dumps(item))
 
     async def log_entries(self, game_id: int, start: int = 0) -> list[dict]:
         return [json.loads(e) for e in self.logs.get(game_id, [])[start:]]
 
-    async def drain(self, game_id: int) -> list[list[Any]]:
-        pending = self.pending.setdefault(game_id, [])
-        pending += self.inputs.pop(game_id, [])
-        return [json.loads(i) for i in pending]
+    async def drain(self, game_ids: list[int]) -> list[list[list[Any]]]:
+        drained = []
+        for game_id in game_ids:
+            pending = self.pending.setdefault(game_id, [])
+            pending += self.inputs.pop(game_id, [])
+            drained.append([json.loads(i) for i in pending])
+        return drained
 
-    async def commit(self, game_id: int, token: str, tick: int, entry: dict) -> bool:
-        log = self.logs.setdefault(game_id, [])
-        if self._holder(game_id) != token or len(log) != tick - 1:
+    async def commit(self, checkpoints: list[Checkpoint]) -> list[bool]:
+        return [self._commit(c) for c in checkpoints]
+
+    def _commit(self, c: Checkpoint) -> bool:
+        log = self.logs.setdefault(c.game_id, [])
+        if self._holder(c.game_id) != c.token or len(log) != c.tick - 1:
             return False
-        log.append(json.dumps(entry, separators=(",", ":")))
-        self._lease(game_id, token)
-        self.pending.pop(game_id, None)
+        log.append(json.dumps(c.entry, separators=(",", ":")))
+        self._lease(c.game_id, c.token)
+        self.pending.pop(c.game_id, None)
         return True
 
 
