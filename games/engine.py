@@ -336,7 +336,7 @@ class Clock:
         # (measured: a p50 jitter at the sockets of 1.9 ms, against 0.9 ms half a period
         # apart). Offsets by the golden ratio keep any number of clocks started in a row apart.
         try:
-            offset = (await self.log.clock_number() * GOLDEN) % 1 * self.interval
+            offset = clock_offset(await self.log.clock_number()) * self.interval
         except Exception:  # the log is unreachable: the first tick says so to every runner
             offset = 0.0
         next_at = (math.floor(time.monotonic() / self.interval) + 1) * self.interval + offset
@@ -386,6 +386,12 @@ class Clock:
             await runner.host.publish(runner.game_id, tick)
             if runner.match.finished:
                 done.set_result(True)
+
+
+def clock_offset(number: int) -> float:
+    """Where clock `number` ticks within the period, as a fraction of it: any clocks started
+    in a row are spread out (1: 0.62, 2: 0.24, 3: 0.85, 4: 0.47, ...)."""
+    return (number * GOLDEN) % 1
 
 
 _clocks: "weakref.WeakKeyDictionary[Any, Clock]" = weakref.WeakKeyDictionary()

@@ -2,11 +2,13 @@
 runner's checkpoint and takeover on the in-process store."""
 
 import asyncio
+import dataclasses
 import random
 
 import pytest
 
-from games.engine import Match, Runner, Setup, Tick, tick_text
+from games.cycles import LightCycles
+from games.engine import GAMES, Match, Runner, Setup, Tick, clock_offset, tick_text
 from games.store import MemoryGameStore, new_token
 
 
@@ -192,3 +194,89 @@ async def test_countdown_then_begin():
     await store.acquire(1, token)
     await asyncio.wait_for(Runner(1, token, host=host, log=store).run(), 10)
     assert host.began == 1 and host.finished.is_set()
+
+
+class CountingStore(MemoryGameStore):
+    """The in-memory store, noting the games of each drain (one per tick of the clock)."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        super().__init__()
+        self.drains: list[list[int]] = []
+        self.fail_after = fail_after
+        self.released: list[int] = []
+
+    async def drain(self, game_ids):
+        if self.fail_after is not None and len(self.drains) >= self.fail_after:
+            raise ConnectionError("Redis went away")
+        self.drains.append(list(game_ids))
+        return await super().drain(game_ids)
+
+    async def release(self, game_id, token):
+        self.released.append(game_id)
+        await super().release(game_id, token)
+
+
+async def start_runners(store, hosts):
+    tasks = []
+    for game_id, host in hosts.items():
+        token = new_token()
+        assert await store.acquire(game_id, token)
+        tasks.append(asyncio.create_task(Runner(game_id, token, host=host, log=store).run()))
+    return tasks
+
+
+async def test_one_clock_ticks_all_the_games_of_a_process_with_one_drain_a_tick():
+    store = CountingStore()
+    hosts = {game_id: RecordingHost(running(size=24)) for game_id in (1, 2, 3)}
+    await asyncio.wait_for(asyncio.gather(*await start_runners(store, hosts)), 10)
+    for game_id, host in hosts.items():
+        assert host.finished.is_set()
+        numbers = [t.number for t in host.ticks]
+        assert numbers == list(range(1, len(numbers) + 1))
+        assert len(await store.log_entries(game_id)) == numbers[-1]
+    # Every game ticked on the same drains: one a tick, each with the games still running.
+    longest = max(len(h.ticks) for h in hosts.values())
+    assert len(store.drains) == longest
+    assert store.drains[0] == [1, 2, 3]
+    for n, games in enumerate(store.drains, start=1):
+        assert games == [g for g, h in hosts.items() if len(h.ticks) >= n]
+
+
+class BrokenCycles(LightCycles):
+    kind = "broken"
+
+    def step(self, inputs):
+        self.steps = getattr(self, "steps", 0) + 1
+        if self.steps == 4:
+            raise RuntimeError("a bug in the rules")
+        return super().step(inputs)
+
+
+async def test_a_game_whose_rules_fail_stops_alone_and_frees_its_lease(monkeypatch):
+    monkeypatch.setitem(GAMES, "broken", BrokenCycles)
+    store = CountingStore()
+    broken = RecordingHost(dataclasses.replace(running(size=24), kind="broken"))
+    sound = RecordingHost(running(size=24))
+    await asyncio.wait_for(asyncio.gather(*await start_runners(store, {1: broken, 2: sound})), 10)
+    assert sound.finished.is_set() and len(sound.ticks) > len(broken.ticks)
+    assert not broken.finished.is_set() and [t.number for t in broken.ticks] == [1, 2, 3]
+    assert len(await store.log_entries(1)) == 3, "the failed tick was not checkpointed"
+    assert sorted(store.released) == [1, 2]
+    assert await store.acquire(1, new_token()), "another runner can take the broken game"
+
+
+async def test_an_unreachable_log_stops_every_runner_and_each_lets_its_lease_go():
+    store = CountingStore(fail_after=3)
+    hosts = {game_id: RecordingHost(running(size=64)) for game_id in (1, 2)}
+    await asyncio.wait_for(asyncio.gather(*await start_runners(store, hosts)), 10)
+    for host in hosts.values():
+        assert [t.number for t in host.ticks] == [1, 2, 3]
+        assert not host.finished.is_set()
+    assert sorted(store.released) == [1, 2]
+
+
+def test_clocks_started_one_after_another_tick_apart():
+    # Two processes whose clocks start in a row never tick within a fifth of a period.
+    for number in range(1, 50):
+        apart = abs(clock_offset(number) - clock_offset(number + 1))
+        assert min(apart, 1 - apart) > 0.2
