@@ -205,17 +205,19 @@ async def served(games: int, players: int, size: int, warmup: float, duration: f
             gc.collect()
             gc.freeze()
             gc.disable()
-            t0 = time.perf_counter()
-            window[:] = [t0, t0 + duration]
-            cpu0 = cpu_by_pid([s.pid for s in servers])
-            harness0 = cpu_seconds_self()
-            running0 = sum(1 for b in bots[::players] if not b.finished)
-            await asyncio.sleep(duration)  # the measured window  # sleep-ok
-            cpu1 = cpu_by_pid([s.pid for s in servers])
-            harness = cpu_seconds_self() - harness0
-            running1 = sum(1 for b in bots[::players] if not b.finished)
-            gc.enable()
-            gc.unfreeze()
+            try:
+                t0 = time.perf_counter()
+                window[:] = [t0, t0 + duration]
+                cpu0 = cpu_by_pid([s.pid for s in servers])
+                harness0 = cpu_seconds_self()
+                running0 = sum(1 for b in bots[::players] if not b.finished)
+                await asyncio.sleep(duration)  # the measured window  # sleep-ok
+                cpu1 = cpu_by_pid([s.pid for s in servers])
+                harness = cpu_seconds_self() - harness0
+                running1 = sum(1 for b in bots[::players] if not b.finished)
+            finally:
+                gc.enable()
+                gc.unfreeze()
             for ws in sockets:
                 await ws.close()
             await asyncio.gather(*tasks, return_exceptions=True)

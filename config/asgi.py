@@ -2,8 +2,6 @@
 the socket auth stack for WebSockets, both behind the trusted proxy rule (realtime.proxy), which
 decides the client's address and scheme."""
 
-import gc
-
 from config.env import select_settings_module
 
 select_settings_module()
@@ -32,9 +30,3 @@ application = TrustedProxyMiddleware(
         }
     )
 )
-
-# Everything imported so far lives as long as the process. Frozen, the garbage collector no
-# longer walks it: a full collection took 80-150 ms of a busy server's event loop (every
-# socket's frames waited), and takes 10-20 ms without it. (Making full collections rarer
-# as well held killed sockets' garbage: tests/integration/test_leaks.py saw RSS grow 22 MiB.)
-gc.freeze()

@@ -276,7 +276,7 @@ class Runner:
             await self.host.publish(self.game_id, last)
         running = setup.status != "finished" and not match.finished
         if running and not await clock_for(self.log).run(self):
-            logger.warning("game %s: lease lost at tick %s", self.game_id, match.tick + 1)
+            logger.warning("game %s: lease lost at tick %s", self.game_id, match.tick)
             return
         await self._renewing(self.host.finish(self.game_id, self.match))
         self.over = True
@@ -315,30 +315,45 @@ class Clock:
         self.loop = asyncio.get_running_loop()
         self.runners: dict[int, tuple[Runner, asyncio.Future[bool]]] = {}
         self.task: asyncio.Task | None = None
+        self.offset: float | None = None  # seconds into each period; taken once per clock
 
     async def run(self, runner: Runner) -> bool:
         """Tick `runner`'s match until it is finished (True) or its lease is lost (False)."""
         done: asyncio.Future[bool] = self.loop.create_future()
+        previous = self.runners.get(runner.game_id)
+        if previous is not None and not previous[1].done():
+            previous[1].set_result(False)  # a runner of the same game replaces it: it stops
         self.runners[runner.game_id] = (runner, done)
         if self.task is None or self.task.done():
             # A context of its own, not that of the runner that happened to start it.
             self.task = self.loop.create_task(self._tick_all(), context=contextvars.Context())
+            self.task.add_done_callback(self._stopped)
         try:
             return await done
         finally:
             if self.runners.get(runner.game_id, (None,))[0] is runner:
                 del self.runners[runner.game_id]
 
+    def _stopped(self, task: asyncio.Task) -> None:
+        """The tick loop ended: no runner still registered may wait for it forever."""
+        if self.runners and task is self.task:
+            error = task.exception() if not task.cancelled() else None
+            for _, done in self.runners.values():
+                if not done.done():
+                    done.set_exception(error or RuntimeError("the clock stopped"))
+
     async def _tick_all(self) -> None:
-        # Each process ticks at its own offset on the 50 ms grid. Were they all to tick at the
-        # same moment, each process would get the others' ticks while it sends its own, in
-        # whichever order they came: a tick that came second waits for the whole other burst
-        # (measured: a p50 jitter at the sockets of 1.9 ms, against 0.9 ms half a period
-        # apart). Offsets by the golden ratio keep any number of clocks started in a row apart.
-        try:
-            offset = clock_offset(await self.log.clock_number()) * self.interval
-        except Exception:  # the log is unreachable: the first tick says so to every runner
-            offset = 0.0
+        if self.offset is None:
+            # Each process ticks at its own offset on the 50 ms grid. Were they all to tick at
+            # the same moment, each process would get the others' ticks while it sends its
+            # own, in whichever order they came: a tick that came second waits for the whole
+            # other burst (measured: a p50 jitter at the sockets of 1.9 ms, against 0.9 ms half
+            # a period apart). Offsets by the golden ratio keep clocks started in a row apart.
+            try:
+                self.offset = clock_offset(await self.log.clock_number()) * self.interval
+            except Exception:  # the log is unreachable: the first tick tells every runner
+                self.offset = 0.0
+        offset = self.offset
         next_at = (math.floor(time.monotonic() / self.interval) + 1) * self.interval + offset
         while self.runners:
             delay = next_at - time.monotonic()
@@ -383,8 +398,13 @@ class Clock:
             if not ok:
                 done.set_result(False)
                 continue
-            await runner.host.publish(runner.game_id, tick)
-            if runner.match.finished:
+            try:
+                await runner.host.publish(runner.game_id, tick)
+            except Exception as error:  # a tick that cannot be sent stops its game alone
+                if not done.done():
+                    done.set_exception(error)
+                continue
+            if runner.match.finished and not done.done():
                 done.set_result(True)
 
 
@@ -394,12 +414,14 @@ def clock_offset(number: int) -> float:
     return (number * GOLDEN) % 1
 
 
-_clocks: "weakref.WeakKeyDictionary[Any, Clock]" = weakref.WeakKeyDictionary()
+_clocks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Clock]]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def clock_for(log: Log) -> Clock:
     """The clock of the running event loop for games checkpointed in `log`."""
-    clock = _clocks.get(log)
-    if clock is None or clock.loop is not asyncio.get_running_loop():
-        clock = _clocks[log] = Clock(log)
-    return clock
+    clocks = _clocks.setdefault(asyncio.get_running_loop(), {})
+    if log not in clocks:
+        clocks[log] = Clock(log)
+    return clocks[log]

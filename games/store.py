@@ -54,8 +54,11 @@ local drained = {}
 for i = 1, #KEYS, 2 do
   local items = redis.call('LRANGE', KEYS[i], 0, -1)
   if #items > 0 then
+    -- Copied before they are deleted, at most 1,000 at a time (Lua's unpack stops near 8,000).
+    for first = 1, #items, 1000 do
+      redis.call('RPUSH', KEYS[i + 1], unpack(items, first, math.min(first + 999, #items)))
+    end
     redis.call('DEL', KEYS[i])
-    redis.call('RPUSH', KEYS[i + 1], unpack(items))
     redis.call('EXPIRE', KEYS[i + 1], ARGV[1])
   end
   drained[#drained + 1] = redis.call('LRANGE', KEYS[i + 1], 0, -1)
@@ -65,22 +68,28 @@ return drained
 
 # KEYS: lease, log and pending of each game, in threes. ARGV: lease ms, keep seconds, then
 # token, tick and entry of each game. Each game's tick is appended only with its lease and only
-# after the tick before it; it applied what was pending, which is no longer. Answers 1 or 0 per
-# game.
+# after the tick before it; it applied what was pending, which is no longer. A tick already
+# appended with the same entry (the client retried a call whose answer was lost) counts as
+# committed. Answers 1 or 0 per game.
 _COMMIT = """
 local done = {}
 for g = 0, #KEYS / 3 - 1 do
   local lease, log, pending = KEYS[g * 3 + 1], KEYS[g * 3 + 2], KEYS[g * 3 + 3]
   local token, tick, entry = ARGV[g * 3 + 3], tonumber(ARGV[g * 3 + 4]), ARGV[g * 3 + 5]
-  if redis.call('GET', lease) == token and redis.call('LLEN', log) == tick - 1 then
-    redis.call('RPUSH', log, entry)
-    redis.call('EXPIRE', log, ARGV[2])
-    redis.call('PEXPIRE', lease, ARGV[1])
-    redis.call('DEL', pending)
-    done[#done + 1] = 1
-  else
-    done[#done + 1] = 0
+  local committed = 0
+  if redis.call('GET', lease) == token then
+    local length = redis.call('LLEN', log)
+    if length == tick - 1 then
+      redis.call('RPUSH', log, entry)
+      redis.call('EXPIRE', log, ARGV[2])
+      redis.call('DEL', pending)
+      committed = 1
+    elseif length == tick and redis.call('LINDEX', log, -1) == entry then
+      committed = 1
+    end
+    if committed == 1 then redis.call('PEXPIRE', lease, ARGV[1]) end
   end
+  done[#done + 1] = committed
 end
 return done
 """

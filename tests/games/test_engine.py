@@ -8,7 +8,16 @@ import random
 import pytest
 
 from games.cycles import LightCycles
-from games.engine import GAMES, Match, Runner, Setup, Tick, clock_offset, tick_text
+from games.engine import (
+    GAMES,
+    Match,
+    Runner,
+    Setup,
+    Tick,
+    clock_for,
+    clock_offset,
+    tick_text,
+)
 from games.store import MemoryGameStore, new_token
 
 
@@ -280,3 +289,43 @@ def test_clocks_started_one_after_another_tick_apart():
     for number in range(1, 50):
         apart = abs(clock_offset(number) - clock_offset(number + 1))
         assert min(apart, 1 - apart) > 0.2
+
+
+class FailingHost(RecordingHost):
+    """A host whose publish fails from the second tick on (a tick that cannot be sent)."""
+
+    async def publish(self, game_id, tick):
+        if tick.number >= 2:
+            raise TypeError("a move that cannot be encoded")
+        await super().publish(game_id, tick)
+
+
+async def test_a_tick_that_cannot_be_published_stops_its_game_alone():
+    store = CountingStore()
+    failing = FailingHost(running(size=24))
+    sound = RecordingHost(running(size=24))
+    await asyncio.wait_for(asyncio.gather(*await start_runners(store, {1: failing, 2: sound})), 10)
+    assert sound.finished.is_set()
+    assert [t.number for t in sound.ticks] == list(range(1, len(sound.ticks) + 1))
+    assert [t.number for t in failing.ticks] == [1] and not failing.finished.is_set()
+    assert sorted(store.released) == [1, 2]
+
+
+async def test_a_second_runner_of_a_game_on_the_same_clock_stops_the_first():
+    store = CountingStore()
+    clock = clock_for(store)
+    runners = []
+    for _ in range(2):
+        runner = Runner(1, new_token(), host=RecordingHost(running()), log=store)
+        runner.match = new_match()
+        runners.append(runner)
+    # Tasks start in the order they are made: the second registers before any tick.
+    first = asyncio.create_task(clock.run(runners[0]))
+    second = asyncio.create_task(clock.run(runners[1]))
+    # The first must stop, not wait forever for ticks that are no longer its own.
+    assert await asyncio.wait_for(first, 5) is False
+    assert clock.runners[1][0] is runners[1]
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert clock.runners == {}

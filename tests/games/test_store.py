@@ -68,3 +68,28 @@ async def test_clock_numbers_count_up_across_processes(redis_url):
     finally:
         await one.redis.aclose()
         await two.redis.aclose()
+
+
+async def test_a_flood_of_queued_inputs_is_drained_whole(store):
+    # Lua's unpack stops near 8,000 values: a drain that copied them in one go failed after
+    # deleting them, and stopped every game of the process.
+    async with store.redis.pipeline(transaction=False) as pipe:
+        for seq in range(1, 10_001):
+            pipe.rpush("sb:game:1:inputs", f'[0, {seq}, "up"]')
+        await pipe.execute()
+    await store.push_input(2, [0, 1, "left"])
+    drained = await store.drain([1, 2])
+    assert [seq for _, seq, _ in drained[0]] == list(range(1, 10_001))
+    assert drained[1] == [[0, 1, "left"]]
+    assert await store.redis.llen("sb:game:1:inputs") == 0
+
+
+async def test_a_commit_retried_after_its_answer_was_lost_counts_once(store):
+    token = new_token()
+    assert await store.acquire(1, token)
+    checkpoint = Checkpoint(1, token, 1, {"0": [[1, "up"]]})
+    assert await store.commit([checkpoint]) == [True]
+    assert await store.commit([checkpoint]) == [True]  # the same tick again: already there
+    assert len(await store.log_entries(1)) == 1
+    other = Checkpoint(1, token, 1, {"0": [[1, "down"]]})
+    assert await store.commit([other]) == [False]  # a different tick 1 is not

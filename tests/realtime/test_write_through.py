@@ -5,8 +5,10 @@ import socket
 
 import pytest
 from twisted.internet.abstract import FileDescriptor
+from twisted.internet.protocol import Factory, Protocol
+from twisted.protocols.tls import TLSMemoryBIOFactory
 
-from realtime.serve import write_through
+from realtime.serve import write_through, writes_through
 
 
 class Reactor:
@@ -74,5 +76,28 @@ def test_a_disconnecting_transport_writes_the_twisted_way(pair):
     ours, peer = pair
     transport = Transport(ours)
     transport.disconnecting = True
+    write_through(transport, b"late")
+    assert transport._tempDataBuffer == [b"late"]
+
+
+def test_only_a_plain_tcp_connection_writes_through(pair):
+    from twisted.internet import reactor, ssl, tcp  # realtime.serve installed the reactor
+
+    ours, _ = pair
+    plain = tcp.Connection(ours, Protocol(), reactor)
+    assert writes_through(plain)
+    # What a TLS listener gives the protocol: a wrapper that passes attribute lookups through
+    # to the TCP connection under it (its TLS flag, its socket).
+    factory = TLSMemoryBIOFactory(ssl.CertificateOptions(), False, Factory.forProtocol(Protocol))
+    wrapped = factory.buildProtocol(None)
+    wrapped.makeConnection(plain)
+    assert wrapped.socket is ours and wrapped.TLS is False  # what fooled the first guard
+    assert not writes_through(wrapped)
+
+
+def test_an_aborted_connection_writes_the_twisted_way(pair):
+    ours, _ = pair
+    transport = Transport(ours)
+    transport._aborting = True
     write_through(transport, b"late")
     assert transport._tempDataBuffer == [b"late"]
