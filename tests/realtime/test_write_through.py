@@ -72,12 +72,16 @@ def test_what_the_kernel_does_not_take_is_queued_and_counts_against_the_send_buf
     assert transport.reactor_.watched == [transport]
 
 
-def test_a_disconnecting_transport_writes_the_twisted_way(pair):
+@pytest.mark.parametrize("state", ["disconnecting", "_aborting"])
+def test_a_closing_transport_writes_the_twisted_way(pair, state):
     ours, peer = pair
     transport = Transport(ours)
-    transport.disconnecting = True
+    setattr(transport, state, True)
     write_through(transport, b"late")
     assert transport._tempDataBuffer == [b"late"]
+    peer.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        peer.recv(100)  # nothing went to the socket directly
 
 
 def test_only_a_plain_tcp_connection_writes_through(pair):
@@ -93,11 +97,3 @@ def test_only_a_plain_tcp_connection_writes_through(pair):
     wrapped.makeConnection(plain)
     assert wrapped.socket is ours and wrapped.TLS is False  # what fooled the first guard
     assert not writes_through(wrapped)
-
-
-def test_an_aborted_connection_writes_the_twisted_way(pair):
-    ours, _ = pair
-    transport = Transport(ours)
-    transport._aborting = True
-    write_through(transport, b"late")
-    assert transport._tempDataBuffer == [b"late"]
