@@ -253,7 +253,11 @@ class Runner:
             # The lease lapses and another process (or this one) takes the game over.
             logger.exception("the runner of game %s failed", self.game_id)
         finally:
-            await self.log.release(self.game_id, self.token)
+            try:
+                async with asyncio.timeout(Clock.log_timeout):
+                    await self.log.release(self.game_id, self.token)
+            except Exception:  # the log is unreachable: the lease lapses on its own
+                logger.warning("game %s: its lease was not released", self.game_id)
 
     async def _run(self) -> None:
         setup = await self.host.setup(self.game_id)
@@ -309,6 +313,9 @@ class Clock:
     the same moment instead of queueing behind each other's round trips."""
 
     interval: ClassVar[float] = 1 / TICK_HZ
+    # The longest a tick waits for the log. Past a lease (games.store.LEASE_MS) its commits
+    # would be refused anyway: a log that hangs stops the runners, as one that fails does.
+    log_timeout: ClassVar[float] = 0.7
 
     def __init__(self, log: Log) -> None:
         self.log = log
@@ -378,7 +385,8 @@ class Clock:
         if not ticking:
             return
         # Inputs are taken just before the tick, so a turn waits at most one interval.
-        inputs = await self.log.drain([r.game_id for r, _ in ticking])
+        async with asyncio.timeout(self.log_timeout):
+            inputs = await self.log.drain([r.game_id for r, _ in ticking])
         stepped: list[tuple[Runner, asyncio.Future[bool], Tick]] = []
         for (runner, done), items in zip(ticking, inputs, strict=True):
             if done.done():
@@ -389,9 +397,10 @@ class Clock:
                 stepped.append((runner, done, runner.match.advance()))
             except Exception as error:  # a bug in one game's rules stops that game alone
                 done.set_exception(error)
-        committed = await self.log.commit([
-            Checkpoint(r.game_id, r.token, tick.number, tick.entry) for r, _, tick in stepped
-        ])  # fmt: skip
+        async with asyncio.timeout(self.log_timeout):
+            committed = await self.log.commit([
+                Checkpoint(r.game_id, r.token, tick.number, tick.entry) for r, _, tick in stepped
+            ])  # fmt: skip
         for (runner, done, tick), ok in zip(stepped, committed, strict=True):
             if done.done():
                 continue  # the runner was cancelled meanwhile

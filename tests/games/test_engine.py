@@ -208,20 +208,25 @@ async def test_countdown_then_begin():
 class CountingStore(MemoryGameStore):
     """The in-memory store, noting the games of each drain (one per tick of the clock)."""
 
-    def __init__(self, fail_after: int | None = None) -> None:
+    def __init__(self, fail_after: int | None = None, hang: bool = False) -> None:
         super().__init__()
         self.drains: list[list[int]] = []
         self.fail_after = fail_after
+        self.hang = hang
         self.released: list[int] = []
 
     async def drain(self, game_ids):
         if self.fail_after is not None and len(self.drains) >= self.fail_after:
+            if self.hang:
+                await asyncio.Event().wait()  # a connection that never answers
             raise ConnectionError("Redis went away")
         self.drains.append(list(game_ids))
         return await super().drain(game_ids)
 
     async def release(self, game_id, token):
         self.released.append(game_id)
+        if self.hang and len(self.drains) >= self.fail_after:
+            await asyncio.Event().wait()
         await super().release(game_id, token)
 
 
@@ -274,8 +279,9 @@ async def test_a_game_whose_rules_fail_stops_alone_and_frees_its_lease(monkeypat
     assert await store.acquire(1, new_token()), "another runner can take the broken game"
 
 
-async def test_an_unreachable_log_stops_every_runner_and_each_lets_its_lease_go():
-    store = CountingStore(fail_after=3)
+@pytest.mark.parametrize("hang", [False, True], ids=["fails", "hangs"])
+async def test_an_unreachable_log_stops_every_runner_and_each_lets_its_lease_go(hang):
+    store = CountingStore(fail_after=3, hang=hang)
     hosts = {game_id: RecordingHost(running(size=64)) for game_id in (1, 2)}
     await asyncio.wait_for(asyncio.gather(*await start_runners(store, hosts)), 10)
     for host in hosts.values():
