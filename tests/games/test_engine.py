@@ -335,3 +335,21 @@ async def test_a_second_runner_of_a_game_on_the_same_clock_stops_the_first():
     with pytest.raises(asyncio.CancelledError):
         await second
     assert clock.runners == {}
+
+
+class NoNumberStore(MemoryGameStore):
+    """A store whose clock counter never answers (a connection that hangs at the start)."""
+
+    async def clock_number(self):
+        await asyncio.Event().wait()
+
+
+async def test_a_clock_whose_number_never_comes_does_not_hang_its_runners():
+    store = NoNumberStore()
+    host = RecordingHost(running())
+    token = new_token()
+    await store.acquire(1, token)
+    # The wait for the number is bounded (a lease): the runner ends, one way or the other,
+    # and the game is free for a runner elsewhere.
+    await asyncio.wait_for(Runner(1, token, host=host, log=store).run(), 10)
+    assert await store.acquire(1, new_token())
