@@ -130,14 +130,15 @@ def start_server_tasks() -> None:
         task.add_done_callback(_server_task_done)
 
 
-# How long a stopping server waits for its tasks to finish once cancelled, and then again for
-# the sync work they left running.
+# How long a stopping server waits, in all, for its tasks to finish once cancelled and for the
+# sync work they left running.
 SERVER_TASKS_STOP_SECONDS = 5
 
 
 def stop_server_tasks() -> Deferred:
     """Cancel the server tasks, and let them and the sync work they started finish while the
-    loop runs, each within SERVER_TASKS_STOP_SECONDS (past that, the process exits without it).
+    loop runs, within SERVER_TASKS_STOP_SECONDS in all (past that, the process exits without
+    them).
 
     A simulator tick in Django's sync thread announces its readings with async_to_sync, which
     waits for the loop; once the loop has stopped it waits forever, and the process (joining
@@ -147,20 +148,23 @@ def stop_server_tasks() -> Deferred:
 
 
 async def _stop_server_tasks() -> None:
+    deadline = asyncio.get_running_loop().time() + SERVER_TASKS_STOP_SECONDS
     tasks = list(_server_tasks)
     for task in tasks:
         task.cancel()
     stuck: list[str] = []
     if tasks:
         # Their own cleanup first (an MQTT disconnect, an HTTP client closing), bounded: a task
-        # that never finishes it must not keep the process alive.
+        # that never finishes it must not keep the process alive. A task cancelled while it
+        # awaits sync work waits for that work (asgiref), so the one deadline covers both.
         _, pending = await asyncio.wait(tasks, timeout=SERVER_TASKS_STOP_SECONDS)
         stuck = [task.get_coro().__qualname__ for task in pending]
-    # Then the sync work they started (a reading being stored), with a wait of its own, even
-    # when a task is stuck: the sync thread takes work in order, so this no-op runs once what
-    # they left there is done.
+    # Then the sync work they started (a reading being stored), in what is left of the time,
+    # even when a task is stuck: the sync thread takes work in order, so this no-op runs once
+    # what they left there is done.
     try:
-        await asyncio.wait_for(sync_to_async(lambda: None)(), SERVER_TASKS_STOP_SECONDS)
+        async with asyncio.timeout_at(deadline):
+            await sync_to_async(lambda: None)()
     except TimeoutError:
         stuck.append("the sync work they started")
     if stuck:

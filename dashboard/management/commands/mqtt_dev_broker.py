@@ -9,7 +9,6 @@ import glob
 import json
 import os
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -60,6 +59,11 @@ class Command(BaseCommand):
             f"persistence_location {home}/\n"
             f"max_queued_messages 0\n"
             f"log_dest stderr\n"  # unbuffered: "mosquitto version ... running" arrives at once
+            # Started as root, mosquitto drops to the `mosquitto` user, which cannot read the
+            # plugin's file under a directory only root may enter (/root, pytest's tmp_path):
+            # the plugin then loads nothing and refuses every client. This broker runs as
+            # whoever runs the server.
+            + ("user root\n" if os.geteuid() == 0 else "")
         )
         (home / "env").write_text(
             f"SWITCHBOARD_MQTT_URL=mqtt://127.0.0.1:{port} "
@@ -67,8 +71,4 @@ class Command(BaseCommand):
             f"SWITCHBOARD_MQTT_ADMIN_PASSWORD={password_file.read_text().strip()} "
             f"SWITCHBOARD_MQTT_BRIDGE_IN_SERVER=1\n"
         )
-        if os.geteuid() == 0:
-            # Run as root, mosquitto drops to the `mosquitto` user: let it write its files.
-            for path in (home, *home.iterdir()):
-                shutil.chown(path, "mosquitto")
         self.stdout.write(f"Mosquitto configuration in {home}/ (MQTT on 127.0.0.1:{port})")
