@@ -24,6 +24,7 @@ from realtime.consumers import LiveConsumer, frame_ref, validate
 from realtime.groups import room_group
 from realtime.hub import RESYNC
 from realtime.presence import get_registry
+from realtime.reads import JoinedReads
 from realtime.store import rate_allows
 
 logger = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ class RoomConsumer(RoomSocket):
     async def on_resume(self, frame: dict[str, Any]) -> None:
         data = validate(ResumeSerializer, frame)
         after_seq = data["after_seq"]
-        last_seq = await database_sync_to_async(selectors.room_last_seq)(room=self.room)
+        last_seq = await _last_seqs(self.room.pk, self.room)
         behind = last_seq - after_seq
         if behind < 0 or behind > settings.SWITCHBOARD_RESUME_MAX:
             # Too far behind (or ahead: a reset database) to replay over a socket: say so
@@ -255,7 +256,7 @@ class RoomConsumer(RoomSocket):
         batch = settings.SWITCHBOARD_RESUME_BATCH
         cursor = after_seq
         while True:
-            texts = await database_sync_to_async(_encoded_messages_after)(self.room, cursor, batch)
+            texts = await _replays((self.room.pk, cursor, batch), self.room, cursor, batch)
             for seq, text in texts:
                 await self.send_text(text)
                 cursor = seq
@@ -298,3 +299,10 @@ def _encoded_changes(room, up_to_seq: int, since) -> list[str]:
 def _encoded_messages_after(room, after_seq: int, limit: int) -> list[tuple[int, str]]:
     messages = selectors.message_list(room=room, after_seq=after_seq, limit=limit)
     return [(m.seq, encode_frame(message_frame(m))) for m in messages]
+
+
+# The sockets of a room that come back together (a restarted process's, a network's) resume
+# from the same seq: each read, and each page of a replay, is done once for all who asked
+# before it began.
+_last_seqs = JoinedReads(lambda room: selectors.room_last_seq(room=room))
+_replays = JoinedReads(_encoded_messages_after)

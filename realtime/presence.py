@@ -18,7 +18,7 @@ from django.conf import settings
 from realtime.broadcast import broadcast
 from realtime.groups import room_group
 from realtime.services import server_process_beat
-from realtime.store import PresenceChange, zstore
+from realtime.store import NOT_KNOWN, Known, PresenceChange, zstore
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,19 @@ def online_users(members: list[str]) -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True)
+class Online:
+    """A room's online set as this process last had it from the shared store."""
+
+    version: int
+    size: int
+    users: list[dict[str, Any]]  # as frames carry it (online_users); shared, never changed
+
+    @property
+    def known(self) -> Known:
+        return self.version, self.size
+
+
+@dataclass(frozen=True)
 class Presence:
     online: list[dict[str, Any]]
     version: int  # of the last change this socket's join saw; newer presence frames replace it
@@ -88,6 +101,9 @@ class Registry:
         # are derived from these (`_entries`), not held per socket.
         self.owned: dict[str, tuple[SocketRef, int | None]] = {}
         self.rooms: dict[int, int] = {}  # room_id -> local sockets present
+        # room_id -> its online set as last answered, for the rooms with local sockets: the
+        # store leaves the members out of an answer when they are what the caller holds.
+        self.online: dict[int, Online] = {}
         # room_id -> whether the online set changed again since this process last announced it
         self._announcing: dict[int, bool] = {}
         self._announcers: set[asyncio.Task] = set()  # held here: the loop keeps weak references
@@ -109,17 +125,19 @@ class Registry:
         caps = (settings.SWITCHBOARD_MAX_SOCKETS_PER_USER, settings.SWITCHBOARD_MAX_SOCKETS_PER_IP)
         caps_keys = (_user_key(ref), _address_key(ref))
         keys = _presence_keys(room_id, ref)
+        held = self.online.get(room_id)
         refused, change = await zstore().open_in_room(
-            (*caps_keys, *keys), ref.socket_id, _user_member(ref), caps
+            (*caps_keys, *keys), ref.socket_id, _user_member(ref), caps, _known(held)
         )
         if refused:
             return None
         self.owned[ref.socket_id] = (ref, room_id)
         self.rooms[room_id] = self.rooms.get(room_id, 0) + 1
         self._start()
+        online = self._online(room_id, change, held)
         if change.changed:
-            await self._announce(room_id, change)
-        return Presence(online_users(change.members), change.version)
+            await self._announce(room_id, online)
+        return Presence(online.users, online.version)
 
     async def close(self, ref: SocketRef) -> None:
         owned = self.owned.pop(ref.socket_id, None)
@@ -129,25 +147,42 @@ class Registry:
     async def join_room(self, room_id: int, ref: SocketRef) -> Presence:
         """Mark `ref` present in the room; announce the new online set if the user is new there."""
         keys = _presence_keys(room_id, ref)
-        change = await zstore().presence_join(keys, ref.socket_id, _user_member(ref))
+        held = self.online.get(room_id)
+        change = await zstore().presence_join(keys, ref.socket_id, _user_member(ref), _known(held))
         self.owned[ref.socket_id] = (ref, room_id)
         self.rooms[room_id] = self.rooms.get(room_id, 0) + 1
+        online = self._online(room_id, change, held)
         if change.changed:
-            await self._announce(room_id, change)
-        return Presence(online_users(change.members), change.version)
+            await self._announce(room_id, online)
+        return Presence(online.users, online.version)
 
     async def leave_room(self, room_id: int, ref: SocketRef) -> None:
         keys = _presence_keys(room_id, ref)
         if ref.socket_id in self.owned:
             self.owned[ref.socket_id] = (ref, None)
         self.rooms[room_id] -= 1
+        held = self.online.get(room_id)
         if not self.rooms[room_id]:
             del self.rooms[room_id]
-        change = await zstore().presence_leave(keys, ref.socket_id, _user_member(ref))
+            self.online.pop(room_id, None)
+        change = await zstore().presence_leave(keys, ref.socket_id, _user_member(ref), _known(held))
         if change.changed:
-            await self._announce(room_id, change)
+            await self._announce(room_id, self._online(room_id, change, held))
 
-    async def _announce(self, room_id: int, change: PresenceChange) -> None:
+    def _online(self, room_id: int, change: PresenceChange, held: Online | None) -> Online:
+        """The online set an answer stands for: its members, or, when the store left them out,
+        the set the question was asked with (`held`). Kept for the room's next question while
+        it has local sockets."""
+        if change.members is None:
+            assert held is not None and held.version == change.version, (held, change)
+            return held
+        online = Online(change.version, len(change.members), online_users(change.members))
+        latest = self.online.get(room_id)
+        if room_id in self.rooms and (latest is None or latest.version <= online.version):
+            self.online[room_id] = online
+        return online
+
+    async def _announce(self, room_id: int, online: Online) -> None:
         """Send the room's new online set at once, then at most once per
         SWITCHBOARD_PRESENCE_INTERVAL from this process while it keeps changing, with the set
         as it is by then: a burst of arrivals (a class logging in, a restarted process's
@@ -158,7 +193,7 @@ class Registry:
             return
         self._announcing[room_id] = False
         try:
-            await broadcast_presence(room_id, change)
+            await broadcast_presence(room_id, online)
         finally:
             task = asyncio.get_running_loop().create_task(self._announce_later(room_id))
             self._announcers.add(task)
@@ -174,8 +209,9 @@ class Registry:
                 if not self._announcing[room_id]:
                     return
                 self._announcing[room_id] = False
-                latest = await zstore().presence_sweep(_sweep_keys(room_id))
-                await broadcast_presence(room_id, latest)
+                held = self.online.get(room_id)
+                latest = await zstore().presence_sweep(_sweep_keys(room_id), _known(held))
+                await broadcast_presence(room_id, self._online(room_id, latest, held))
         except Exception:
             logger.warning("presence announcement failed", exc_info=True)
         finally:
@@ -199,16 +235,22 @@ class Registry:
                 if entries:
                     await zstore().refresh(entries)
                 for room_id in list(self.rooms):
-                    change = await zstore().presence_sweep(_sweep_keys(room_id))
+                    held = self.online.get(room_id)
+                    change = await zstore().presence_sweep(_sweep_keys(room_id), _known(held))
+                    online = self._online(room_id, change, held)
                     if change.changed:  # a process died with sockets in this room
-                        await self._announce(room_id, change)
+                        await self._announce(room_id, online)
             except Exception:
                 logger.warning("presence heartbeat failed; retrying", exc_info=True)
 
 
-async def broadcast_presence(room_id: int, change: PresenceChange) -> None:
-    frame = {"type": "presence", "online": online_users(change.members)}
-    await broadcast(room_group(room_id), frame, version=change.version)
+async def broadcast_presence(room_id: int, online: Online) -> None:
+    frame = {"type": "presence", "online": online.users}
+    await broadcast(room_group(room_id), frame, version=online.version)
+
+
+def _known(held: Online | None) -> Known:
+    return NOT_KNOWN if held is None else held.known
 
 
 _registries: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Registry]" = (

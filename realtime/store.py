@@ -40,20 +40,28 @@ return 0
 # (the Redis clock, or the last version + 1): a socket skips a presence frame no newer than
 # the last one it passed on, since announcements from two processes may cross on the way.
 # (The version key may expire after a quiet day: the clock keeps the next one ahead.)
-# Every script answers {changed (0/1), version, online members}.
+# Every script answers {changed (0/1), version, online members}; the members are left out
+# (nil) when the caller already holds the set at that version and size (its last two ARGV):
+# most arrivals are another tab of someone already there, and a crowded room's list, read,
+# parsed and sorted on every connect, was a tenth of a reconnect storm's CPU.
 _PRESENCE_ANSWER = """
-local function answer(changed, users, version_key)
+local function answer(changed, users, version_key, known_version, known_count)
   local version = tonumber(redis.call('GET', version_key)) or 0
   if changed then
     local t = redis.call('TIME')
     version = math.max(t[1] * 1000000 + t[2], version + 1)
-    redis.call('SET', version_key, version, 'EX', 86400)
+    -- As text in full: before Redis 7, Lua wrote a number with 14 significant digits.
+    redis.call('SET', version_key, string.format('%.0f', version), 'EX', 86400)
+  elseif version == tonumber(known_version)
+      and redis.call('ZCARD', users) == tonumber(known_count) then
+    return {0, version, false}
   end
   return {changed and 1 or 0, version, redis.call('ZRANGE', users, 0, -1)}
 end
 """
 
-# KEYS: users, user's sockets, version. ARGV: now, socket, user member, expiry, key ttl.
+# KEYS: users, user's sockets, version. ARGV: now, socket, user member, expiry, key ttl,
+# known version, known count.
 _PRESENCE_JOIN = _PRESENCE_ANSWER + """
 local dropped = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
@@ -61,12 +69,12 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 local new = redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-return answer(new + dropped > 0, KEYS[1], KEYS[3])
+return answer(new + dropped > 0, KEYS[1], KEYS[3], ARGV[6], ARGV[7])
 """  # fmt: skip
 
 # A room socket's connect in one round trip: the caps of _ADD_IF_ROOM, then (if admitted) the
 # presence join. KEYS: user's caps, address's caps, room users, user's sockets there, version.
-# ARGV: now, expiry, socket, user cap, address cap, key ttl, user member.
+# ARGV: now, expiry, socket, user cap, address cap, key ttl, user member, known version, count.
 # Answers {refused (0, or 1/2 = which cap was full), changed, version, online members}.
 _OPEN_IN_ROOM = _PRESENCE_ANSWER + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -83,35 +91,45 @@ redis.call('ZADD', KEYS[4], ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[4], ARGV[6])
 local new = redis.call('ZADD', KEYS[3], ARGV[2], ARGV[7])
 redis.call('EXPIRE', KEYS[3], ARGV[6])
-local answer = answer(new + dropped > 0, KEYS[3], KEYS[5])
+local answer = answer(new + dropped > 0, KEYS[3], KEYS[5], ARGV[8], ARGV[9])
 return {0, answer[1], answer[2], answer[3]}
 """  # fmt: skip
 
-# KEYS: users, user's sockets, version. ARGV: now, socket, user member.
+# KEYS: users, user's sockets, version. ARGV: now, socket, user member, known version, count.
 _PRESENCE_LEAVE = _PRESENCE_ANSWER + """
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 local gone = 0
 if redis.call('ZCARD', KEYS[2]) == 0 then gone = redis.call('ZREM', KEYS[1], ARGV[3]) end
 local dropped = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-return answer(gone + dropped > 0, KEYS[1], KEYS[3])
+return answer(gone + dropped > 0, KEYS[1], KEYS[3], ARGV[4], ARGV[5])
 """  # fmt: skip
 
-# KEYS: users, version. ARGV: now. Drops the users whose every socket lapsed (a process died).
+# KEYS: users, version. ARGV: now, known version, count. Drops the users whose every socket
+# lapsed (a process died).
 _PRESENCE_SWEEP = _PRESENCE_ANSWER + """
 local dropped = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-return answer(dropped > 0, KEYS[1], KEYS[2])
+return answer(dropped > 0, KEYS[1], KEYS[2], ARGV[2], ARGV[3])
 """  # fmt: skip
 
 
 @dataclass(frozen=True)
 class PresenceChange:
     """What a presence script answers: whether it changed the online set, the set's version
-    and the set itself."""
+    and the set itself (None: the same as the caller's `known` set)."""
 
     changed: bool
     version: int
-    members: list[str]
+    members: list[str] | None
+
+    @classmethod
+    def of(cls, answer: list) -> "PresenceChange":
+        return cls(bool(answer[0]), int(answer[1]), answer[2])
+
+
+# The online set a caller already holds: (version, size). NOT_KNOWN always gets the members.
+Known = tuple[int, int]
+NOT_KNOWN: Known = (-1, -1)
 
 
 class RedisZStore:
@@ -144,30 +162,42 @@ class RedisZStore:
             await pipe.execute()
 
     async def open_in_room(
-        self, keys: tuple[str, ...], socket: str, user: str, caps: tuple[int, int]
+        self,
+        keys: tuple[str, ...],
+        socket: str,
+        user: str,
+        caps: tuple[int, int],
+        known: Known = NOT_KNOWN,
     ) -> tuple[int, PresenceChange | None]:
         """`add_if_room` on keys[:2], then `presence_join` on keys[2:], in one round trip:
         (0, the presence change) if admitted, else (which cap was full, None)."""
         now = time.time()
         ttl = settings.SWITCHBOARD_SOCKET_TTL
-        args = [now, now + ttl, socket, *caps, ttl * 2, user]
+        args = [now, now + ttl, socket, *caps, ttl * 2, user, *known]
         answer = await self._open_in_room(keys=list(keys), args=args)
         if answer[0] != 0:
             return int(answer[0]), None
-        return 0, PresenceChange(bool(answer[1]), int(answer[2]), answer[3])
+        return 0, PresenceChange.of(answer[1:])
 
-    async def presence_join(self, keys: tuple[str, str, str], socket: str, user: str):
+    async def presence_join(
+        self, keys: tuple[str, str, str], socket: str, user: str, known: Known = NOT_KNOWN
+    ) -> PresenceChange:
         ttl = settings.SWITCHBOARD_SOCKET_TTL
         now = time.time()
-        args = [now, socket, user, now + ttl, ttl * 2]
-        return PresenceChange(*await self._presence_join(keys=list(keys), args=args))
+        args = [now, socket, user, now + ttl, ttl * 2, *known]
+        return PresenceChange.of(await self._presence_join(keys=list(keys), args=args))
 
-    async def presence_leave(self, keys: tuple[str, str, str], socket: str, user: str):
-        args = [time.time(), socket, user]
-        return PresenceChange(*await self._presence_leave(keys=list(keys), args=args))
+    async def presence_leave(
+        self, keys: tuple[str, str, str], socket: str, user: str, known: Known = NOT_KNOWN
+    ) -> PresenceChange:
+        args = [time.time(), socket, user, *known]
+        return PresenceChange.of(await self._presence_leave(keys=list(keys), args=args))
 
-    async def presence_sweep(self, keys: tuple[str, str]) -> PresenceChange:
-        return PresenceChange(*await self._presence_sweep(keys=list(keys), args=[time.time()]))
+    async def presence_sweep(
+        self, keys: tuple[str, str], known: Known = NOT_KNOWN
+    ) -> PresenceChange:
+        args = [time.time(), *known]
+        return PresenceChange.of(await self._presence_sweep(keys=list(keys), args=args))
 
     async def refresh(self, entries: set[tuple[str, str]]) -> None:
         """Push the expiry of live entries forward (the heartbeat of a healthy process)."""
@@ -214,12 +244,17 @@ class MemoryZStore:
         return 0
 
     async def open_in_room(
-        self, keys: tuple[str, ...], socket: str, user: str, caps: tuple[int, int]
+        self,
+        keys: tuple[str, ...],
+        socket: str,
+        user: str,
+        caps: tuple[int, int],
+        known: Known = NOT_KNOWN,
     ) -> tuple[int, PresenceChange | None]:
         refused = await self.add_if_room(keys[:2], socket, caps)
         if refused:
             return refused, None
-        return 0, await self.presence_join(keys[2:], socket, user)
+        return 0, await self.presence_join(keys[2:], socket, user, known)
 
     async def remove(self, key: str, member: str) -> None:
         self.sets[key].pop(member, None)
@@ -231,13 +266,17 @@ class MemoryZStore:
             if key in self.sets:
                 await self.remove(key, member)
 
-    def _answer(self, changed: bool, users: str, version_key: str) -> PresenceChange:
+    def _answer(self, changed: bool, users: str, version_key: str, known: Known) -> PresenceChange:
         version = self.versions.get(version_key, 0)
         if changed:
             version = self.versions[version_key] = max(time.time_ns() // 1000, version + 1)
+        elif known == (version, len(self.sets.get(users, ()))):
+            return PresenceChange(False, version, None)
         return PresenceChange(changed, version, list(self.sets.get(users, {})))
 
-    async def presence_join(self, keys: tuple[str, str, str], socket: str, user: str):
+    async def presence_join(
+        self, keys: tuple[str, str, str], socket: str, user: str, known: Known = NOT_KNOWN
+    ) -> PresenceChange:
         users, sockets, version_key = keys
         dropped = self._prune(users)
         self._prune(sockets)
@@ -245,9 +284,11 @@ class MemoryZStore:
         self.sets[sockets][socket] = expiry
         new = user not in self.sets[users]
         self.sets[users][user] = expiry
-        return self._answer(bool(new or dropped), users, version_key)
+        return self._answer(bool(new or dropped), users, version_key, known)
 
-    async def presence_leave(self, keys: tuple[str, str, str], socket: str, user: str):
+    async def presence_leave(
+        self, keys: tuple[str, str, str], socket: str, user: str, known: Known = NOT_KNOWN
+    ) -> PresenceChange:
         users, sockets, version_key = keys
         await self.remove(sockets, socket)
         self._prune(sockets)
@@ -257,11 +298,13 @@ class MemoryZStore:
             if users in self.sets and not self.sets[users]:
                 del self.sets[users]
         dropped = self._prune(users)
-        return self._answer(bool(gone or dropped), users, version_key)
+        return self._answer(bool(gone or dropped), users, version_key, known)
 
-    async def presence_sweep(self, keys: tuple[str, str]) -> PresenceChange:
+    async def presence_sweep(
+        self, keys: tuple[str, str], known: Known = NOT_KNOWN
+    ) -> PresenceChange:
         users, version_key = keys
-        return self._answer(bool(self._prune(users)), users, version_key)
+        return self._answer(bool(self._prune(users)), users, version_key, known)
 
     async def refresh(self, entries: set[tuple[str, str]]) -> None:
         expiry = time.time() + settings.SWITCHBOARD_SOCKET_TTL
