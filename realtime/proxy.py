@@ -42,6 +42,7 @@ def trusted_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
         raise ImproperlyConfigured(f"SWITCHBOARD_TRUSTED_PROXIES: {error}") from error
 
 
+@functools.lru_cache(maxsize=4096)  # every connect asks about its peer (and hops) again
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         address = ipaddress.ip_address(text.strip().strip("[]"))

@@ -7,6 +7,7 @@ entries of a process that dies (even by `kill -9`) lapse on their own.
 """
 
 import asyncio
+import functools
 import time
 import weakref
 from collections import defaultdict
@@ -368,6 +369,12 @@ def _limiter() -> MovingWindowRateLimiter | _InProcessLimiter:
     return local["limiter"]
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(rates: str) -> tuple:
+    """The limits of a rate setting, parsed once: every frame a socket sends is counted."""
+    return tuple(parse_many(rates))
+
+
 async def rate_allows(rates: str, *identifiers: str) -> bool:
     """Count one hit against every limit in `rates` ("20/5second;100/minute"); False if over any.
 
@@ -375,7 +382,7 @@ async def rate_allows(rates: str, *identifiers: str) -> bool:
     and both count in the same windows (Redis across processes, else this process)."""
     limiter = _limiter()
     allowed = True
-    for item in parse_many(rates):
+    for item in _parsed(rates):
         # Every limit is counted, so a burst also uses up the sustained allowance.
         allowed = await limiter.hit(item, *identifiers) and allowed
     return allowed
@@ -391,6 +398,6 @@ def rate_allows_sync(rates: str, *identifiers: str) -> bool:
     """`rate_allows` for sync code (DRF views, services); the same windows."""
     limiter = _limiter_sync()
     allowed = True
-    for item in parse_many(rates):
+    for item in _parsed(rates):
         allowed = limiter.hit(item, *identifiers) and allowed
     return allowed

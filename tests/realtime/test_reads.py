@@ -10,6 +10,9 @@ from asgiref.sync import sync_to_async
 
 from realtime.reads import JoinedReads
 
+# The reads run through database_sync_to_async, which looks after the thread's connection.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 class Reads:
     """A read that counts its calls and returns the state as it was when it began."""
