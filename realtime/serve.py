@@ -72,7 +72,27 @@ class InputQueue:
         return len(self._items)
 
 
+# How many connections the kernel may queue for a listening socket before the server accepts
+# them (the kernel caps it at net.core.somaxconn). Twisted's default is 50: a reconnect storm
+# overflowed it, the kernel dropped the SYNs, and clients were back only when their TCP retried
+# 31 or 63 s later (bench.storm; `netstat -s` counts "SYNs to LISTEN sockets dropped").
+LISTEN_BACKLOG = 4096
+
+
+def with_backlog(endpoint: str, backlog: int = LISTEN_BACKLOG) -> str:
+    """A Twisted endpoint description with a listen backlog, unless it names one already or
+    listens on nothing of its own (an inherited file descriptor)."""
+    kind = endpoint.split(":", 1)[0]
+    if kind in ("tcp", "tcp6", "ssl", "unix") and "backlog=" not in endpoint:
+        return f"{endpoint}:backlog={backlog}"
+    return endpoint
+
+
 class ClosingServer(Server):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.endpoints = [with_backlog(endpoint) for endpoint in self.endpoints]
+
     def create_application(self, protocol, scope):
         """Daphne's own, with an InputQueue in place of its asyncio.Queue."""
         assert "application_instance" not in self.connections[protocol]
