@@ -18,7 +18,7 @@ from django.conf import settings
 from realtime.broadcast import broadcast
 from realtime.groups import room_group
 from realtime.services import server_process_beat
-from realtime.store import NOT_KNOWN, Known, PresenceChange, zstore
+from realtime.store import NOT_KNOWN, Known, Opening, PresenceChange, zstore
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +126,8 @@ class Registry:
         caps_keys = (_user_key(ref), _address_key(ref))
         keys = _presence_keys(room_id, ref)
         held = self.online.get(room_id)
-        refused, change = await zstore().open_in_room(
-            (*caps_keys, *keys), ref.socket_id, _user_member(ref), caps, _known(held)
-        )
+        opening = Opening(ref.socket_id, _user_member(ref), caps, _known(held))
+        refused, change = await zstore().open_in_room((*caps_keys, *keys), opening)
         if refused:
             return None
         self.owned[ref.socket_id] = (ref, room_id)

@@ -133,6 +133,19 @@ Known = tuple[int, int]
 NOT_KNOWN: Known = (-1, -1)
 
 
+@dataclass(frozen=True)
+class Opening:
+    """A room socket's connect, as `open_in_room` takes it."""
+
+    socket: str
+    user: str
+    caps: tuple[int, int]  # (sockets per user, sockets per address)
+    known: Known = NOT_KNOWN
+
+
+Opened = tuple[int, PresenceChange | None]  # (0 or the cap that was full, the presence change)
+
+
 class RedisZStore:
     """Sorted sets of member -> expiry time in Redis."""
 
@@ -162,19 +175,20 @@ class RedisZStore:
                 pipe.zrem(key, member)
             await pipe.execute()
 
-    async def open_in_room(
-        self,
-        keys: tuple[str, ...],
-        socket: str,
-        user: str,
-        caps: tuple[int, int],
-        known: Known = NOT_KNOWN,
-    ) -> tuple[int, PresenceChange | None]:
+    async def open_in_room(self, keys: tuple[str, ...], opening: Opening) -> Opened:
         """`add_if_room` on keys[:2], then `presence_join` on keys[2:], in one round trip:
         (0, the presence change) if admitted, else (which cap was full, None)."""
         now = time.time()
         ttl = settings.SWITCHBOARD_SOCKET_TTL
-        args = [now, now + ttl, socket, *caps, ttl * 2, user, *known]
+        args = [
+            now,
+            now + ttl,
+            opening.socket,
+            *opening.caps,
+            ttl * 2,
+            opening.user,
+            *opening.known,
+        ]
         answer = await self._open_in_room(keys=list(keys), args=args)
         if answer[0] != 0:
             return int(answer[0]), None
@@ -244,18 +258,11 @@ class MemoryZStore:
             self.sets[key][member] = time.time() + settings.SWITCHBOARD_SOCKET_TTL
         return 0
 
-    async def open_in_room(
-        self,
-        keys: tuple[str, ...],
-        socket: str,
-        user: str,
-        caps: tuple[int, int],
-        known: Known = NOT_KNOWN,
-    ) -> tuple[int, PresenceChange | None]:
-        refused = await self.add_if_room(keys[:2], socket, caps)
+    async def open_in_room(self, keys: tuple[str, ...], opening: Opening) -> Opened:
+        refused = await self.add_if_room(keys[:2], opening.socket, opening.caps)
         if refused:
             return refused, None
-        return 0, await self.presence_join(keys[2:], socket, user, known)
+        return 0, await self.presence_join(keys[2:], opening.socket, opening.user, opening.known)
 
     async def remove(self, key: str, member: str) -> None:
         self.sets[key].pop(member, None)

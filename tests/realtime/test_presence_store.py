@@ -4,7 +4,7 @@ already (realtime.store): on a real redis-server, and in memory for the single p
 import pytest
 
 from config.redis_options import RedisTarget
-from realtime.store import NOT_KNOWN, MemoryZStore, RedisZStore
+from realtime.store import NOT_KNOWN, MemoryZStore, Opening, RedisZStore
 from tests.support import procs
 
 
@@ -65,13 +65,15 @@ async def test_a_set_that_changed_size_without_a_new_version_is_sent_again(store
 
 async def test_open_in_room_leaves_the_members_out_as_a_join_does(store):
     caps_keys = ("sb:sockets:user:1", "sb:sockets:addr:127.0.0.1")
-    refused, first = await store.open_in_room((*caps_keys, *keys(1)), "socket-a", "1|ann", (10, 10))
+    refused, first = await store.open_in_room(
+        (*caps_keys, *keys(1)), Opening("socket-a", "1|ann", (10, 10))
+    )
     assert refused == 0 and first.members == ["1|ann"]
     refused, again = await store.open_in_room(
-        (*caps_keys, *keys(1)), "socket-b", "1|ann", (10, 10), (first.version, 1)
+        (*caps_keys, *keys(1)), Opening("socket-b", "1|ann", (10, 10), (first.version, 1))
     )
     assert refused == 0 and (again.changed, again.members) == (False, None)
     # Over a cap: refused, and nothing else answered.
     assert await store.open_in_room(
-        (*caps_keys, *keys(1)), "socket-c", "1|ann", (2, 10), (first.version, 1)
+        (*caps_keys, *keys(1)), Opening("socket-c", "1|ann", (2, 10), (first.version, 1))
     ) == (1, None)
