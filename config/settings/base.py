@@ -346,6 +346,9 @@ SWITCHBOARD_UPLOAD_RATE = os.environ.get("SWITCHBOARD_UPLOAD_RATE", "20/10second
 SWITCHBOARD_SEARCH_RATE = os.environ.get("SWITCHBOARD_SEARCH_RATE", "20/10second;200/minute")
 SWITCHBOARD_MAX_SOCKETS_PER_USER = env_int("SWITCHBOARD_MAX_SOCKETS_PER_USER", 20)
 SWITCHBOARD_MAX_SOCKETS_PER_IP = env_int("SWITCHBOARD_MAX_SOCKETS_PER_IP", 1000)
+# Socket handshakes a process works on at once (realtime/admission.py); more wait their turn, so
+# that a reconnect storm does not queue ahead of the messages of sockets already open. 0: no bound.
+SWITCHBOARD_HANDSHAKES_AT_ONCE = env_int("SWITCHBOARD_HANDSHAKES_AT_ONCE", 16)
 # Sockets and presence entries expire unless their process refreshes them; a killed process's
 # entries are gone after this many seconds.
 SWITCHBOARD_SOCKET_TTL = env_int("SWITCHBOARD_SOCKET_TTL", 45)
