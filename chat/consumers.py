@@ -105,16 +105,15 @@ class RoomConsumer(RoomSocket):
                     room=self.room
                 )
             last_seq = self.room.last_seq
-            self.presence_version = self.presence.version
-            await self.send_frame(
-                {
-                    "type": "hello",
-                    "room": _room_data(self.room),
-                    "user": {"id": self.user.pk, "username": self.user.get_username()},
-                    "last_seq": last_seq,
-                    "online": self.presence.online,
-                }
-            )
+            online = self.presence.online
+            self.presence_version = online.version
+            hello = {
+                "type": "hello",
+                "room": _room_data(self.room),
+                "user": {"id": self.user.pk, "username": self.user.get_username()},
+                "last_seq": last_seq,
+            }
+            await self.send_text(encode_frame(hello, {"online": online.encoded_users}))
             self.presence = None  # the hello has it; the socket need not hold the list
             self.high_seq = last_seq
             await self._release_held()

@@ -20,8 +20,18 @@ from realtime.metrics import LAYER_ERRORS
 logger = logging.getLogger(__name__)
 
 
-def encode_frame(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+def encode_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_frame(frame: dict[str, Any], encoded: dict[str, str] | None = None) -> str:
+    """`frame` as JSON text. `encoded` adds fields whose values are JSON text already: a
+    crowded room's online list, encoded once for every frame that carries it."""
+    text = encode_json(frame)
+    if not encoded:
+        return text
+    extra = ",".join(f"{encode_json(name)}:{value}" for name, value in encoded.items())
+    return f"{text[:-1]},{extra}}}" if frame else f"{{{extra}}}"
 
 
 def frame_event(
@@ -31,13 +41,15 @@ def frame_event(
     seq: int | None = None,
     exclude_user: int | None = None,
     version: int | None = None,
+    encoded: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The layer event for a frame. `seq` marks frames of a room's gap-free stream: the hub's
     sockets use it to keep their stream in order and to repair gaps from the database.
     `exclude_user`'s own sockets skip the frame (typing is for the others). `version` marks a
-    frame that replaces a state (presence): a socket skips one older than the last it sent."""
+    frame that replaces a state (presence): a socket skips one older than the last it sent.
+    `encoded`: fields of the frame already in JSON (`encode_frame`)."""
     event = {
-        "type": "hub.frame", "group": group, "seq": seq, "text": encode_frame(frame),
+        "type": "hub.frame", "group": group, "seq": seq, "text": encode_frame(frame, encoded),
         "sent_at": time.time(),
     }  # fmt: skip
     if exclude_user is not None:

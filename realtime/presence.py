@@ -7,6 +7,7 @@ sweeps the presence sets of its rooms and announces anyone who lapsed.
 """
 
 import asyncio
+import functools
 import logging
 import weakref
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from realtime.broadcast import broadcast
+from realtime.broadcast import broadcast, encode_json
 from realtime.groups import room_group
 from realtime.services import server_process_beat
 from realtime.store import NOT_KNOWN, Known, Opening, PresenceChange, zstore
@@ -86,11 +87,21 @@ class Online:
     def known(self) -> Known:
         return self.version, self.size
 
+    @functools.cached_property
+    def encoded_users(self) -> str:
+        """`users` as JSON, encoded once for every hello and announcement of this set (a
+        crowded room's list is tens of kilobytes; a reconnect storm sends it thousands of
+        times)."""
+        return encode_json(self.users)
+
 
 @dataclass(frozen=True)
 class Presence:
-    online: list[dict[str, Any]]
-    version: int  # of the last change this socket's join saw; newer presence frames replace it
+    online: Online  # as this socket's join saw it; newer presence frames replace it
+
+    @property
+    def version(self) -> int:
+        return self.online.version
 
 
 class Registry:
@@ -136,7 +147,7 @@ class Registry:
         online = self._online(room_id, change, held)
         if change.changed:
             await self._announce(room_id, online)
-        return Presence(online.users, online.version)
+        return Presence(online)
 
     async def close(self, ref: SocketRef) -> None:
         owned = self.owned.pop(ref.socket_id, None)
@@ -153,7 +164,7 @@ class Registry:
         online = self._online(room_id, change, held)
         if change.changed:
             await self._announce(room_id, online)
-        return Presence(online.users, online.version)
+        return Presence(online)
 
     async def leave_room(self, room_id: int, ref: SocketRef) -> None:
         keys = _presence_keys(room_id, ref)
@@ -244,8 +255,10 @@ class Registry:
 
 
 async def broadcast_presence(room_id: int, online: Online) -> None:
-    frame = {"type": "presence", "online": online.users}
-    await broadcast(room_group(room_id), frame, version=online.version)
+    frame = {"type": "presence"}
+    await broadcast(
+        room_group(room_id), frame, version=online.version, encoded={"online": online.encoded_users}
+    )
 
 
 def _known(held: Online | None) -> Known:
