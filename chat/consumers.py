@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -59,6 +60,7 @@ class RoomConsumer(RoomSocket):
 
     kind = "room"
     present = False  # in the room's presence (from `register` until `closing`)
+    subscribed_at: float | None = None  # time.monotonic() when it joined its room's group
     subscribed_early = False
 
     async def authorize(self) -> None:
@@ -72,7 +74,7 @@ class RoomConsumer(RoomSocket):
         slug = self.scope["url_route"]["kwargs"]["slug"]
         known = _room_ids.get(slug)
         if known is not None:
-            await self.join_group(room_group(known))
+            await self._subscribe(known)
         try:
             await super().authorize()
         except BaseException:
@@ -84,6 +86,12 @@ class RoomConsumer(RoomSocket):
             if len(_room_ids) >= _ROOM_IDS_MAX:
                 _room_ids.clear()
             _room_ids[slug] = self.room.pk
+
+    async def _subscribe(self, room_id: int) -> None:
+        await self.join_group(room_group(room_id))
+        # Whatever was committed before now, a read begun from now on sees; what comes
+        # after, the socket hears live.
+        self.subscribed_at = time.monotonic()
 
     async def register(self, ref) -> bool:
         """The caps and the room's presence in one round trip (realtime.presence)."""
@@ -97,7 +105,7 @@ class RoomConsumer(RoomSocket):
     async def opened(self) -> None:
         self.catching_up = asyncio.Lock()
         if not self.subscribed_early:
-            await self.join_group(room_group(self.room.pk))
+            await self._subscribe(self.room.pk)
         async with self.catching_up:
             if not self.subscribed_early:
                 # The room as `authorize` read it, but up to date now that it is subscribed.
@@ -144,7 +152,7 @@ class RoomConsumer(RoomSocket):
     async def on_resume(self, frame: dict[str, Any]) -> None:
         data = validate(ResumeSerializer, frame)
         after_seq = data["after_seq"]
-        last_seq = await _last_seqs(self.room.pk, self.room)
+        last_seq = await _last_seqs(self.room.pk, self.room, since=self.subscribed_at)
         behind = last_seq - after_seq
         if behind < 0 or behind > settings.SWITCHBOARD_RESUME_MAX:
             # Too far behind (or ahead: a reset database) to replay over a socket: say so
@@ -163,7 +171,7 @@ class RoomConsumer(RoomSocket):
                     self.room, after_seq, since
                 ):
                     await self.send_text(text)
-            await self._replay(after_seq)
+            await self._replay(after_seq, since=self.subscribed_at)
             await self.send_frame({"type": "resumed", "last_seq": self.high_seq})
             await self._release_held()
 
@@ -250,12 +258,14 @@ class RoomConsumer(RoomSocket):
             await self._replay(self.high_seq)
             await self._release_held()
 
-    async def _replay(self, after_seq: int) -> None:
-        """Send every stored message above `after_seq`, in order, from the database."""
+    async def _replay(self, after_seq: int, since: float | None = None) -> None:
+        """Send every stored message above `after_seq`, in order, from the database: as of
+        now, or as of any moment after `since` (see JoinedReads)."""
         batch = settings.SWITCHBOARD_RESUME_BATCH
         cursor = after_seq
         while True:
-            texts = await _replays((self.room.pk, cursor, batch), self.room, cursor, batch)
+            key = (self.room.pk, cursor, batch)
+            texts = await _replays(key, self.room, cursor, batch, since=since)
             for seq, text in texts:
                 await self.send_text(text)
                 cursor = seq

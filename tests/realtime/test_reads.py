@@ -4,6 +4,7 @@ asked."""
 
 import asyncio
 import threading
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -104,3 +105,41 @@ async def test_a_caller_that_gives_up_leaves_the_read_to_the_others():
     assert await staying == "room 1: before"
     assert leaving.cancelled()
     assert read.calls == 1
+
+
+async def test_a_caller_subscribed_before_a_read_began_may_take_it_after_it_ended():
+    """A resume needs what was committed before its socket subscribed: a read that began
+    after that serves it, even once done (what the read missed comes to the socket live)."""
+    read = Reads()
+    joined = JoinedReads(read)
+    subscribed = time.monotonic()
+    assert await joined("room-1", "room 1", since=subscribed) == "room 1: before"
+    read.state = "changed since"
+    assert await joined("room-1", "room 1", since=subscribed) == "room 1: before"
+    assert read.calls == 1
+    # Subscribed after that read began: it needs a read of its own; so does a caller with no
+    # `since` (a gap in the live stream), however recent the last read.
+    assert await joined("room-1", "room 1", since=time.monotonic()) == "room 1: changed since"
+    read.state = "changed again"
+    assert await joined("room-1", "room 1") == "room 1: changed again"
+    assert read.calls == 3
+
+
+async def test_a_done_read_is_kept_for_a_while_only_and_a_failed_one_not_at_all():
+    calls = []
+
+    def read() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away")
+        return len(calls)
+
+    joined = JoinedReads(read)
+    joined.keep = 0.05
+    subscribed = time.monotonic()
+    with pytest.raises(RuntimeError):
+        await joined("key", since=subscribed)
+    assert await joined("key", since=subscribed) == 2, "the failure was not handed on"
+    assert await joined("key", since=subscribed) == 2
+    await asyncio.sleep(0.1)  # noqa: sleep-ok past `keep`, which counts wall time
+    assert await joined("key", since=subscribed) == 3
