@@ -60,7 +60,12 @@ class RoomConsumer(RoomSocket):
 
     kind = "room"
     present = False  # in the room's presence (from `register` until `closing`)
-    subscribed_at: float | None = None  # time.monotonic() when it joined its room's group
+    # time.monotonic() once the hello's last_seq was read (after the socket subscribed): a
+    # read begun since has every message up to it, and whatever the hello's `last_seq`
+    # leaves out comes live. So a resume may take any such read (JoinedReads' `since`).
+    # Not the moment it subscribed: live frames up to the hello's last_seq are dropped at the
+    # hello, and a read begun before that read may not have them (bench.storm lost 7).
+    seq_read_at: float | None = None
     subscribed_early = False
 
     async def authorize(self) -> None:
@@ -74,9 +79,10 @@ class RoomConsumer(RoomSocket):
         slug = self.scope["url_route"]["kwargs"]["slug"]
         known = _room_ids.get(slug)
         if known is not None:
-            await self._subscribe(known)
+            await self.join_group(room_group(known))
         try:
             await super().authorize()
+            self.seq_read_at = time.monotonic()
         except BaseException:
             await self._leave_groups()  # refused, or the database failed: nothing stays behind
             raise
@@ -86,12 +92,6 @@ class RoomConsumer(RoomSocket):
             if len(_room_ids) >= _ROOM_IDS_MAX:
                 _room_ids.clear()
             _room_ids[slug] = self.room.pk
-
-    async def _subscribe(self, room_id: int) -> None:
-        await self.join_group(room_group(room_id))
-        # Whatever was committed before now, a read begun from now on sees; what comes
-        # after, the socket hears live.
-        self.subscribed_at = time.monotonic()
 
     async def register(self, ref) -> bool:
         """The caps and the room's presence in one round trip (realtime.presence)."""
@@ -105,13 +105,14 @@ class RoomConsumer(RoomSocket):
     async def opened(self) -> None:
         self.catching_up = asyncio.Lock()
         if not self.subscribed_early:
-            await self._subscribe(self.room.pk)
+            await self.join_group(room_group(self.room.pk))
         async with self.catching_up:
             if not self.subscribed_early:
                 # The room as `authorize` read it, but up to date now that it is subscribed.
                 self.room.last_seq = await database_sync_to_async(selectors.room_last_seq)(
                     room=self.room
                 )
+                self.seq_read_at = time.monotonic()
             last_seq = self.room.last_seq
             online = self.presence.online
             self.presence_version = online.version
@@ -152,7 +153,7 @@ class RoomConsumer(RoomSocket):
     async def on_resume(self, frame: dict[str, Any]) -> None:
         data = validate(ResumeSerializer, frame)
         after_seq = data["after_seq"]
-        last_seq = await _last_seqs(self.room.pk, self.room, since=self.subscribed_at)
+        last_seq = await _last_seqs(self.room.pk, self.room, since=self.seq_read_at)
         behind = last_seq - after_seq
         if behind < 0 or behind > settings.SWITCHBOARD_RESUME_MAX:
             # Too far behind (or ahead: a reset database) to replay over a socket: say so
@@ -171,7 +172,7 @@ class RoomConsumer(RoomSocket):
                     self.room, after_seq, since
                 ):
                     await self.send_text(text)
-            await self._replay(after_seq, since=self.subscribed_at)
+            await self._replay(after_seq, since=self.seq_read_at)
             await self.send_frame({"type": "resumed", "last_seq": self.high_seq})
             await self._release_held()
 

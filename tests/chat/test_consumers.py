@@ -1,13 +1,16 @@
 """The chat socket through the real ASGI stack (session cookie, origin rule, URL router)."""
 
+import asyncio
 import json
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.test import Client
 
-from chat import services
+from chat import policy, services
 from chat.models import Message, RoomBan
 from config.asgi import application
 from tests.factories import UserFactory, make_room
@@ -334,3 +337,46 @@ async def test_resume_too_far_behind_or_ahead_says_reload(layer, user, other, ro
     await send(socket, {"type": "resume", "after_seq": 2})
     assert [(await next_frame(socket))["message"]["seq"] for _ in range(3)] == [3, 4, 5]
     await socket.disconnect()
+
+
+async def test_a_resume_never_takes_a_read_older_than_its_hello(layer, user, other, room):
+    """Resumes share replay reads (chat.consumers._replays). The hello drops live frames up to
+    its last_seq, since the resume will replay them: so a resume may only take a read begun
+    after the hello's last_seq was read. Here a read of the room begins after the socket has
+    subscribed but before its hello's read, and message 2 is committed in between; the
+    resume must still replay it (taking that read lost it: bench.storm counted 7 lost)."""
+    from chat import consumers as chat_consumers
+
+    await sync_to_async(services.message_create)(room=room, author=other, body="m1")
+    first, _ = await join(user)  # now this process knows the slug: later sockets subscribe first
+    batch = settings.SWITCHBOARD_RESUME_BATCH
+    key = (room.pk, 0, batch)
+    loop = asyncio.get_running_loop()
+    earlier: list = []
+    room_to_read = policy.room_to_read
+
+    def read_with_a_read_and_a_message_before(**kwargs):
+        if not earlier:  # the second socket's read, which gives its hello's last_seq
+            earlier.append(
+                (time.monotonic(), chat_consumers._encoded_messages_after(room, 0, batch))
+            )
+            services.message_create(room=room, author=other, body="m2")
+        return room_to_read(**kwargs)
+
+    policy.room_to_read = read_with_a_read_and_a_message_before
+    try:
+        second, hello = await join(user)
+    finally:
+        policy.room_to_read = room_to_read
+    assert hello["last_seq"] == 2
+    # The earlier read, as JoinedReads keeps one it began then: it has m1 only.
+    began, page = earlier[0]
+    done = loop.create_future()
+    done.set_result(page)
+    chat_consumers._replays.begun.setdefault(loop, {})[key] = (began, done)
+    await send(second, {"type": "resume", "after_seq": 0})
+    replay = [await next_frame(second) for _ in range(2)]
+    assert [f["message"]["body"] for f in replay] == ["m1", "m2"]
+    assert await next_frame(second) == {"type": "resumed", "last_seq": 2}
+    await first.disconnect()
+    await second.disconnect()
