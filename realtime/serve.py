@@ -34,6 +34,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
+from realtime import admission
 from realtime.closecodes import CloseCode
 
 logger = logging.getLogger(__name__)
@@ -88,10 +89,34 @@ def with_backlog(endpoint: str, backlog: int = LISTEN_BACKLOG) -> str:
     return endpoint
 
 
+class ListeningPorts:
+    """The server's listening ports, which realtime.admission pauses while handshakes crowd."""
+
+    def __init__(self) -> None:
+        self.ports: list = []
+
+    def pause(self) -> None:
+        for port in self.ports:
+            if port.connected:
+                port.stopReading()
+
+    def resume(self) -> None:
+        for port in self.ports:
+            if port.connected:  # not one that stopped listening meanwhile (shutdown)
+                port.startReading()
+
+
 class ClosingServer(Server):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.endpoints = [with_backlog(endpoint) for endpoint in self.endpoints]
+        self.listening_ports = ListeningPorts()
+        admission.control_listening(self.listening_ports)
+
+    def listen_success(self, port) -> None:
+        if hasattr(port, "stopReading"):
+            self.listening_ports.ports.append(port)
+        super().listen_success(port)
 
     def create_application(self, protocol, scope):
         """Daphne's own, with an InputQueue in place of its asyncio.Queue."""

@@ -103,7 +103,7 @@ async def test_the_served_stack_waits_for_a_turn_and_gives_each_back(settings):
         asyncio.to_thread(UserFactory), asyncio.to_thread(UserFactory)
     )
     await asyncio.to_thread(make_room, creator=ann, name="Den", slug="den", is_private=True)
-    gate = admission._gate()
+    gate = admission.gate()
     await gate.acquire()  # a handshake of another socket holds the only turn
     joining = asyncio.ensure_future(join(ann, "den"))
     done, _ = await asyncio.wait([joining], timeout=0.5)
@@ -116,3 +116,42 @@ async def test_the_served_stack_waits_for_a_turn_and_gives_each_back(settings):
     _, connected = await open_socket(ann, "den", origin=None)
     assert not connected and not gate.locked()
     await socket.disconnect()
+
+
+class RecordingListening:
+    """Stands in for realtime.serve's listening ports: records what the gate asks of them."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+
+    def resume(self) -> None:
+        self.calls.append("resume")
+
+
+async def test_a_crowded_gate_stops_accepting_until_the_crowd_thins(settings):
+    settings.SWITCHBOARD_HANDSHAKES_AT_ONCE = 1
+    listening = RecordingListening()
+    admission.control_listening(listening)
+    try:
+        turns = admission.gate()
+        await turns.acquire()  # the one turn, taken
+        waiters = []
+        for _ in range(admission.PAUSE_WAITING_PER_TURN):
+            assert listening.calls == []
+            waiters.append(asyncio.ensure_future(turns.acquire()))
+            await asyncio.sleep(0)  # noqa: sleep-ok one loop turn, so the waiter has queued
+        assert turns.waiting == admission.PAUSE_WAITING_PER_TURN
+        assert listening.calls == ["pause"]
+        # Turns come free one by one: accepting resumes once one handshake per turn waits.
+        for n in range(len(waiters)):
+            turns.release()
+            await waiters[n]
+            resumed = turns.waiting <= 1
+            assert listening.calls == (["pause", "resume"] if resumed else ["pause"])
+        turns.release()
+        assert not turns.locked()
+    finally:
+        admission.control_listening(None)
