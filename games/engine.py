@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from realtime.broadcast import encode_frame
-from realtime.collector import paced_collections
 from realtime.errors import Invalid
 
 logger = logging.getLogger(__name__)
@@ -365,29 +364,23 @@ class Clock:
                 self.offset = 0.0
         offset = self.offset
         next_at = (math.floor(time.monotonic() / self.interval) + 1) * self.interval + offset
-        collections = paced_collections()
-        collections.hold()  # full collections come between ticks, not in the middle of one
-        try:
-            while self.runners:
-                delay = next_at - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                try:
-                    await self._tick()
-                except Exception as error:
-                    # The log is unreachable: every runner stops and lets its lease lapse.
-                    for _, done in list(self.runners.values()):
-                        if not done.done():
-                            done.set_exception(error)
-                    await asyncio.sleep(0)  # let them leave before the next tick
-                # A fixed schedule, not a fixed sleep: a slow tick does not delay the next
-                # ones; after a stall the schedule starts again from the grid, not rushing.
-                next_at += self.interval
-                if next_at < time.monotonic() - self.interval:
-                    next_at = math.floor(time.monotonic() / self.interval) * self.interval + offset
-                collections.collect_if_due(next_at - time.monotonic())
-        finally:
-            collections.release()
+        while self.runners:
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                await self._tick()
+            except Exception as error:
+                # The log is unreachable: every runner stops and lets its lease lapse.
+                for _, done in list(self.runners.values()):
+                    if not done.done():
+                        done.set_exception(error)
+                await asyncio.sleep(0)  # let them leave before the next tick
+            # A fixed schedule, not a fixed sleep: a slow tick does not delay the next ones;
+            # after a stall the schedule starts again from the grid instead of rushing.
+            next_at += self.interval
+            if next_at < time.monotonic() - self.interval:
+                next_at = math.floor(time.monotonic() / self.interval) * self.interval + offset
 
     async def _tick(self) -> None:
         ticking = [(r, done) for r, done in self.runners.values() if not done.done()]

@@ -3,7 +3,6 @@ runner's checkpoint and takeover on the in-process store."""
 
 import asyncio
 import dataclasses
-import gc
 import random
 
 import pytest
@@ -20,7 +19,6 @@ from games.engine import (
     tick_text,
 )
 from games.store import MemoryGameStore, new_token
-from realtime.collector import paced_collections
 
 
 def new_match(seats=2, size=16):
@@ -355,33 +353,3 @@ async def test_a_clock_whose_number_never_comes_does_not_hang_its_runners():
     # and the game is free for a runner elsewhere.
     await asyncio.wait_for(Runner(1, token, host=host, log=store).run(), 10)
     assert await store.acquire(1, new_token())
-
-
-async def test_full_collections_come_between_ticks_while_a_clock_runs(monkeypatch):
-    """Python's own full collections stop a clock's loop wherever they fall due; while it
-    ticks they come only from its pacer, right after a tick, and Python's settings come back
-    when it stops."""
-    from tests.realtime.test_collector import churn, full_collections
-
-    saved = gc.get_threshold()
-    gc.set_threshold(50, 2, 2)  # Python would collect fully many times during the game
-    monkeypatch.setattr(paced_collections(), "every", 0.1)
-    host = RecordingHost(running(size=24))
-    garbage = []
-    publish = host.publish
-
-    async def publish_and_churn(game_id, tick):
-        garbage.append(churn(5_000))  # a busy server's allocations between ticks
-        await publish(game_id, tick)
-
-    host.publish = publish_and_churn
-    try:
-        store = MemoryGameStore()
-        with full_collections(held_by=paced_collections()) as seen:
-            await asyncio.wait_for(asyncio.gather(*await start_runners(store, {1: host})), 10)
-            await asyncio.wait_for(clock_for(store).task, 1)  # it stops at its next tick
-        assert host.finished.is_set() and len(host.ticks) > 10
-        assert seen and all(seen), "every full collection was the pacer's, between ticks"
-        assert gc.get_threshold() == (50, 2, 2)
-    finally:
-        gc.set_threshold(*saved)
