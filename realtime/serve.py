@@ -21,6 +21,7 @@ import gc
 import logging
 import os
 import sys
+import time
 from functools import partial
 from typing import Any
 
@@ -112,6 +113,9 @@ class ClosingServer(Server):
         self.endpoints = [with_backlog(endpoint) for endpoint in self.endpoints]
         self.listening_ports = ListeningPorts()
         admission.control_listening(self.listening_ports)
+        # Connections whose application ended or whose client went: what application_checker
+        # has to look at (Daphne's walks every connection every second).
+        self.to_reap: set = set()
 
     def listen_success(self, port) -> None:
         if hasattr(port, "stopReading"):
@@ -128,10 +132,68 @@ class ClosingServer(Server):
         )
         if protocol not in self.connections:
             return None
-        self.connections[protocol]["application_instance"] = asyncio.ensure_future(
-            application_instance, loop=asyncio.get_event_loop()
-        )
+        future = asyncio.ensure_future(application_instance, loop=asyncio.get_event_loop())
+        future.add_done_callback(lambda _: self.to_reap.add(protocol))
+        self.connections[protocol]["application_instance"] = future
         return input_queue
+
+    def protocol_disconnected(self, protocol) -> None:
+        super().protocol_disconnected(protocol)
+        self.to_reap.add(protocol)
+
+    def application_checker(self) -> None:
+        """Daphne's, over the connections that changed since (an application ended, a client
+        went) rather than all of them each second: with 5,000 sockets open and idle, that walk
+        was a fifth of the process's CPU (bench.storm's idle phase, py-spy)."""
+        candidates, self.to_reap = self.to_reap, set()
+        now = time.time()
+        for protocol in candidates:
+            details = self.connections.get(protocol)
+            if details is None:
+                continue
+            disconnected = details.get("disconnected")
+            instance = details.get("application_instance")
+            overdue = disconnected and now - disconnected > self.application_close_timeout
+            if overdue and instance and not instance.done():
+                logger.warning(
+                    "Application instance %r for connection %s took too long to shut down and "
+                    "was killed.",
+                    instance,
+                    repr(protocol),
+                )
+                instance.cancel()  # its done callback brings it back here
+            if instance and instance.done():
+                self._reap(protocol, instance, disconnected)
+                del details["application_instance"]
+                instance = None
+            if disconnected and not instance:
+                del self.connections[protocol]
+            elif disconnected:
+                self.to_reap.add(protocol)  # gone, its application still busy: look again
+        reactor.callLater(1, self.application_checker)
+
+    def _reap(self, protocol, instance: asyncio.Future, disconnected: float | None) -> None:
+        """What Daphne does with an application that ended: report how, if it failed."""
+        try:
+            exception = instance.exception()
+        except asyncio.CancelledError:
+            return
+        if exception is None:
+            return
+        if isinstance(exception, KeyboardInterrupt):
+            self.stop()  # the protocol asks the server to exit (tests)
+            return
+        logger.error("Exception inside application: %s", exception, exc_info=exception)
+        if not disconnected:
+            protocol.handle_exception(exception)
+
+    def timeout_checker(self) -> None:
+        """Daphne's (handshake and HTTP timeouts, keepalive pings), every few seconds instead of
+        every two: each round touches every connection. Pings go out every ping interval plus
+        at most a round."""
+        for protocol in list(self.connections):
+            protocol.check_timeouts()
+        reactor.callLater(max(2.0, min(5.0, self.ping_interval / 4)), self.timeout_checker)
 
     def run(self) -> None:
         # Server.run builds ws_factory and then starts the reactor, so this runs after the former.

@@ -1,0 +1,77 @@
+"""realtime.serve.ClosingServer.application_checker: Daphne's reaping of ended applications and
+gone clients, done only for the connections that changed, and still for every one that did."""
+
+import asyncio
+import time
+
+import pytest
+
+from realtime import serve
+
+
+class Connection:
+    """Stands in for a Daphne protocol: the checker only hashes it and may report to it."""
+
+    def __init__(self) -> None:
+        self.exceptions: list[BaseException] = []
+
+    def handle_exception(self, exception: BaseException) -> None:
+        self.exceptions.append(exception)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    rounds = []
+    monkeypatch.setattr(serve.reactor, "callLater", lambda delay, f: rounds.append((delay, f)))
+    instance = serve.ClosingServer(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
+    instance.connections = {}  # as Server.run() begins
+    instance.rounds = rounds
+    return instance
+
+
+def start(server, connection: Connection, app) -> None:
+    server.protocol_connected(connection)
+    server.application = lambda scope, receive, send: app(receive)
+    assert server.create_application(connection, {"type": "websocket"}) is not None
+
+
+async def test_reaps_what_ended_and_leaves_the_rest_alone(server, monkeypatch):
+    forever = asyncio.Event()
+
+    async def runs(receive):
+        await forever.wait()
+
+    async def ends(receive):
+        return None
+
+    async def fails(receive):
+        raise RuntimeError("the application failed")
+
+    busy, done, failed, gone, stuck = (Connection() for _ in range(5))
+    for connection, app in ((busy, runs), (done, ends), (failed, fails), (gone, ends)):
+        start(server, connection, app)
+    start(server, stuck, runs)
+    await asyncio.wait(
+        [server.connections[c]["application_instance"] for c in (done, failed, gone)]
+    )
+    server.protocol_disconnected(gone)
+    server.protocol_disconnected(stuck)
+    assert server.to_reap == {done, failed, gone, stuck}  # not `busy`: nothing changed there
+
+    server.application_checker()
+    assert set(server.connections) == {busy, done, failed, stuck}
+    assert "application_instance" not in server.connections[done]
+    assert [str(e) for e in failed.exceptions] == ["the application failed"]
+    assert server.to_reap == {stuck}, "gone, its application still running: looked at again"
+    assert server.rounds[-1][0] == 1
+
+    # Past Daphne's close timeout the stuck application is cancelled, then reaped.
+    monkeypatch.setattr(server, "application_close_timeout", 0)
+    server.connections[stuck]["disconnected"] = time.time() - 1
+    instance = server.connections[stuck]["application_instance"]
+    server.application_checker()
+    await asyncio.wait([instance])
+    assert instance.cancelled() and server.to_reap == {stuck}
+    server.application_checker()
+    assert set(server.connections) == {busy, done, failed}
+    forever.set()
