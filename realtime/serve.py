@@ -4,13 +4,17 @@ Daphne enforces --websocket-max-message-size through autobahn, whose default on 
 the limit is to drop the TCP connection (the client sees 1006). Turning autobahn's documented
 `failByDrop` option off makes the same check send a proper close frame, 1009 "message too big",
 as CONTRACT.md §4 promises; and the server waits 5 s, not autobahn's 1 s, for a peer to answer
-its close frame before it resets the connection (CLOSE_HANDSHAKE_SECONDS). Two defaults differ
-(an explicit option or variable wins): a 20 s handshake timeout, and one malloc arena. It also
+its close frame before it resets the connection (CLOSE_HANDSHAKE_SECONDS). Three defaults
+differ (an explicit option or variable wins): a 20 s handshake timeout, a keepalive ping every
+30 s rather than 20 (each is a frame out and one in per socket: at 5,000 idle sockets, most of
+an idle process's CPU; the browser sends its own heartbeat), and one malloc arena. It also
 starts SWITCHBOARD_SERVER_TASKS (the demo's readings under `make run`) on the server's loop,
-and stops them before the loop stops. Two things make it cheaper and steadier than stock
-Daphne: an open socket's frames go straight to the kernel when nothing is queued before them
-(`write_through`), and what startup built is frozen out of the garbage collector's way
-(`freeze_startup_objects`). Everything else is stock Daphne.
+and stops them before the loop stops. What makes it cheaper and steadier than stock Daphne:
+an open socket's frames go straight to the kernel when nothing is queued before them
+(`write_through`); what startup built is frozen out of the garbage collector's way
+(`freeze_startup_objects`); the connection table is reaped as connections change, not walked
+every second; a backlog of 4,096 and a handshake gate that pauses accepting
+(realtime.admission) for reconnect storms. Everything else is stock Daphne.
 """
 
 import asyncio
@@ -79,6 +83,9 @@ class InputQueue:
 # overflowed it, the kernel dropped the SYNs, and clients were back only when their TCP retried
 # 31 or 63 s later (bench.storm; `netstat -s` counts "SYNs to LISTEN sockets dropped").
 LISTEN_BACKLOG = 4096
+
+
+PING_SECONDS = 30  # Daphne's keepalive ping (its own default: 20); proxies commonly give up at 60
 
 
 def with_backlog(endpoint: str, backlog: int = LISTEN_BACKLOG) -> str:
@@ -472,6 +479,8 @@ def main() -> None:
         sys.exit("--proxy-headers is refused: set SWITCHBOARD_TRUSTED_PROXIES (see README).")
     if not any(a.startswith("--websocket-max-message-size") for a in args):
         args = ["--websocket-max-message-size", "65536", *args]
+    if not any(a.startswith("--ping-interval") for a in args):
+        args = ["--ping-interval", str(PING_SECONDS), *args]
     if not any(a.startswith("--websocket_connect_timeout") for a in args):
         # Daphne's 5 s also bounds autobahn's opening handshake; a burst of handshakes waiting
         # on the one sync thread can take longer, and would be dropped with no HTTP answer.

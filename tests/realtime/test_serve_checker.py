@@ -75,3 +75,16 @@ async def test_reaps_what_ended_and_leaves_the_rest_alone(server, monkeypatch):
     server.application_checker()
     assert set(server.connections) == {busy, done, failed}
     forever.set()
+
+
+def test_serve_pings_every_30_seconds_unless_told(monkeypatch):
+    ran = []
+    monkeypatch.setattr(serve.ClosingCommandLine, "run", lambda self, args: ran.append(args))
+    monkeypatch.setattr(serve, "limit_malloc_arenas", lambda: None)
+    monkeypatch.setattr("sys.argv", ["serve", "config.asgi:application"])
+    serve.main()
+    monkeypatch.setattr("sys.argv", ["serve", "--ping-interval", "5", "config.asgi:application"])
+    serve.main()
+    told, default = ran[1], ran[0]
+    assert default[default.index("--ping-interval") + 1] == str(serve.PING_SECONDS) == "30"
+    assert told.count("--ping-interval") == 1 and told[told.index("--ping-interval") + 1] == "5"
