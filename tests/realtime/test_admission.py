@@ -2,6 +2,7 @@
 others wait their turn, and every way a handshake ends gives its turn back."""
 
 import asyncio
+import gc
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -135,6 +136,7 @@ async def test_a_crowded_gate_stops_accepting_until_the_crowd_thins(settings):
     settings.SWITCHBOARD_HANDSHAKES_AT_ONCE = 1
     listening = RecordingListening()
     admission.control_listening(listening)
+    python_s = gc.get_threshold()
     try:
         turns = admission.gate()
         await turns.acquire()  # the one turn, taken
@@ -145,6 +147,8 @@ async def test_a_crowded_gate_stops_accepting_until_the_crowd_thins(settings):
             await asyncio.sleep(0)  # noqa: sleep-ok one loop turn, so the waiter has queued
         assert turns.waiting == admission.PAUSE_WAITING_PER_TURN
         assert listening.calls == ["pause"]
+        # Python's full collections wait for the crowd too.
+        assert gc.get_threshold() == (*python_s[:2], admission._NEVER)
         # Turns come free one by one: accepting resumes once one handshake per turn waits.
         for n in range(len(waiters)):
             turns.release()
@@ -153,5 +157,28 @@ async def test_a_crowded_gate_stops_accepting_until_the_crowd_thins(settings):
             assert listening.calls == (["pause", "resume"] if resumed else ["pause"])
         turns.release()
         assert not turns.locked()
+        assert gc.get_threshold() == python_s, "no one waits: full collections are back"
+    finally:
+        admission.control_listening(None)
+
+
+async def test_a_crowd_holds_full_collections_off_for_a_bounded_time(settings, monkeypatch):
+    settings.SWITCHBOARD_HANDSHAKES_AT_ONCE = 1
+    monkeypatch.setattr(admission, "FULL_COLLECTIONS_HELD_SECONDS", 0.0)
+    admission.control_listening(RecordingListening())
+    python_s = gc.get_threshold()
+    try:
+        turns = admission.gate()
+        await turns.acquire()
+        waiters = [asyncio.ensure_future(turns.acquire()) for _ in range(6)]
+        await asyncio.sleep(0)  # noqa: sleep-ok one loop turn, so the waiters have queued
+        assert gc.get_threshold()[2] == admission._NEVER
+        turns.release()
+        await waiters[0]
+        assert turns.waiting == 5 and gc.get_threshold() == python_s, "held past its bound"
+        for waiter in waiters[1:]:
+            turns.release()
+            await waiter
+        turns.release()
     finally:
         admission.control_listening(None)
