@@ -67,6 +67,9 @@ class Gate:
         self.paused: Listening | None = None  # what it paused, until it resumes it
         self.collections_held_at: float | None = None
         self.full_threshold = 0  # Python's own, while held
+        # False from a hold that ran out its time until the crowd is gone: a crowd that never
+        # ends (overload) must not keep full collections off for good, one hold after another.
+        self.may_hold = True
 
     async def acquire(self) -> None:
         if not self.turns.locked():
@@ -85,14 +88,17 @@ class Gate:
             if self.paused is not None and self.waiting <= self.size:
                 self.paused.resume()
                 self.paused = None
-            if self.collections_held_at is not None and (
-                self.waiting == 0
-                or time.monotonic() - self.collections_held_at > FULL_COLLECTIONS_HELD_SECONDS
-            ):
+            held_at = self.collections_held_at
+            if held_at is not None and time.monotonic() - held_at > FULL_COLLECTIONS_HELD_SECONDS:
                 self._let_full_collections()
+                self.may_hold = False
+            if self.waiting == 0:
+                if self.collections_held_at is not None:
+                    self._let_full_collections()
+                self.may_hold = True
 
     def _hold_full_collections(self) -> None:
-        if self.collections_held_at is None:
+        if self.collections_held_at is None and self.may_hold:
             young, middle, self.full_threshold = gc.get_threshold()
             gc.set_threshold(young, middle, _NEVER)
             self.collections_held_at = time.monotonic()

@@ -176,9 +176,19 @@ async def test_a_crowd_holds_full_collections_off_for_a_bounded_time(settings, m
         turns.release()
         await waiters[0]
         assert turns.waiting == 5 and gc.get_threshold() == python_s, "held past its bound"
-        for waiter in waiters[1:]:
+        for waiter in waiters[1:5]:
+            turns.release()
+            await waiter
+        # The crowd thinned (accepting resumed) and grows again: no second hold while it
+        # never went away, or an overload would keep full collections off for good.
+        assert turns.waiting == 1 and turns.paused is None
+        waiters += [asyncio.ensure_future(turns.acquire()) for _ in range(4)]
+        await asyncio.sleep(0)  # noqa: sleep-ok one loop turn, so the waiters have queued
+        assert turns.paused is not None and gc.get_threshold() == python_s
+        for waiter in waiters[5:]:
             turns.release()
             await waiter
         turns.release()
+        assert turns.may_hold, "the crowd is gone: the next one may hold them again"
     finally:
         admission.control_listening(None)
