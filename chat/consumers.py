@@ -66,6 +66,7 @@ class RoomConsumer(RoomSocket):
     # Not the moment it subscribed: live frames up to the hello's last_seq are dropped at the
     # hello, and a read begun before that read may not have them (bench.storm lost 7).
     seq_read_at: float | None = None
+    change_sent_at = 0.0  # time.monotonic() of the last message change sent live (`_send_live`)
     subscribed_early = False
 
     async def authorize(self) -> None:
@@ -153,7 +154,9 @@ class RoomConsumer(RoomSocket):
     async def on_resume(self, frame: dict[str, Any]) -> None:
         data = validate(ResumeSerializer, frame)
         after_seq = data["after_seq"]
-        last_seq = await _last_seqs(self.room.pk, self.room, since=self.seq_read_at)
+        # A fresh read (one row): one shared with others could be older than what this
+        # client already has (a page that moved from SSE to a socket), and answer `reload`.
+        last_seq = await _last_seqs(self.room.pk, self.room)
         behind = last_seq - after_seq
         if behind < 0 or behind > settings.SWITCHBOARD_RESUME_MAX:
             # Too far behind (or ahead: a reset database) to replay over a socket: say so
@@ -172,7 +175,7 @@ class RoomConsumer(RoomSocket):
                     self.room, after_seq, since
                 ):
                     await self.send_text(text)
-            await self._replay(after_seq, since=self.seq_read_at)
+            await self._replay(after_seq, since=self._shared_since())
             await self.send_frame({"type": "resumed", "last_seq": self.high_seq})
             await self._release_held()
 
@@ -243,8 +246,7 @@ class RoomConsumer(RoomSocket):
             return
         seq = event["seq"]
         if seq is None or seq == self.high_seq + 1:
-            if self._current(event):
-                await self.send_text(event["text"])
+            await self._send_live(event)
             if seq is not None:
                 self.high_seq = seq
         elif seq > self.high_seq:
@@ -283,11 +285,27 @@ class RoomConsumer(RoomSocket):
                 if seq is not None and seq > self.high_seq + 1:
                     await self._replay(self.high_seq)
                 if seq is None or seq == self.high_seq + 1:
-                    if self._current(event):
-                        await self.send_text(event["text"])
+                    await self._send_live(event)
                     if seq is not None:
                         self.high_seq = seq
         self.holding = False
+
+    async def _send_live(self, event: dict[str, Any]) -> None:
+        if not self._current(event):
+            return
+        await self.send_text(event["text"])
+        if event["seq"] is None and event.get("version") is None:
+            # A change to a stored message (an edit, a delete, a reaction) reached the client:
+            # a replay read begun before now may hold the message as it was, and would undo
+            # it. A resume takes only reads begun after this (`_shared_since`).
+            self.change_sent_at = time.monotonic()
+
+    def _shared_since(self) -> float | None:
+        """From when a resume may take a replay read begun for others (JoinedReads): after
+        the hello's last_seq was read and after the last change this socket was sent."""
+        if self.seq_read_at is None:
+            return None
+        return max(self.seq_read_at, self.change_sent_at)
 
     def _current(self, event: dict[str, Any]) -> bool:
         """False for a presence frame no newer than the set this socket last sent (in its hello

@@ -380,3 +380,48 @@ async def test_a_resume_never_takes_a_read_older_than_its_hello(layer, user, oth
     assert await next_frame(second) == {"type": "resumed", "last_seq": 2}
     await first.disconnect()
     await second.disconnect()
+
+
+async def test_a_resume_never_replays_a_message_as_it_was_before_a_change_it_was_sent(
+    layer, user, other, room
+):
+    """A replay read shared between resumes can hold a message as it was; a socket that was
+    sent a change of it since (an edit here) must not get that read, or the replay undoes
+    the edit on the page (it draws the old body; the edit was for a message not drawn yet)."""
+    message, _ = await sync_to_async(services.message_create)(room=room, author=other, body="old")
+    warm, _ = await join(other)  # this process knows the slug
+    second, _ = await join(user)
+    third, _ = await join(other)
+    await send(third, {"type": "resume", "after_seq": 0})  # a replay read begins, then is kept
+    assert (await next_frame(third))["message"]["body"] == "old"
+    assert (await next_frame(third))["type"] == "resumed"
+    await sync_to_async(services.message_edit)(
+        room=room, actor=other, message_id=message.pk, body="new"
+    )
+    live = await next_frame(second)
+    assert live["type"] == "message.updated" and live["message"]["body"] == "new"
+    await send(second, {"type": "resume", "after_seq": 0})
+    assert (await next_frame(second))["message"]["body"] == "new"
+    assert (await next_frame(second))["type"] == "resumed"
+    for socket in (warm, second, third):
+        await socket.disconnect()
+
+
+async def test_a_resume_from_a_seq_it_had_live_is_answered_resumed_not_reload(
+    layer, user, other, room
+):
+    """A page that moved from SSE to a socket resumes from the seq it has, which may be past
+    a room read shared with other sockets a moment earlier: still `resumed`, not `reload`."""
+    await sync_to_async(services.message_create)(room=room, author=other, body="m1")
+    warm, _ = await join(other)
+    second, _ = await join(user)
+    third, _ = await join(other)
+    await send(third, {"type": "resume", "after_seq": 0})
+    await next_frame(third)
+    assert (await next_frame(third))["type"] == "resumed"
+    await sync_to_async(services.message_create)(room=room, author=other, body="m2")
+    assert (await next_frame(second))["message"]["seq"] == 2
+    await send(second, {"type": "resume", "after_seq": 2})
+    assert await next_frame(second) == {"type": "resumed", "last_seq": 2}
+    for socket in (warm, second, third):
+        await socket.disconnect()
