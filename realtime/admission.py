@@ -66,7 +66,6 @@ class Gate:
         self.waiting = 0
         self.paused: Listening | None = None  # what it paused, until it resumes it
         self.collections_held_at: float | None = None
-        self.full_threshold = 0  # Python's own, while held
         # False from a hold that ran out its time until the crowd is gone: a crowd that never
         # ends (overload) must not keep full collections off for good, one hold after another.
         self.may_hold = True
@@ -76,12 +75,12 @@ class Gate:
             await self.turns.acquire()
             return
         self.waiting += 1
-        crowded = self.waiting >= self.size * PAUSE_WAITING_PER_TURN
-        if crowded and self.paused is None and _listening is not None:
-            self.paused = _listening
-            self.paused.pause()
-            self._hold_full_collections()
         try:
+            crowded = self.waiting >= self.size * PAUSE_WAITING_PER_TURN
+            if crowded and self.paused is None and _listening is not None:
+                self.paused = _listening
+                self.paused.pause()
+                self._hold_full_collections()
             await self.turns.acquire()
         finally:
             self.waiting -= 1
@@ -99,13 +98,11 @@ class Gate:
 
     def _hold_full_collections(self) -> None:
         if self.collections_held_at is None and self.may_hold:
-            young, middle, self.full_threshold = gc.get_threshold()
-            gc.set_threshold(young, middle, _NEVER)
+            _hold_full_collections()
             self.collections_held_at = time.monotonic()
 
     def _let_full_collections(self) -> None:
-        young, middle, _ = gc.get_threshold()
-        gc.set_threshold(young, middle, self.full_threshold)
+        _let_full_collections()
         self.collections_held_at = None
 
     def release(self) -> None:
@@ -113,6 +110,28 @@ class Gate:
 
     def locked(self) -> bool:
         return self.turns.locked()
+
+
+# The garbage collector is the process's: holds of every gate (one per event loop) are counted,
+# and Python's own threshold comes back when the last one lets go.
+_full_collection_holds = 0
+_python_full_threshold = 0
+
+
+def _hold_full_collections() -> None:
+    global _full_collection_holds, _python_full_threshold
+    if _full_collection_holds == 0:
+        young, middle, _python_full_threshold = gc.get_threshold()
+        gc.set_threshold(young, middle, _NEVER)
+    _full_collection_holds += 1
+
+
+def _let_full_collections() -> None:
+    global _full_collection_holds
+    _full_collection_holds -= 1
+    if _full_collection_holds == 0:
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, _python_full_threshold)
 
 
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Gate] = (

@@ -105,13 +105,17 @@ class ListeningPorts:
 
     def pause(self) -> None:
         for port in self.ports:
-            if port.connected:
+            if self._listening(port):
                 port.stopReading()
 
     def resume(self) -> None:
         for port in self.ports:
-            if port.connected:  # not one that stopped listening meanwhile (shutdown)
+            if self._listening(port):  # not one that stops listening (shutdown)
                 port.startReading()
+
+    @staticmethod
+    def _listening(port) -> bool:
+        return bool(port.connected) and not port.disconnecting
 
 
 class ClosingServer(Server):
@@ -153,6 +157,12 @@ class ClosingServer(Server):
         went) rather than all of them each second: with 5,000 sockets open and idle, that walk
         was a fifth of the process's CPU (bench.storm's idle phase, py-spy)."""
         candidates, self.to_reap = self.to_reap, set()
+        try:
+            self._check(candidates)
+        finally:
+            reactor.callLater(1, self.application_checker)
+
+    def _check(self, candidates: set) -> None:
         now = time.time()
         for protocol in candidates:
             details = self.connections.get(protocol)
@@ -177,7 +187,6 @@ class ClosingServer(Server):
                 del self.connections[protocol]
             elif disconnected:
                 self.to_reap.add(protocol)  # gone, its application still busy: look again
-        reactor.callLater(1, self.application_checker)
 
     def _reap(self, protocol, instance: asyncio.Future, disconnected: float | None) -> None:
         """What Daphne does with an application that ended: report how, if it failed."""

@@ -192,3 +192,28 @@ async def test_a_crowd_holds_full_collections_off_for_a_bounded_time(settings, m
         assert turns.may_hold, "the crowd is gone: the next one may hold them again"
     finally:
         admission.control_listening(None)
+
+
+async def test_gates_of_two_loops_share_one_hold_of_the_process_s_collector():
+    """Each event loop has its gate, but the garbage collector is the process's: holds that
+    overlap end with Python's own threshold back, whichever lets go first."""
+    admission.control_listening(RecordingListening())
+    python_s = gc.get_threshold()
+    try:
+        gates = [admission.Gate(1), admission.Gate(1)]
+        waiters: list[list[asyncio.Future]] = []
+        for gate in gates:
+            await gate.acquire()
+            waiters.append([asyncio.ensure_future(gate.acquire()) for _ in range(4)])
+            await asyncio.sleep(0)  # noqa: sleep-ok one loop turn, so the waiters have queued
+            assert gc.get_threshold()[2] == admission._NEVER
+        for gate, queued in zip(gates, waiters, strict=True):
+            for waiter in queued:
+                gate.release()
+                await waiter
+            gate.release()
+            if gate is gates[0]:
+                assert gc.get_threshold()[2] == admission._NEVER, "the other still holds"
+        assert gc.get_threshold() == python_s
+    finally:
+        admission.control_listening(None)
