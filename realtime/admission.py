@@ -29,6 +29,8 @@ from django.conf import settings
 # Handshakes waiting for a turn, per turn, past which the server stops accepting connections;
 # it accepts again once no more than one per turn is waiting.
 PAUSE_WAITING_PER_TURN = 4
+# A scope extension (realtime.serve): a callable telling whether the client has gone.
+CLIENT_GONE = "switchboard.client_gone"
 # The longest a crowd holds off Python's full garbage collections (see Gate).
 FULL_COLLECTIONS_HELD_SECONDS = 30.0
 _NEVER = 1 << 30  # a gen-2 threshold (it counts gen-1 collections) that is never reached
@@ -169,6 +171,10 @@ def admitting_handshakes(app):
             return await app(scope, receive, send)
         turns = gate()
         await turns.acquire()
+        gone = scope.get("extensions", {}).get(CLIENT_GONE)
+        if gone is not None and gone():
+            turns.release()  # its client left while it waited: the turn goes to the next
+            return None
         turn = _Turn(turns)
 
         async def receiving():

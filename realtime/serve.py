@@ -138,6 +138,10 @@ class ClosingServer(Server):
         assert "application_instance" not in self.connections[protocol]
         input_queue = InputQueue()
         scope.setdefault("asgi", {"version": "3.0"})
+        # Whether the client has gone: a handshake that waited for its turn (realtime.admission)
+        # is dropped then rather than served to nobody.
+        extensions = scope.setdefault("extensions", {})
+        extensions[admission.CLIENT_GONE] = partial(self.client_gone, protocol)
         application_instance = self.application(
             scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol)
         )
@@ -147,6 +151,10 @@ class ClosingServer(Server):
         future.add_done_callback(lambda _: self.to_reap.add(protocol))
         self.connections[protocol]["application_instance"] = future
         return input_queue
+
+    def client_gone(self, protocol) -> bool:
+        details = self.connections.get(protocol)
+        return details is None or "disconnected" in details
 
     def protocol_disconnected(self, protocol) -> None:
         super().protocol_disconnected(protocol)

@@ -217,3 +217,32 @@ async def test_gates_of_two_loops_share_one_hold_of_the_process_s_collector():
         assert gc.get_threshold() == python_s
     finally:
         admission.control_listening(None)
+
+
+async def test_a_handshake_whose_client_left_while_it_waited_is_not_served(settings):
+    """realtime.serve tells (a scope extension) whether a connection's client has gone: one
+    that left while waiting for its turn is dropped, and the turn goes to the next."""
+    settings.SWITCHBOARD_HANDSHAKES_AT_ONCE = 1
+    app = Handshakes()
+    gated = admission.admitting_handshakes(app)
+    left = False
+    first, second, third = (WebsocketCommunicator(gated, f"/{n}/") for n in ("1", "2", "3"))
+    second.scope["extensions"] = {admission.CLIENT_GONE: lambda: left}
+    connecting = [asyncio.ensure_future(first.connect(timeout=5))]
+    assert await started(app) == "1"
+    connecting += [asyncio.ensure_future(s.connect(timeout=5)) for s in (second, third)]
+    for _ in range(20):  # a few loop turns, until both connects wait at the gate
+        if admission.gate().waiting == 2:
+            break
+        await asyncio.sleep(0)  # noqa: sleep-ok one loop turn, bounded by the for
+    assert admission.gate().waiting == 2
+    left = True  # the second's client goes while it waits
+    app.let("1")
+    assert (await connecting[0])[0]
+    assert await started(app) == "3"
+    app.let("3")
+    assert (await connecting[2])[0]
+    assert app.started == ["1", "3"], "the second was never handed to the application"
+    connecting[1].cancel()
+    await first.disconnect()
+    await third.disconnect()

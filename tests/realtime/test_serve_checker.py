@@ -88,3 +88,16 @@ def test_serve_pings_every_30_seconds_unless_told(monkeypatch):
     told, default = ran[1], ran[0]
     assert default[default.index("--ping-interval") + 1] == str(serve.PING_SECONDS) == "30"
     assert told.count("--ping-interval") == 1 and told[told.index("--ping-interval") + 1] == "5"
+
+
+async def test_the_scope_tells_the_application_whether_its_client_has_gone(server):
+    from realtime.admission import CLIENT_GONE
+
+    connection, scope = Connection(), {"type": "websocket"}
+    server.protocol_connected(connection)
+    server.application = lambda scope, receive, send: asyncio.sleep(0)
+    server.create_application(connection, scope)
+    gone = scope["extensions"][CLIENT_GONE]
+    assert not gone()
+    server.protocol_disconnected(connection)
+    assert gone()
