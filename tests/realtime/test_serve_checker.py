@@ -95,7 +95,11 @@ async def test_the_scope_tells_the_application_whether_its_client_has_gone(serve
 
     connection, scope = Connection(), {"type": "websocket"}
     server.protocol_connected(connection)
-    server.application = lambda scope, receive, send: asyncio.sleep(0)
+
+    async def application(scope, receive, send):
+        return None
+
+    server.application = application
     server.create_application(connection, scope)
     gone = scope["extensions"][CLIENT_GONE]
     assert not gone()
