@@ -24,6 +24,7 @@ from realtime.groups import game_group
 from realtime.hub import RESYNC
 
 TURNS_TAKEN = {"countdown", "running"}
+BEFORE_TICKS = {"waiting", "countdown"}  # the seats may still be news to a socket
 
 
 class GameConsumer(LiveConsumer):
@@ -144,6 +145,12 @@ class GameConsumer(LiveConsumer):
         elif event["type"] == "hub.frame":
             if "game_status" in event:
                 self.status = event["game_status"]
+            seats = event.get("seats")
+            if seats is not None and seats != self.setup["seats"] and self.status in BEFORE_TICKS:
+                # A seat was taken: every cycle's start cell moved. The board this socket
+                # showed is stale, and so is the setup it would replay missed ticks with.
+                self.setup["seats"] = seats
+                asyncio.get_running_loop().create_task(self.send_state())
             if event.get("game_result"):
                 if self.result_sent:
                     return

@@ -23,8 +23,11 @@ def status_frame(game: Game) -> dict[str, Any]:
 
 def status_event(game: Game) -> dict[str, Any]:
     """The status frame as a layer event that also tells each process the new status (its
-    supervisor then knows whether the game needs a runner)."""
-    return {**frame_event(game_group(game.pk), status_frame(game)), "game_status": game.status}
+    supervisor then knows whether the game needs a runner) and each socket how many are
+    seated (where the cycles start depends on it)."""
+    frame = status_frame(game)
+    return {**frame_event(game_group(game.pk), frame), "game_status": game.status,
+            "seats": len(frame["game"]["players"])}  # fmt: skip
 
 
 def result_frame(game: Game) -> dict[str, Any]:

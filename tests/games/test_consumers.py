@@ -12,6 +12,7 @@ from chat.models import Message, RoomBan
 from config.asgi import application
 from dashboard import services as dashboard_services
 from games import services
+from games.cycles import start_positions
 from games.models import Game
 from realtime.closecodes import CloseCode
 from tests.factories import UserFactory, make_room
@@ -125,6 +126,39 @@ async def test_join_takes_the_next_seat_and_everyone_sees_the_status(layer, game
     assert (await next_of(bob, "state"))["you"] == 1
     await alice.disconnect()
     await bob.disconnect()
+
+
+def heads(state):
+    """Each seat's head on a state's board (the cells come in the order they were taken)."""
+    return {seat: (x, y) for x, y, seat in state["cells"]}
+
+
+async def test_every_socket_gets_the_new_board_when_a_seat_is_taken(layer, game, user, other):
+    """Where the cycles start depends on how many are seated: a socket that read the board
+    before the last join must not keep the old start cells (nor replay gaps with them)."""
+    carol = await sync_to_async(UserFactory)(username="carol")
+    dave = await sync_to_async(UserFactory)(username="dave")
+    alice, state = await watch(game.pk, user)
+    spectator, _ = await watch(game.pk, dave)
+    joined = []
+    for player in (other, carol):
+        socket, _ = await watch(game.pk, player)
+        await send(socket, {"type": "join"})
+        await next_of(socket, "state")
+        joined.append(socket)
+    three = {seat: (x, y) for seat, (x, y, _) in enumerate(start_positions(16, 16, 3))}
+    for socket in (alice, spectator):
+        while heads(state := await next_of(socket, "state")) != three:
+            assert len(state["game"]["players"]) < 3  # a board for fewer seats, then this one
+    await send(alice, {"type": "start"})
+    await status_reaches(alice, "running")
+    first = await next_of(alice, "tick")
+    assert first["tick"] == 1
+    for seat, x, y, _alive in first["moves"]:
+        hx, hy = three[seat]
+        assert abs(x - hx) + abs(y - hy) == 1  # one cell on from where the board showed it
+    for socket in (alice, spectator, *joined):
+        await socket.disconnect()
 
 
 async def test_a_whole_game_every_tick_in_order_acks_and_the_stored_result(
