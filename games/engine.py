@@ -21,12 +21,13 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from realtime.broadcast import encode_frame
 from realtime.errors import Invalid
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TICK_HZ = 20
 GOLDEN = (math.sqrt(5) - 1) / 2  # 0.618...: the clocks' offsets on the grid (Clock)
@@ -260,7 +261,9 @@ class Runner:
                 logger.warning("game %s: its lease was not released", self.game_id)
 
     async def _run(self) -> None:
-        setup = await self.host.setup(self.game_id)
+        # The lease is kept from the start: a busy database (a hundred games starting at once)
+        # can take longer than the lease to answer, and the game would move to another process.
+        setup = await self._renewing(self.host.setup(self.game_id))
         if setup.status not in {"countdown", "running", "finished"}:
             return
         if setup.status == "countdown":
@@ -285,15 +288,15 @@ class Runner:
         await self._renewing(self.host.finish(self.game_id, self.match))
         self.over = True
 
-    async def _renewing(self, work: Awaitable[None]) -> None:
-        """Await `work` (a database write, which a busy database can make slow) while keeping
+    async def _renewing(self, work: Awaitable[T]) -> T:
+        """Await `work` (a database call, which a busy database can make slow) while keeping
         the lease, so that another process does not take the game over meanwhile."""
         task = asyncio.ensure_future(work)
         while not task.done():
             await asyncio.wait({task}, timeout=self.renew_every)
             if not task.done():
                 await self.log.renew(self.game_id, self.token)
-        task.result()
+        return task.result()
 
     async def _wait_until(self, when: float) -> bool:
         """Sleep until `when` (epoch seconds), renewing the lease; False if it is lost."""

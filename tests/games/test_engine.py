@@ -205,6 +205,43 @@ async def test_countdown_then_begin():
     assert host.began == 1 and host.finished.is_set()
 
 
+class SlowSetupHost(RecordingHost):
+    """A host whose database is busy: the game's setup comes when the test lets it."""
+
+    def __init__(self, setup: Setup) -> None:
+        super().__init__(setup)
+        self.answer = asyncio.Event()
+
+    async def setup(self, game_id):
+        await self.answer.wait()
+        return await super().setup(game_id)
+
+
+class RenewNotingStore(MemoryGameStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.renewed = asyncio.Event()
+
+    async def renew(self, game_id, token):
+        self.renewed.set()
+        return await super().renew(game_id, token)
+
+
+async def test_a_runner_keeps_its_lease_while_the_database_is_slow_to_give_the_setup():
+    """Found by bench.games: with a hundred games starting at once, reading a setup took longer
+    than the lease, and the other process took the game over at tick 1."""
+    store = RenewNotingStore()
+    host = SlowSetupHost(running())
+    token = new_token()
+    await store.acquire(1, token)
+    task = asyncio.create_task(Runner(1, token, host=host, log=store).run())
+    await asyncio.wait_for(store.renewed.wait(), 2)  # renewed while the setup is awaited
+    assert not host.ticks
+    host.answer.set()
+    await asyncio.wait_for(task, 10)
+    assert host.finished.is_set()
+
+
 class CountingStore(MemoryGameStore):
     """The in-memory store, noting the games of each drain (one per tick of the clock)."""
 
