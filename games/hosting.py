@@ -5,14 +5,18 @@ its sockets show: it joins each one's group on the process hub and so learns eac
 status. For a game in countdown or running, it checks the game's lease every `POLL_SECONDS`;
 a lease nobody holds (a new game, or its runner's process died) is taken, and the game runs
 here from its last checkpointed tick (games.engine.Runner). One lease, one runner: exactly one
-process runs a game at a time. Under the in-memory layer there is one process, and it runs
-every game.
+process runs a game at a time. A new game is left for a moment to its home process (`home`:
+rendezvous hashing over the processes that said they were alive in the last 2 s), so games
+spread evenly instead of going to whichever process polled first. Under the in-memory layer
+there is one process, and it runs every game.
 """
 
 import asyncio
 import contextlib
 import contextvars
+import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +34,15 @@ logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.15
 ACTIVE = {"countdown", "running"}
+HANDOVER_SECONDS = 0.3  # how long a new game waits for its home process to take it
+
+
+def home(game_id: int, hosts: list[str]) -> str | None:
+    """The process that should run a new game: the one that ranks highest for this game
+    (rendezvous hashing), so each process gets an even share, and a process that comes or
+    goes moves only its own share."""
+    return max(hosts, key=lambda host: hashlib.blake2b(f"{game_id}:{host}".encode()).digest(),
+               default=None)  # fmt: skip
 
 
 class TickPublisher:
@@ -122,6 +135,9 @@ class Supervisor:
         self.runners: dict[int, asyncio.Task] = {}
         self.replicas: dict[int, Replica] = {}
         self.host = DjangoHost()
+        self.host_id = new_token()  # this process, among those that run games
+        self.orphaned_at: dict[int, float] = {}  # new games left to their home, since when
+        self.clock = time.monotonic
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
 
@@ -199,20 +215,37 @@ class Supervisor:
 
     async def adopt_orphans(self) -> None:
         """Take the lease of each active game shown here that no process runs, and run it."""
+        store = game_store()
+        hosts = await store.hosts(self.host_id)
         candidates = [
             game_id for game_id, status in self.status.items()
             if status in ACTIVE and game_id not in self.runners and game_id in self.sockets
         ]  # fmt: skip
+        for game_id in set(self.orphaned_at) - set(candidates):
+            del self.orphaned_at[game_id]
         if not candidates:
             return
-        store = game_store()
         held = await store.held(candidates)
+        now = self.clock()
         for game_id, is_held in zip(candidates, held, strict=True):
             if is_held:
+                self.orphaned_at.pop(game_id, None)
                 continue
+            if self._left_to_home(game_id, hosts, now):
+                continue
+            self.orphaned_at.pop(game_id, None)
             token = new_token()
             if await store.acquire(game_id, token):
                 self._start(game_id, token)
+
+    def _left_to_home(self, game_id: int, hosts: list[str], now: float) -> bool:
+        """A new game is left to its home process, so that games spread evenly; another
+        process takes it only if the home has not within HANDOVER_SECONDS (it may have died,
+        or show no socket of the game). A running game with no runner is not left: whoever
+        sees it first takes it over."""
+        if self.status[game_id] != "countdown" or home(game_id, hosts) == self.host_id:
+            return False
+        return now - self.orphaned_at.setdefault(game_id, now) < HANDOVER_SECONDS
 
     def _start(self, game_id: int, token: str) -> None:
         runner = Runner(game_id, token, host=self.host, log=game_store())

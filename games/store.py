@@ -32,6 +32,7 @@ from config.redis_options import client_options
 from games.engine import Checkpoint
 
 LEASE_MS = 700  # a dead runner's game is free again after this; renewed every tick (50 ms)
+HOST_MS = 2000  # a process that has not said it is alive for this long hosts no new games
 KEEP_SECONDS = 3600  # a finished game's log and queue are dropped after this
 
 _RENEW = """
@@ -133,6 +134,15 @@ class RedisGameStore:
     async def clock_number(self) -> int:
         return await self.redis.incr("sb:games:clocks")
 
+    async def hosts(self, host: str) -> list[str]:
+        """Note that process `host` is alive, and answer every process alive (itself too)."""
+        now = int(time.time() * 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd("sb:games:hosts", {host: now + HOST_MS})
+            pipe.zremrangebyscore("sb:games:hosts", "-inf", now)
+            pipe.zrange("sb:games:hosts", 0, -1)
+            return sorted((await pipe.execute())[-1])
+
     async def push_input(self, game_id: int, item: list[Any]) -> None:
         key = _key(game_id, "inputs")
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -172,6 +182,13 @@ class MemoryGameStore:
         self.inputs: dict[int, list[str]] = {}
         self.pending: dict[int, list[str]] = {}
         self.clocks = 0
+        self.alive: dict[str, float] = {}
+
+    async def hosts(self, host: str) -> list[str]:
+        now = time.monotonic()
+        self.alive[host] = now + HOST_MS / 1000
+        self.alive = {h: until for h, until in self.alive.items() if until > now}
+        return sorted(self.alive)
 
     def _holder(self, game_id: int) -> str | None:
         token, until = self.leases.get(game_id, (None, 0.0))

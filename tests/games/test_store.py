@@ -93,3 +93,11 @@ async def test_a_commit_retried_after_its_answer_was_lost_counts_once(store):
     assert len(await store.log_entries(1)) == 1
     other = Checkpoint(1, token, 1, {"0": [[1, "down"]]})
     assert await store.commit([other]) == [False]  # a different tick 1 is not
+
+
+async def test_hosts_are_the_processes_that_said_they_were_alive_lately(store):
+    assert await store.hosts("one") == ["one"]
+    assert await store.hosts("two") == ["one", "two"]
+    await store.redis.zadd("sb:games:hosts", {"gone": 1})  # last alive in 1970
+    assert await store.hosts("one") == ["one", "two"]
+    assert await store.redis.zscore("sb:games:hosts", "gone") is None

@@ -1,0 +1,106 @@
+"""Which process runs a game: new games spread over the processes that are alive, and a game
+whose runner died is taken over at once. Two supervisors on one store stand for two processes
+(the store is the only thing they share, as Redis is between processes)."""
+
+import asyncio
+
+import pytest
+
+from games import hosting
+from games.hosting import HANDOVER_SECONDS, Supervisor, home
+from games.store import game_store
+
+
+class Recorded(Supervisor):
+    """A supervisor that notes the games it would run instead of running them."""
+
+    def __init__(self, now: list[float]) -> None:
+        super().__init__()
+        self.started: list[int] = []
+        self.clock = lambda: now[0]
+
+    def _start(self, game_id: int, token: str) -> None:
+        self.started.append(game_id)
+        self.runners[game_id] = asyncio.get_running_loop().create_future()
+
+    def shows(self, games: range, status: str) -> None:
+        for game_id in games:
+            self.sockets[game_id] = {object()}
+            self.status[game_id] = status
+
+
+@pytest.fixture
+def now():
+    return [100.0]
+
+
+@pytest.fixture
+async def pair(now, settings):
+    settings.REDIS_URL = None  # the in-memory store: the two share it through game_store()
+    one, two = Recorded(now), Recorded(now)
+    await game_store().hosts(one.host_id)
+    await game_store().hosts(two.host_id)
+    return one, two
+
+
+def test_the_home_of_a_game_is_one_of_the_hosts_and_shares_are_even():
+    hosts = ["a", "b"]
+    homes = [home(game_id, hosts) for game_id in range(1000)]
+    assert set(homes) == {"a", "b"}
+    assert 400 < homes.count("a") < 600
+    assert home(7, []) is None
+    # A third process takes about a third of the games, each from one of the others.
+    moved = [g for g in range(1000) if home(g, ["a", "b", "c"]) != home(g, hosts)]
+    assert all(home(g, ["a", "b", "c"]) == "c" for g in moved)
+
+
+async def test_new_games_go_to_their_home_process_even_if_another_polls_first(pair):
+    one, two = pair
+    for supervisor in (one, two):
+        supervisor.shows(range(1, 41), "countdown")
+    await one.adopt_orphans()  # polls first, and takes only its own share
+    await two.adopt_orphans()
+    hosts = sorted([one.host_id, two.host_id])
+    assert one.started == [g for g in range(1, 41) if home(g, hosts) == one.host_id]
+    assert two.started == [g for g in range(1, 41) if home(g, hosts) == two.host_id]
+    assert 10 <= len(one.started) <= 30
+
+
+async def test_a_new_game_whose_home_does_not_take_it_is_taken_after_the_handover(pair, now):
+    one, two = pair  # `two` is the home of some games, but shows none of them
+    hosts = sorted([one.host_id, two.host_id])
+    theirs = next(g for g in range(1, 100) if home(g, hosts) == two.host_id)
+    one.shows(range(theirs, theirs + 1), "countdown")
+    await one.adopt_orphans()
+    assert one.started == []
+    now[0] += HANDOVER_SECONDS / 2
+    await one.adopt_orphans()
+    assert one.started == []
+    now[0] += HANDOVER_SECONDS
+    await one.adopt_orphans()
+    assert one.started == [theirs]
+    assert one.orphaned_at == {}
+
+
+async def test_a_running_game_without_a_runner_is_taken_at_once_by_any_process(pair):
+    one, two = pair
+    hosts = sorted([one.host_id, two.host_id])
+    theirs = [g for g in range(1, 40) if home(g, hosts) == two.host_id]
+    one.shows(range(1, 40), "running")  # their runner's process died: no home waits
+    await one.adopt_orphans()
+    assert set(theirs) <= set(one.started)
+
+
+async def test_a_process_gone_quiet_is_no_home(pair):
+    one, _ = pair
+    store = game_store()
+    for host in list(store.alive):
+        store.alive[host] -= 10  # both last said they were alive long ago
+    assert await store.hosts(one.host_id) == [one.host_id]
+    one.shows(range(1, 21), "countdown")
+    await one.adopt_orphans()
+    assert one.started == list(range(1, 21))
+
+
+def test_the_handover_fits_in_the_shortest_countdown_with_a_poll_to_spare():
+    assert HANDOVER_SECONDS + hosting.POLL_SECONDS < 1
