@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosedOK
 from websockets.frames import Frame, Opcode
 
 from bench.procstat import cpu_by_pid, cpu_seconds
@@ -257,7 +258,11 @@ async def served(games: int, players: int, size: int, warmup: float, duration: f
             for ws in sockets:
                 await ws.close()
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-            failed = [o for o in outcomes if isinstance(o, BaseException)]
+            # A bot that was sending a turn as the harness closed its socket ended normally.
+            failed = [
+                o for o in outcomes
+                if isinstance(o, BaseException) and not isinstance(o, ConnectionClosedOK)
+            ]  # fmt: skip
             for error in failed[:3]:
                 print(f"a bot failed: {error!r}")  # noqa: T201
             trouble = sum(s.trouble()[0] for s in servers)
