@@ -1,0 +1,66 @@
+"""realtime.serve.BoundedSocket.sendData: frames go to the transport in order, counted in the
+socket's traffic stats, without autobahn formatting a debug line for each one."""
+
+from collections import deque
+
+import pytest
+from autobahn.websocket import protocol as autobahn_protocol
+from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
+from autobahn.websocket.protocol import TrafficStats
+
+from realtime.serve import BoundedSocket
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+def open_socket() -> BoundedSocket:
+    """A socket in the open state with what sendData reads (no reactor, no handshake)."""
+    sock = BoundedSocket.__new__(BoundedSocket)
+    sock.transport = Transport()
+    sock.send_queue = deque()
+    sock.logOctets = False
+    sock.state = AutobahnProtocol.STATE_OPEN
+    sock.trafficStats = TrafficStats()
+    return sock
+
+
+@pytest.fixture
+def formatting_forbidden(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a debug line was formatted for a frame")
+
+    monkeypatch.setattr(autobahn_protocol, "hltype", refuse)
+    monkeypatch.setattr(autobahn_protocol, "hlval", refuse)
+
+
+def test_frames_are_written_in_order_and_counted_without_a_debug_line(formatting_forbidden):
+    sock = open_socket()
+    sock.sendData(b"one")
+    sock.sendData(b"three")
+    assert sock.transport.written == [b"one", b"three"]
+    assert sock.trafficStats.outgoingOctetsWireLevel == 8
+
+
+def test_the_handshake_counts_as_before_the_socket_opened(formatting_forbidden):
+    sock = open_socket()
+    sock.state = AutobahnProtocol.STATE_CONNECTING
+    sock.sendData(b"HTTP/1.1 101")
+    assert sock.trafficStats.preopenOutgoingOctetsWireLevel == 12
+    assert sock.trafficStats.outgoingOctetsWireLevel == 0
+
+
+def test_with_frames_queued_a_frame_waits_its_turn_in_autobahn(monkeypatch):
+    sock = open_socket()
+    sock.send_queue.append((b"queued first", False))
+    triggered = []
+    monkeypatch.setattr(BoundedSocket, "_trigger", lambda self: triggered.append(True))
+    sock.sendData(b"second")
+    assert sock.transport.written == []  # not ahead of what waits
+    assert list(sock.send_queue) == [(b"queued first", False), (b"second", False)]
+    assert triggered
