@@ -8,6 +8,7 @@ that takes a game over announces its last checkpointed tick again).
 """
 
 import asyncio
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -25,6 +26,14 @@ from realtime.hub import RESYNC
 
 TURNS_TAKEN = {"countdown", "running"}
 BEFORE_TICKS = {"waiting", "countdown"}  # the seats may still be news to a socket
+STATUS_ORDER = {"waiting": 0, "countdown": 1, "running": 2, "finished": 3}
+
+logger = logging.getLogger(__name__)
+
+
+def progress(status: str, seats: int) -> tuple[int, int]:
+    """How far a game has got: its status, then how many are seated. Neither goes back."""
+    return STATUS_ORDER.get(status, 0), seats
 
 
 class GameConsumer(LiveConsumer):
@@ -47,7 +56,11 @@ class GameConsumer(LiveConsumer):
         self.last_seq = 0
         self.result_sent = False
         self.held: list[dict[str, Any]] = []
-        self.holding = True
+        self.holding = True  # events wait in `held` until the state is sent
+        self.stating = False  # a send_state is under way
+        self.stale = False  # ... and must read the game again before it is done
+        self.shown = (-1, 0)  # how far the game had got in what this socket was sent
+        self.refreshes: set[asyncio.Task] = set()
         self.watching = False
         await self.join_group(game_group(self.game_id))
         await get_supervisor().watch(self.game_id, self.status, self)
@@ -59,8 +72,40 @@ class GameConsumer(LiveConsumer):
             await get_supervisor().unwatch(self.game_id, self)
 
     async def send_state(self) -> None:
-        """A full snapshot, rebuilt from the checkpoint, then the ticks that came meanwhile."""
-        self.holding = True
+        """A full snapshot, rebuilt from the checkpoint, then the ticks that came meanwhile.
+
+        One at a time: asked again while one is under way, that one reads the game again
+        before it lets the held events go (two at once would each release the other's held
+        events, and a slow one would send an older board after newer ticks)."""
+        if self.stating:
+            self.stale = True
+            return
+        self.stating = self.holding = self.stale = True
+        try:
+            while self.stale or self.held:
+                if self.stale:
+                    self.stale = False
+                    await self._send_snapshot()
+                    continue
+                held, self.held = self.held, []
+                for event in held:
+                    await self._deliver(event)
+        finally:
+            self.stating = self.holding = False
+
+    def _state_soon(self) -> None:
+        """send_state in a task of its own: not inside the hub's delivery to every socket."""
+        task = asyncio.get_running_loop().create_task(self.send_state())
+        self.refreshes.add(task)
+        task.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: asyncio.Task) -> None:
+        self.refreshes.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None and type(error).__name__ != "Disconnected":
+            logger.warning("game %s: a fresh state failed", self.game_id, exc_info=error)
+
+    async def _send_snapshot(self) -> None:
         game = await database_sync_to_async(selectors.game_get)(game_id=self.game_id)
         self.status = game.status
         players = list(game.players.all())
@@ -76,14 +121,10 @@ class GameConsumer(LiveConsumer):
             "ack": match.acks.get(self.seat, 0) if self.seat is not None else 0,
         })  # fmt: skip
         self.last_tick = max(self.last_tick, match.tick)
+        self.shown = max(self.shown, progress(game.status, len(players)))
         if game.status == "finished" and not self.result_sent:
             self.result_sent = True
             await self.send_frame(result_frame(game))
-        while self.held:
-            held, self.held = self.held, []
-            for event in held:
-                await self._deliver(event)
-        self.holding = False
 
     # --- client frames ---------------------------------------------------------------------
 
@@ -119,8 +160,7 @@ class GameConsumer(LiveConsumer):
     async def room_event(self, event: dict[str, Any]) -> None:
         if event["type"] == RESYNC:
             # Events may have been lost (Redis restarted): start again from a fresh state.
-            if not self.holding:
-                asyncio.get_running_loop().create_task(self.send_state())
+            self._state_soon()
             return
         if self.holding:
             self.held.append(event)
@@ -144,13 +184,16 @@ class GameConsumer(LiveConsumer):
             await self.send_text(tick_text(event["head"], ack))
         elif event["type"] == "hub.frame":
             if "game_status" in event:
+                reached = progress(event["game_status"], event.get("seats", 0))
+                if reached < self.shown:
+                    return  # older than the state this socket was sent (held while it read)
+                self.shown = reached
                 self.status = event["game_status"]
-            seats = event.get("seats")
-            if seats is not None and seats != self.setup["seats"] and self.status in BEFORE_TICKS:
-                # A seat was taken: every cycle's start cell moved. The board this socket
-                # showed is stale, and so is the setup it would replay missed ticks with.
-                self.setup["seats"] = seats
-                asyncio.get_running_loop().create_task(self.send_state())
+                if event.get("seats", 0) > self.setup["seats"] and self.status in BEFORE_TICKS:
+                    # A seat was taken: every cycle's start cell moved. The board this socket
+                    # showed is stale, and so is the setup it would replay missed ticks with.
+                    self.setup["seats"] = event["seats"]
+                    self._state_soon()
             if event.get("game_result"):
                 if self.result_sent:
                     return

@@ -1,6 +1,7 @@
 """The game socket through the real ASGI stack (session cookie, origin rule, URL router), on
 the in-memory layer: everything, the runner included, in this one process."""
 
+import asyncio
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from chat.models import Message, RoomBan
 from config.asgi import application
 from dashboard import services as dashboard_services
 from games import services
+from games.consumers import GameConsumer
 from games.cycles import start_positions
 from games.models import Game
 from realtime.closecodes import CloseCode
@@ -159,6 +161,57 @@ async def test_every_socket_gets_the_new_board_when_a_seat_is_taken(layer, game,
         assert abs(x - hx) + abs(y - hy) == 1  # one cell on from where the board showed it
     for socket in (alice, spectator, *joined):
         await socket.disconnect()
+
+
+async def test_a_board_read_while_the_game_moves_on_never_takes_the_socket_back(
+    layer, game, user, other, settings, monkeypatch
+):
+    """Bob joins and his fresh board is read slowly (a busy database) while carol joins and
+    alice starts the game: their status events wait for it. Once the board (read after the
+    start) is out, carol's older `waiting` must not follow it: bob's page would show the lobby
+    again and his turns would be refused."""
+    settings.SWITCHBOARD_GAME_COUNTDOWN_SECONDS = 30
+    carol = await sync_to_async(UserFactory)(username="carol")
+    alice, _ = await watch(game.pk, user)
+    bob, _ = await watch(game.pk, other)
+    late, _ = await watch(game.pk, carol)
+    reading, answer = asyncio.Event(), asyncio.Event()
+    snapshot = GameConsumer._send_snapshot
+
+    async def slow_for_bob(self):
+        if self.user.username == "bob":
+            reading.set()
+            await answer.wait()
+        await snapshot(self)
+
+    monkeypatch.setattr(GameConsumer, "_send_snapshot", slow_for_bob)
+    await send(bob, {"type": "join"})
+    await asyncio.wait_for(reading.wait(), 5)
+    await send(late, {"type": "join"})
+    while len((await next_of(alice, "status"))["game"]["players"]) < 3:
+        pass
+    await send(alice, {"type": "start"})
+    await status_reaches(alice, "countdown")
+    answer.set()
+    seen = []  # bob's frames until both his board and the start's status have come
+    while not {"state", "status"} <= {f["type"] for f in seen if showing(f) == "countdown"}:
+        seen.append(await bob.receive_json_from(timeout=5))
+    await send(bob, {"type": "turn", "dir": "left", "seq": 1})
+    await send(bob, {"type": "ping"})
+    while seen[-1]["type"] != "pong":
+        seen.append(await bob.receive_json_from(timeout=5))
+    shown = [showing(f) for f in seen if showing(f)]
+    since = shown.index("countdown")
+    assert shown[since:] == ["countdown"] * (len(shown) - since)  # never back to the lobby
+    assert [f for f in seen if f["type"] == "error"] == []  # the turn was taken
+    assert [f["you"] for f in seen if f["type"] == "state"][-1] == 1
+    for socket in (alice, bob, late):
+        await socket.disconnect()
+
+
+def showing(frame):
+    """The status a state or status frame shows (None for other frames)."""
+    return frame["game"]["status"] if frame["type"] in ("state", "status") else None
 
 
 async def test_a_whole_game_every_tick_in_order_acks_and_the_stored_result(
