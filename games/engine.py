@@ -228,6 +228,10 @@ class Checkpoint:
     entry: dict[str, list[list[Any]]]
 
 
+class LeaseLost(Exception):
+    """Another process holds the game now (this one stalled past its lease)."""
+
+
 class Runner:
     """Runs one game in this process while it holds the game's lease: the countdown, the
     catch-up from the checkpoint, and the result; the ticks in between come from the process's
@@ -250,6 +254,8 @@ class Runner:
             await self._run()
         except asyncio.CancelledError:
             raise
+        except LeaseLost:
+            logger.warning("game %s: lease lost before it ran", self.game_id)
         except Exception:
             # The lease lapses and another process (or this one) takes the game over.
             logger.exception("the runner of game %s failed", self.game_id)
@@ -294,8 +300,9 @@ class Runner:
         task = asyncio.ensure_future(work)
         while not task.done():
             await asyncio.wait({task}, timeout=self.renew_every)
-            if not task.done():
-                await self.log.renew(self.game_id, self.token)
+            if not task.done() and not await self.log.renew(self.game_id, self.token):
+                task.cancel()
+                raise LeaseLost(self.game_id)
         return task.result()
 
     async def _wait_until(self, when: float) -> bool:

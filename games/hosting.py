@@ -136,7 +136,7 @@ class Supervisor:
         self.replicas: dict[int, Replica] = {}
         self.host = DjangoHost()
         self.host_id = new_token()  # this process, among those that run games
-        self.orphaned_at: dict[int, float] = {}  # new games left to their home, since when
+        self.countdowns: dict[int, float] = {}  # games in countdown shown here, seen since
         self.clock = time.monotonic
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
@@ -212,6 +212,7 @@ class Supervisor:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+        self.countdowns.clear()
 
     async def adopt_orphans(self) -> None:
         """Take the lease of each active game shown here that no process runs, and run it."""
@@ -221,31 +222,33 @@ class Supervisor:
             game_id for game_id, status in self.status.items()
             if status in ACTIVE and game_id not in self.runners and game_id in self.sockets
         ]  # fmt: skip
-        for game_id in set(self.orphaned_at) - set(candidates):
-            del self.orphaned_at[game_id]
+        now = self.clock()
+        for game_id in set(self.countdowns) - set(candidates):
+            del self.countdowns[game_id]
+        for game_id in candidates:
+            if self.status[game_id] == "countdown":
+                self.countdowns.setdefault(game_id, now)
         if not candidates:
             return
         held = await store.held(candidates)
-        now = self.clock()
         for game_id, is_held in zip(candidates, held, strict=True):
-            if is_held:
-                self.orphaned_at.pop(game_id, None)
+            # The awaits let sockets go meanwhile: a game no longer shown here is not taken.
+            if is_held or game_id not in self.sockets or game_id in self.runners:
                 continue
             if self._left_to_home(game_id, hosts, now):
                 continue
-            self.orphaned_at.pop(game_id, None)
             token = new_token()
             if await store.acquire(game_id, token):
                 self._start(game_id, token)
 
     def _left_to_home(self, game_id: int, hosts: list[str], now: float) -> bool:
-        """A new game is left to its home process, so that games spread evenly; another
-        process takes it only if the home has not within HANDOVER_SECONDS (it may have died,
-        or show no socket of the game). A running game with no runner is not left: whoever
-        sees it first takes it over."""
-        if self.status[game_id] != "countdown" or home(game_id, hosts) == self.host_id:
+        """A new game is left to its home process for HANDOVER_SECONDS from when its countdown
+        was first seen here, so that games spread evenly; after that anyone takes it (the home
+        may have died, even after taking it, or show no socket of the game). A running game
+        with no runner is never left: whoever sees it first takes it over."""
+        if self.status.get(game_id) != "countdown" or home(game_id, hosts) == self.host_id:
             return False
-        return now - self.orphaned_at.setdefault(game_id, now) < HANDOVER_SECONDS
+        return now - self.countdowns.get(game_id, now) < HANDOVER_SECONDS
 
     def _start(self, game_id: int, token: str) -> None:
         runner = Runner(game_id, token, host=self.host, log=game_store())

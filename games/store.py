@@ -96,6 +96,17 @@ return done
 """
 
 
+# KEYS: the hosts' sorted set. ARGV: this host, how long its word holds (ms). Scored by
+# Redis's clock, not each process's: one process's clock running ahead would drop the others.
+_HOSTS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+
+
 def _key(game_id: int, part: str) -> str:
     return f"sb:game:{game_id}:{part}"
 
@@ -112,6 +123,7 @@ class RedisGameStore:
         self._release = self.redis.register_script(_RELEASE)
         self._drain = self.redis.register_script(_DRAIN)
         self._commit = self.redis.register_script(_COMMIT)
+        self._hosts = self.redis.register_script(_HOSTS)
 
     async def acquire(self, game_id: int, token: str) -> bool:
         return bool(await self.redis.set(_key(game_id, "lease"), token, nx=True, px=LEASE_MS))
@@ -136,12 +148,7 @@ class RedisGameStore:
 
     async def hosts(self, host: str) -> list[str]:
         """Note that process `host` is alive, and answer every process alive (itself too)."""
-        now = int(time.time() * 1000)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd("sb:games:hosts", {host: now + HOST_MS})
-            pipe.zremrangebyscore("sb:games:hosts", "-inf", now)
-            pipe.zrange("sb:games:hosts", 0, -1)
-            return sorted((await pipe.execute())[-1])
+        return sorted(await self._hosts(keys=["sb:games:hosts"], args=[host, HOST_MS]))
 
     async def push_input(self, game_id: int, item: list[Any]) -> None:
         key = _key(game_id, "inputs")

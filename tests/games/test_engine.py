@@ -242,6 +242,22 @@ async def test_a_runner_keeps_its_lease_while_the_database_is_slow_to_give_the_s
     assert host.finished.is_set()
 
 
+async def test_a_runner_whose_lease_went_while_it_read_the_setup_stops_there():
+    """It would otherwise go on to begin the game and tick it beside the new runner (fenced at
+    its first commit, but only then)."""
+    store = RenewNotingStore()
+    host = SlowSetupHost(running())
+    token = new_token()
+    await store.acquire(1, token)
+    task = asyncio.create_task(Runner(1, token, host=host, log=store).run())
+    await asyncio.wait_for(store.renewed.wait(), 2)
+    store.leases[1] = ("another process", store.leases[1][1] + 60)  # it stalled; taken over
+    await asyncio.wait_for(task, 2)  # ends without the setup's answer
+    host.answer.set()
+    assert host.began == 0 and not host.ticks and not host.finished.is_set()
+    assert store.leases[1][0] == "another process"
+
+
 class CountingStore(MemoryGameStore):
     """The in-memory store, noting the games of each drain (one per tick of the clock)."""
 

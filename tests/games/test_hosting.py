@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 
-from games import hosting
 from games.hosting import HANDOVER_SECONDS, Supervisor, home
 from games.store import game_store
 
@@ -79,7 +78,6 @@ async def test_a_new_game_whose_home_does_not_take_it_is_taken_after_the_handove
     now[0] += HANDOVER_SECONDS
     await one.adopt_orphans()
     assert one.started == [theirs]
-    assert one.orphaned_at == {}
 
 
 async def test_a_running_game_without_a_runner_is_taken_at_once_by_any_process(pair):
@@ -102,5 +100,38 @@ async def test_a_process_gone_quiet_is_no_home(pair):
     assert one.started == list(range(1, 21))
 
 
-def test_the_handover_fits_in_the_shortest_countdown_with_a_poll_to_spare():
-    assert HANDOVER_SECONDS + hosting.POLL_SECONDS < 1
+async def test_a_countdown_whose_home_died_is_taken_as_soon_as_its_lease_lapses(pair, now):
+    """The handover counts from when the countdown was first seen, not from when the lease
+    lapsed: a home that took the game and died costs its lease, not a handover more."""
+    one, two = pair
+    hosts = sorted([one.host_id, two.host_id])
+    theirs = next(g for g in range(1, 100) if home(g, hosts) == two.host_id)
+    store = game_store()
+    assert await store.acquire(theirs, "two's runner")
+    one.shows(range(theirs, theirs + 1), "countdown")
+    await one.adopt_orphans()
+    assert one.started == []  # held by its home
+    now[0] += HANDOVER_SECONDS + 0.01  # two dies; its lease lapses
+    store.leases[theirs] = ("two's runner", 0.0)
+    await one.adopt_orphans()
+    assert one.started == [theirs]
+
+
+async def test_a_socket_leaving_during_the_lease_check_stops_nothing_else(pair):
+    """Found by review: the game's entry went with its last socket while the lease check was
+    awaited, and the KeyError ended the pass before a running game without a runner."""
+    one, _ = pair
+    one.shows(range(1, 2), "countdown")
+    one.shows(range(2, 3), "running")  # its runner died: it must be taken now
+    store = game_store()
+    held = store.held
+
+    async def held_then_left(game_ids):
+        answer = await held(game_ids)
+        one.sockets.pop(1)  # Supervisor.unwatch of its last socket
+        one.status.pop(1)
+        return answer
+
+    store.held = held_then_left
+    await one.adopt_orphans()
+    assert one.started == [2]
