@@ -98,7 +98,6 @@ class Bot:
     seat: int | None = None
     ticks: list[int] = field(default_factory=list)
     arrivals: list[float] = field(default_factory=list)
-    handled: list[float] = field(default_factory=list)
     bytes_in: int = 0
     sent: dict[int, float] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
@@ -134,7 +133,6 @@ async def play(bot: Bot, ws, state: dict, window: list[float], rng: random.Rando
         elif kind == "tick":
             bot.ticks.append(frame["tick"])
             bot.arrivals.append(now)
-            bot.handled.append(time.perf_counter())
             for seat, x, y, alive in frame["moves"]:
                 if alive:
                     walls.add((x, y))
@@ -216,8 +214,11 @@ async def served(games: int, players: int, size: int, warmup: float, duration: f
                 opened, states = [], []
                 for p, account in enumerate(group):
                     server = servers[(g + p) % 2]
+                    # No flow control: a bot that falls behind must not stop the reading
+                    # (and so the timing) of its socket.
                     ws = await connect_socket(server, f"/ws/games/{game['id']}/", account,
-                                              create_connection=StampedConnection)  # fmt: skip
+                                              create_connection=StampedConnection,
+                                              max_queue=None)  # fmt: skip
                     state = await receive(ws)
                     if state["you"] is None:
                         await ws.send(json.dumps({"type": "join"}))

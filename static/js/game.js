@@ -32,8 +32,13 @@ function steerable() {
   return model.you !== null && (status === "countdown" || status === "running");
 }
 
+// A state is announced when the socket (re)connects or the seat changes, not when it only
+// refreshes the board (a seat taken, already announced by its status frame).
+let announceState = true;
+
 const socket = new GameSocket(`/ws/games/${initial.id}/`, {
   connection({ state, text, retryInMs }) {
+    if (state === "live") announceState = true;
     conn.dataset.state = state;
     conn.textContent =
       state === "live"
@@ -45,13 +50,17 @@ const socket = new GameSocket(`/ws/games/${initial.id}/`, {
             : "Connecting…";
   },
   state(frame) {
+    const announce = announceState || frame.you !== model.you;
+    announceState = false;
     model.applyState(frame);
     controls.seq = Math.max(controls.seq, frame.ack ?? 0);
     controls.setEnabled(steerable());
     board.resize();
     board.ticked();
     view.render(model);
-    view.say(`${view.el.status.textContent}. ${model.you === null ? "Watching." : "You are playing."}`);
+    if (announce) {
+      view.say(`${view.el.status.textContent}. ${model.you === null ? "Watching." : "You are playing."}`);
+    }
   },
   tick(frame) {
     const before = new Map(model.players().map((p) => [p.seat, p.alive]));
