@@ -5,8 +5,8 @@ from collections import deque
 
 import pytest
 from autobahn.websocket import protocol as autobahn_protocol
-from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
 from autobahn.websocket.protocol import TrafficStats
+from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
 
 from realtime.serve import BoundedSocket
 
