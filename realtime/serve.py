@@ -31,6 +31,7 @@ from typing import Any
 
 import txaio
 from asgiref.sync import sync_to_async
+from autobahn.websocket import protocol as autobahn_protocol
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
@@ -380,6 +381,19 @@ class BoundedSocket(WebSocketProtocol):
         finally:
             self.maxMessagePayloadSize = inbound
 
+    def _connectionMade(self) -> None:  # noqa: N802
+        """autobahn's, without the `pformat` of this socket's 29 settings that it makes for a
+        debug line, logging on or off: 86 µs of every connect (4 % of one)."""
+        if _autobahn_debug():
+            super()._connectionMade()
+            return
+        formatting = autobahn_protocol.pformat
+        autobahn_protocol.pformat = _unformatted  # this call only: the reactor runs one at once
+        try:
+            super()._connectionMade()
+        finally:
+            autobahn_protocol.pformat = formatting
+
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:  # noqa: N802
         """autobahn's `sendData` without its debug line: autobahn formats that line (the
         method's qualified name and the peer, styled by click) for every frame it writes,
@@ -425,6 +439,10 @@ class BoundedSocket(WebSocketProtocol):
 
 def _autobahn_debug() -> bool:
     return txaio.get_global_log_level() in ("debug", "trace")
+
+
+def _unformatted(*args: Any, **kwargs: Any) -> str:
+    return ""
 
 
 class HandshakePath:

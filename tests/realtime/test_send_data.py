@@ -1,12 +1,14 @@
-"""realtime.serve.BoundedSocket.sendData: frames go to the transport in order, counted in the
-socket's traffic stats, without autobahn formatting a debug line for each one."""
+"""realtime.serve.BoundedSocket: frames go to the transport in order, counted in the socket's
+traffic stats, and a connection is set up, without autobahn formatting debug lines for them."""
 
 from collections import deque
 
 import pytest
+from autobahn.twisted.websocket import WebSocketServerFactory
 from autobahn.websocket import protocol as autobahn_protocol
 from autobahn.websocket.protocol import TrafficStats
 from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
+from twisted.internet.address import IPv4Address
 
 from realtime.serve import BoundedSocket
 
@@ -64,3 +66,30 @@ def test_with_frames_queued_a_frame_waits_its_turn_in_autobahn(monkeypatch):
     assert sock.transport.written == []  # not ahead of what waits
     assert list(sock.send_queue) == [(b"queued first", False), (b"second", False)]
     assert triggered
+
+
+class TcpTransport(Transport):
+    def getPeer(self):  # noqa: N802 - Twisted's names
+        return IPv4Address("TCP", "127.0.0.1", 50000)
+
+    def getHost(self):  # noqa: N802
+        return IPv4Address("TCP", "127.0.0.1", 8000)
+
+    def setTcpNoDelay(self, enabled):  # noqa: N802
+        pass
+
+
+def test_a_connection_is_set_up_without_formatting_its_settings(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the socket's settings were formatted for a debug line")
+
+    monkeypatch.setattr(autobahn_protocol, "pformat", refuse)
+    sock = BoundedSocket()
+    sock.factory = WebSocketServerFactory()
+    sock.factory.openHandshakeTimeout = 0  # no timer left behind in Twisted's reactor
+    sock.factory.closeHandshakeTimeout = 7
+    sock.transport = TcpTransport()
+    sock._connectionMade()
+    assert sock.state == AutobahnProtocol.STATE_CONNECTING
+    assert sock.closeHandshakeTimeout == 7  # the factory's settings were copied
+    assert autobahn_protocol.pformat is refuse  # put back for whoever formats next
