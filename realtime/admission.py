@@ -177,18 +177,22 @@ def admitting_handshakes(app):
             return None
         turn = _Turn(turns)
 
-        async def receiving():
-            if turn.accepted:
+        # Plain functions that hand back the server's own awaitables: they stay on every
+        # frame the socket sends or receives for as long as it is open, long after its turn.
+        def receiving():
+            if turn.held and turn.accepted:
                 turn.give_back()  # accepted and waiting for the client: the handshake is done
-            return await receive()
+            return receive()
 
-        async def sending(message):
-            kind = message["type"]
-            if kind == "websocket.accept":
-                turn.accepted = True
-            elif kind in ("websocket.send", "websocket.close", "websocket.http.response.start"):
-                turn.give_back()
-            await send(message)
+        def sending(message):
+            if turn.held:
+                kind = message["type"]
+                if kind == "websocket.accept":
+                    turn.accepted = True
+                elif kind in ("websocket.send", "websocket.close",
+                              "websocket.http.response.start"):  # fmt: skip
+                    turn.give_back()
+            return send(message)
 
         try:
             return await app(scope, receiving, sending)
