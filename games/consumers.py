@@ -184,7 +184,9 @@ class GameConsumer(LiveConsumer):
             await self.send_text(tick_text(event["head"], ack))
         elif event["type"] == "hub.frame":
             if "game_status" in event:
-                reached = progress(event["game_status"], event.get("seats", 0))
+                # (An event without `seats`, from a process of an older release, counts as
+                # showing the seats this socket showed.)
+                reached = progress(event["game_status"], event.get("seats", self.shown[1]))
                 if reached < self.shown:
                     return  # older than the state this socket was sent (held while it read)
                 self.shown = reached
