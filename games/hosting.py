@@ -204,11 +204,20 @@ class Supervisor:
             self._task = loop.create_task(self._poll(), context=contextvars.Context())
 
     async def _poll(self) -> None:
+        failing = False
         while self.sockets or self.runners:
             try:
                 await self.adopt_orphans()
             except Exception:
-                logger.warning("game supervisor: lease check failed", exc_info=True)
+                # Every poll (and each one says it is alive) reaches Redis: an outage is
+                # logged once as a warning, not every 150 ms.
+                log = logger.debug if failing else logger.warning
+                log("game supervisor: lease check failed", exc_info=True)
+                failing = True
+            else:
+                if failing:
+                    logger.warning("game supervisor: lease checks work again")
+                failing = False
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from games import hosting
 from games.hosting import HANDOVER_SECONDS, Supervisor, home
 from games.store import game_store
 
@@ -135,3 +136,31 @@ async def test_a_socket_leaving_during_the_lease_check_stops_nothing_else(pair):
     store.held = held_then_left
     await one.adopt_orphans()
     assert one.started == [2]
+
+
+async def test_a_redis_outage_is_logged_once_not_at_every_poll(pair, caplog, monkeypatch):
+    """Each poll reaches Redis (a process says it is alive), games shown or not."""
+    one, _ = pair
+    one.shows(range(1, 2), "waiting")  # nothing to take: the polls only say it is alive
+    store = game_store()
+    polls, down = asyncio.Event(), [5]
+
+    async def hosts(host):
+        down[0] -= 1
+        if down[0] == 0:
+            polls.set()
+            one.sockets.clear()  # the last socket goes: the poll loop ends
+        if down[0] > 1:
+            raise ConnectionError("Redis went away")
+        return [host]
+
+    monkeypatch.setattr(store, "hosts", hosts)
+    monkeypatch.setattr(hosting, "POLL_SECONDS", 0.001)
+    one._ensure_running()
+    await asyncio.wait_for(polls.wait(), 5)
+    await asyncio.wait_for(one._task, 5)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "game supervisor: lease check failed",
+        "game supervisor: lease checks work again",
+    ]
