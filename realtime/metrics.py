@@ -39,6 +39,9 @@ ALERT_DELIVERY_ATTEMPTS = Counter(
 SOCKETS_TOO_SLOW = Counter(
     "switchboard_sockets_too_slow_total", "Sockets closed (4013) for leaving their sends unread"
 )
+STREAMS_TOO_SLOW = Counter(
+    "switchboard_streams_too_slow_total", "Event streams dropped for leaving their events unread"
+)
 
 
 def observe_broadcast(event: dict) -> None:

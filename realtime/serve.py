@@ -14,7 +14,9 @@ an open socket's frames go straight to the kernel when nothing is queued before 
 (`write_through`); what startup built is frozen out of the garbage collector's way
 (`freeze_startup_objects`); the connection table is reaped as connections change, not walked
 every second; a backlog of 4,096 and a handshake gate that pauses accepting
-(realtime.admission) for reconnect storms. Everything else is stock Daphne.
+(realtime.admission) for reconnect storms. What a client leaves unread is bounded, on sockets
+(BoundedSocket, 4013) and event streams (BoundedRequest, dropped). Everything else is stock
+Daphne.
 """
 
 import asyncio
@@ -33,6 +35,7 @@ import txaio
 from asgiref.sync import sync_to_async
 from autobahn.websocket import protocol as autobahn_protocol
 from daphne.cli import CommandLineInterface
+from daphne.http_protocol import WebRequest
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import reactor, tcp
@@ -230,6 +233,7 @@ class ClosingServer(Server):
             lambda: setattr(self.ws_factory, "closeHandshakeTimeout", CLOSE_HANDSHAKE_SECONDS)
         )
         reactor.callWhenRunning(lambda: setattr(self.ws_factory, "protocol", BoundedSocket))
+        reactor.callWhenRunning(lambda: bound_event_streams(self.http_factory))
         reactor.callWhenRunning(start_server_tasks)
         freeze_startup_objects()
         super().run()
@@ -437,6 +441,69 @@ class BoundedSocket(WebSocketProtocol):
         self.sendClose(code=int(CloseCode.TOO_SLOW), reason="You read too slowly; resume.")
 
 
+class BoundedRequest(WebRequest):
+    """Daphne's HTTP request, with BoundedSocket's send-buffer bound on event streams.
+
+    An event stream (`text/event-stream`, realtime.sse) is written as its events come, and
+    Twisted buffers whatever the client leaves unread, without bound: a reader that stopped
+    reading held every later event of its room in the server's memory. Past
+    SWITCHBOARD_MAX_SEND_BUFFER_BYTES the connection is dropped: Daphne tells the app
+    (`http.disconnect`), which ends the stream and gives its slot back, and EventSource
+    reconnects and resumes after the last event it read (Last-Event-ID). Other responses are
+    whole when the app hands them over (a page, a file) and keep Twisted's buffering.
+    """
+
+    too_slow = False
+
+    def handle_reply(self, message: dict) -> None:
+        kind = message["type"]
+        if kind == "http.response.body" and not message.get("more_body") and self.producer:
+            self.unregisterProducer()  # the stream's end: nothing more to bound
+        super().handle_reply(message)
+        if kind == "http.response.start" and is_event_stream(message) and self.channel:
+            from django.conf import settings
+
+            self.channel.transport.bufferSize = settings.SWITCHBOARD_MAX_SEND_BUFFER_BYTES
+            self.registerProducer(SendBufferGuard(self), True)
+
+    def fell_behind(self) -> None:
+        """The client left more than the send buffer's worth unread: drop it (once)."""
+        if self.too_slow:
+            return
+        self.too_slow = True
+        from realtime.metrics import STREAMS_TOO_SLOW
+
+        STREAMS_TOO_SLOW.inc()
+        logger.warning("event stream to %s reads too slowly; dropping it", self.client_addr)
+        reactor.callLater(0, self._drop)  # not from inside the write that overflowed
+
+    def _drop(self) -> None:
+        if self.channel is not None and self.channel.transport is not None:
+            self.channel.transport.abortConnection()
+
+
+def is_event_stream(message: dict) -> bool:
+    """Whether an `http.response.start` starts Server-Sent Events."""
+    for name, value in message.get("headers", ()):
+        if name.lower() == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() == b"text/event-stream"
+    return False
+
+
+def bound_event_streams(factory) -> None:
+    """Daphne's HTTP factory, making BoundedRequests (it sets its request class on every
+    connection it builds)."""
+    build = factory.buildProtocol
+
+    def build_protocol(addr):
+        protocol = build(addr)
+        if protocol is not None:
+            protocol.requestFactory = BoundedRequest
+        return protocol
+
+    factory.buildProtocol = build_protocol
+
+
 def _autobahn_debug() -> bool:
     return txaio.get_global_log_level() in ("debug", "trace")
 
@@ -492,13 +559,14 @@ def write_through(transport: Any, data: bytes) -> None:
 
 @implementer(IPushProducer)
 class SendBufferGuard:
-    """The transport's producer for a BoundedSocket: paused means the send buffer is full."""
+    """The transport's producer for a BoundedSocket or a BoundedRequest's event stream:
+    paused means the send buffer is full."""
 
-    def __init__(self, socket: BoundedSocket) -> None:
-        self.socket = socket
+    def __init__(self, connection: "BoundedSocket | BoundedRequest") -> None:
+        self.connection = connection
 
     def pauseProducing(self) -> None:  # noqa: N802 - Twisted's interface
-        self.socket.fell_behind()
+        self.connection.fell_behind()
 
     def resumeProducing(self) -> None:  # noqa: N802
         pass

@@ -2,7 +2,8 @@
 
 `SlowReader` is a WebSocket peer that can send but does not read: its receive buffer is a few
 KiB, so once that is full TCP stops the server's writes and every byte the server still sends
-waits in the server's own memory. `socket_entries` lists the socket-cap and presence entries
+waits in the server's own memory. `SlowStream` is the same for a Server-Sent Events stream.
+`socket_entries` lists the socket-cap and presence entries
 that Redis holds, which is what a leaked socket leaves behind.
 """
 
@@ -29,14 +30,7 @@ class SlowReader:
 
     @classmethod
     async def open(cls, server: Server, path: str, account: Account) -> SlowReader:
-        port = int(server.http.rpartition(":")[2])
-        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # Set before connecting: the window the server may fill is then a few KiB for good.
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        raw.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(raw, ("127.0.0.1", port))
-        # A small stream limit too: asyncio stops reading the socket once it holds this much.
-        reader, writer = await asyncio.open_connection(sock=raw, limit=4096)
+        reader, writer = await _tiny_window_connection(server)
         await handshake_by_hand(reader, writer, server, path, account)
         return cls(reader, writer)
 
@@ -72,6 +66,65 @@ class SlowReader:
 
     def abort(self) -> None:
         self.writer.transport.abort()
+
+
+class SlowStream:
+    """An event stream (GET of an SSE URL) on a socket with a receive buffer of a few KiB,
+    whose client reads the response's head and then nothing until it is told to."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, server: Server, path: str, account: Account) -> SlowStream:
+        reader, writer = await _tiny_window_connection(server)
+        port = int(server.http.rpartition(":")[2])
+        writer.write(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n"
+                f"Cookie: sessionid={account.sessionid}\r\n\r\n"
+            ).encode()
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head, head
+        return cls(reader, writer)
+
+    async def read_to_end(self, within: float = 30) -> list[int]:
+        """Read what the server sent until it closed the connection: the ids of the events
+        that came whole."""
+        buffer = bytearray()
+        async with asyncio.timeout(within):
+            while True:
+                try:
+                    chunk = await self.reader.read(1 << 16)
+                except ConnectionResetError:
+                    chunk = b""
+                if not chunk:
+                    break
+                buffer += chunk
+        ids = []
+        for event in bytes(buffer).split(b"\n\n")[:-1]:  # the last one may be cut short
+            for line in event.split(b"\n"):
+                if line.startswith(b"id: "):
+                    ids.append(int(line[4:]))
+        return ids
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
+
+async def _tiny_window_connection(
+    server: Server,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    port = int(server.http.rpartition(":")[2])
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Set before connecting: the window the server may fill is then a few KiB for good.
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(raw, ("127.0.0.1", port))
+    # A small stream limit too: asyncio stops reading the socket once it holds this much.
+    return await asyncio.open_connection(sock=raw, limit=4096)
 
 
 def _next_frame(buffer: bytearray) -> tuple[int, bytes] | None:
