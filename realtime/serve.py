@@ -15,8 +15,8 @@ an open socket's frames go straight to the kernel when nothing is queued before 
 (`freeze_startup_objects`); the connection table is reaped as connections change, not walked
 every second; a backlog of 4,096 and a handshake gate that pauses accepting
 (realtime.admission) for reconnect storms. What a client leaves unread is bounded, on sockets
-(BoundedSocket, 4013) and event streams (BoundedRequest, dropped). Everything else is stock
-Daphne.
+(BoundedSocket, 4013) and event streams (BoundedRequest: dropped after 5 s over the bound).
+Everything else is stock Daphne.
 """
 
 import asyncio
@@ -323,6 +323,9 @@ class ClosingCommandLine(CommandLineInterface):
 # How long a socket closed for reading too slowly has to take in its close frame (behind what
 # is already buffered for it) before the connection is dropped.
 TOO_SLOW_GRACE_SECONDS = 5
+# How long an event stream may keep more than SWITCHBOARD_MAX_SEND_BUFFER_BYTES unread before
+# it is dropped (BoundedRequest).
+STREAM_BEHIND_SECONDS = 5
 # How long the server waits for a peer to answer its close frame before it drops (resets) the
 # connection. autobahn's default, 1 s, is less than a busy client (a phone, a loaded test run)
 # may take; the reset then ends the client's connection before it has read the close frame,
@@ -442,44 +445,76 @@ class BoundedSocket(WebSocketProtocol):
 
 
 class BoundedRequest(WebRequest):
-    """Daphne's HTTP request, with BoundedSocket's send-buffer bound on event streams.
+    """Daphne's HTTP request, with a bound on what an event stream's client leaves unread.
 
     An event stream (`text/event-stream`, realtime.sse) is written as its events come, and
     Twisted buffers whatever the client leaves unread, without bound: a reader that stopped
-    reading held every later event of its room in the server's memory. Past
-    SWITCHBOARD_MAX_SEND_BUFFER_BYTES the connection is dropped: Daphne tells the app
-    (`http.disconnect`), which ends the stream and gives its slot back, and EventSource
-    reconnects and resumes after the last event it read (Last-Event-ID). Other responses are
-    whole when the app hands them over (a page, a file) and keep Twisted's buffering.
+    reading held every later event of its room in the server's memory. Here, a stream whose
+    send buffer stays over SWITCHBOARD_MAX_SEND_BUFFER_BYTES for STREAM_BEHIND_SECONDS is
+    dropped: Daphne tells the app (`http.disconnect`), which ends the stream and gives its
+    slot back, and EventSource reconnects and resumes after the last event it read
+    (Last-Event-ID). Twisted counts what the app wrote in one turn before the kernel was
+    offered any of it, so a resume's replay goes over the bound for a reader that takes it at
+    once: that is over within milliseconds, and does not count. Other responses are whole
+    when the app hands them over (a page, a file) and keep Twisted's buffering.
     """
 
-    too_slow = False
+    behind_since: float | None = None  # when the send buffer went over the bound, if it is
+    buffer_size: int | None = None  # the transport's own bound, given back when the stream ends
 
     def handle_reply(self, message: dict) -> None:
-        kind = message["type"]
-        if kind == "http.response.body" and not message.get("more_body") and self.producer:
-            self.unregisterProducer()  # the stream's end: nothing more to bound
         super().handle_reply(message)
-        if kind == "http.response.start" and is_event_stream(message) and self.channel:
+        started = message["type"] == "http.response.start" and not self.finished
+        if started and is_event_stream(message) and getattr(self, "channel", None):
             from django.conf import settings
 
-            self.channel.transport.bufferSize = settings.SWITCHBOARD_MAX_SEND_BUFFER_BYTES
-            self.registerProducer(SendBufferGuard(self), True)
+            transport = self.channel.transport
+            self.buffer_size = transport.bufferSize  # the connection may serve more requests
+            transport.bufferSize = settings.SWITCHBOARD_MAX_SEND_BUFFER_BYTES
+            self.registerProducer(StreamBufferGuard(self), True)
+
+    def finish(self) -> None:
+        """Every way a response ends (its last body, Daphne's HTTP timeout)."""
+        if self.producer is not None:
+            self.unregisterProducer()
+            self.channel.transport.bufferSize = self.buffer_size
+        super().finish()
 
     def fell_behind(self) -> None:
-        """The client left more than the send buffer's worth unread: drop it (once)."""
-        if self.too_slow:
+        if self.behind_since is None:
+            self.behind_since = since = time.monotonic()
+            reactor.callLater(STREAM_BEHIND_SECONDS, self._drop_if_still_behind, since)
+
+    def caught_up(self) -> None:
+        self.behind_since = None
+
+    def _drop_if_still_behind(self, since: float) -> None:
+        channel = getattr(self, "channel", None)  # a finished request has let go of it
+        if self.behind_since != since or self.finished or channel is None:
             return
-        self.too_slow = True
         from realtime.metrics import STREAMS_TOO_SLOW
 
         STREAMS_TOO_SLOW.inc()
         logger.warning("event stream to %s reads too slowly; dropping it", self.client_addr)
-        reactor.callLater(0, self._drop)  # not from inside the write that overflowed
+        channel.transport.abortConnection()
 
-    def _drop(self) -> None:
-        if self.channel is not None and self.channel.transport is not None:
-            self.channel.transport.abortConnection()
+
+@implementer(IPushProducer)
+class StreamBufferGuard:
+    """A BoundedRequest's producer: Twisted pauses it while the send buffer is over its bound
+    and resumes it once the buffer is written out."""
+
+    def __init__(self, request: BoundedRequest) -> None:
+        self.request = request
+
+    def pauseProducing(self) -> None:  # noqa: N802 - Twisted's interface
+        self.request.fell_behind()
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        self.request.caught_up()
+
+    def stopProducing(self) -> None:  # noqa: N802
+        pass
 
 
 def is_event_stream(message: dict) -> bool:
@@ -559,14 +594,13 @@ def write_through(transport: Any, data: bytes) -> None:
 
 @implementer(IPushProducer)
 class SendBufferGuard:
-    """The transport's producer for a BoundedSocket or a BoundedRequest's event stream:
-    paused means the send buffer is full."""
+    """The transport's producer for a BoundedSocket: paused means the send buffer is full."""
 
-    def __init__(self, connection: "BoundedSocket | BoundedRequest") -> None:
-        self.connection = connection
+    def __init__(self, socket: BoundedSocket) -> None:
+        self.socket = socket
 
     def pauseProducing(self) -> None:  # noqa: N802 - Twisted's interface
-        self.connection.fell_behind()
+        self.socket.fell_behind()
 
     def resumeProducing(self) -> None:  # noqa: N802
         pass
