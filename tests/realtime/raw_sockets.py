@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 from websockets.frames import OP_TEXT, Frame
@@ -48,13 +49,7 @@ class SlowReader:
         frames, code = 0, None
         buffer = bytearray()
         async with asyncio.timeout(within):
-            while True:
-                try:
-                    chunk = await self.reader.read(1 << 16)
-                except ConnectionResetError:
-                    chunk = b""
-                if not chunk:
-                    break
+            async for chunk in _chunks_to_end(self.reader):
                 buffer += chunk
                 while (frame := _next_frame(buffer)) is not None:
                     opcode, payload = frame
@@ -95,13 +90,7 @@ class SlowStream:
         that came whole."""
         buffer = bytearray()
         async with asyncio.timeout(within):
-            while True:
-                try:
-                    chunk = await self.reader.read(1 << 16)
-                except ConnectionResetError:
-                    chunk = b""
-                if not chunk:
-                    break
+            async for chunk in _chunks_to_end(self.reader):
                 buffer += chunk
         ids = []
         for event in bytes(buffer).split(b"\n\n")[:-1]:  # the last one may be cut short
@@ -112,6 +101,18 @@ class SlowStream:
 
     def abort(self) -> None:
         self.writer.transport.abort()
+
+
+async def _chunks_to_end(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """What the server sends until it closes the connection (or resets it)."""
+    while True:
+        try:
+            chunk = await reader.read(1 << 16)
+        except ConnectionResetError:
+            return
+        if not chunk:
+            return
+        yield chunk
 
 
 async def _tiny_window_connection(
