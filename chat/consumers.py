@@ -272,8 +272,15 @@ class RoomConsumer(RoomSocket):
             for seq, text in texts:
                 await self.send_text(text)
                 cursor = seq
-            if len(texts) < batch:
+            if len(texts) == batch:
+                continue
+            if since is None or cursor >= self.high_seq:
                 break
+            # A shared read that ended below a seq this socket already sent live (between its
+            # hello and this resume, or in a gap fill). A resume sends every message above its
+            # seq in order (CONTRACT.md §4), and a client ahead of its replay may have dropped
+            # that frame: read on as of now (everything up to high_seq is committed).
+            since = None
         self.high_seq = max(self.high_seq, cursor)
 
     async def _release_held(self) -> None:

@@ -22,7 +22,8 @@ class JoinedReads:
 
     A caller that needs only what was committed before it subscribed (`since`, a
     time.monotonic() instant) may also take a read that began after that, for up to
-    `keep` seconds after it ended: what the read missed reaches the socket live. A resume
+    `keep` seconds after it ended: what the read missed reaches the socket live (and a
+    caller that already sent some of it live reads on, as chat's resume does). A resume
     is such a caller; a gap found in the live stream is not (the read must begin after the
     frame that showed the gap). Sockets that come back to a process one after another then
     share reads too, not only those that ask in the same moment.

@@ -425,3 +425,31 @@ async def test_a_resume_from_a_seq_it_had_live_is_answered_resumed_not_reload(
     assert await next_frame(second) == {"type": "resumed", "last_seq": 2}
     for socket in (warm, second, third):
         await socket.disconnect()
+
+
+async def test_a_resume_replays_a_message_sent_live_before_it_that_a_shared_read_missed(
+    layer, user, other, room
+):
+    """Between its hello and its resume a socket is live, and a client ahead of its replay may
+    drop what comes then. A shared replay read begun after the hello but before that message
+    was committed must not end the replay: the resume sends every message above its seq, and
+    `resumed` claimed a seq the client never got (the soak test saw it once, under load)."""
+    await sync_to_async(services.message_create)(room=room, author=other, body="m1")
+    warm, _ = await join(other)  # this process knows the slug
+    second, hello = await join(user)
+    assert hello["last_seq"] == 1
+    third, _ = await join(other)
+    await send(third, {"type": "resume", "after_seq": 0})  # a read of m1 begins, and is kept
+    assert (await next_frame(third))["message"]["body"] == "m1"
+    assert (await next_frame(third))["type"] == "resumed"
+    await sync_to_async(services.message_create)(room=room, author=other, body="m2")
+    live = await next_frame(second)  # sent live before the resume: a client at 0 drops it
+    assert live["message"]["seq"] == 2
+    await send(second, {"type": "resume", "after_seq": 0})
+    frames = [await next_frame(second)]
+    while frames[-1]["type"] != "resumed":
+        frames.append(await next_frame(second))
+    assert [f["message"]["seq"] for f in frames[:-1]] == [1, 2]  # m2 again: the client lacks it
+    assert frames[-1] == {"type": "resumed", "last_seq": 2}
+    for socket in (warm, second, third):
+        await socket.disconnect()
