@@ -475,7 +475,7 @@ class BoundedRequest(WebRequest):
 
     def finish(self) -> None:
         """Every way a response ends (its last body, Daphne's HTTP timeout)."""
-        if self.producer is not None:
+        if isinstance(self.producer, StreamBufferGuard):
             self.unregisterProducer()
             self.channel.transport.bufferSize = self.buffer_size
         super().finish()

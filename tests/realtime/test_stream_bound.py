@@ -6,7 +6,7 @@ import pytest
 from daphne.http_protocol import WebRequest
 
 from realtime import serve
-from realtime.serve import BoundedRequest, is_event_stream
+from realtime.serve import BoundedRequest, StreamBufferGuard, is_event_stream
 
 
 class Transport:
@@ -40,7 +40,7 @@ def streaming_request() -> BoundedRequest:
     request = BoundedRequest.__new__(BoundedRequest)
     request.channel = Channel()
     request.finished = False
-    request.producer = "guard"
+    request.producer = StreamBufferGuard(request)
     request.client_addr = ["127.0.0.1", 5000]
     return request
 
