@@ -22,12 +22,19 @@ from tests.support.clients import Account, Server, handshake_by_hand
 OP_CLOSE = 0x8
 
 
-class SlowReader:
-    """A hand-made WebSocket client on a socket whose receive buffer is tiny (no autotuning)."""
+class _TinyWindowClient:
+    """A connection whose client reads only when told to (`_tiny_window_connection`)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
+
+class SlowReader(_TinyWindowClient):
+    """A hand-made WebSocket client on a socket whose receive buffer is tiny (no autotuning)."""
 
     @classmethod
     async def open(cls, server: Server, path: str, account: Account) -> SlowReader:
@@ -59,17 +66,10 @@ class SlowReader:
                         frames += 1
         return frames, code
 
-    def abort(self) -> None:
-        self.writer.transport.abort()
 
-
-class SlowStream:
+class SlowStream(_TinyWindowClient):
     """An event stream (GET of an SSE URL) on a socket with a receive buffer of a few KiB,
     whose client reads the response's head and then nothing until it is told to."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
 
     @classmethod
     async def open(cls, server: Server, path: str, account: Account) -> SlowStream:
@@ -98,9 +98,6 @@ class SlowStream:
                 if line.startswith(b"id: "):
                     ids.append(int(line[4:]))
         return ids
-
-    def abort(self) -> None:
-        self.writer.transport.abort()
 
 
 async def _chunks_to_end(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
