@@ -69,21 +69,30 @@ class SocketAuthMiddleware:
             if user is None:
                 user = await _sessions.load(scope)
             scope.update(user=user, auth=SESSION)
-        return await self.app(scope, receive, send)
+        try:
+            return await self.app(scope, receive, send)
+        finally:
+            _sessions.settled(scope)  # a socket refused before its consumer ran
 
 
 class OpenSessions:
     """The sessions of this process's open sockets: session key -> user, so that a user's next
     tab (or the reconnect of all of them after a restart) skips the session and user queries.
 
-    An entry lives only while a socket of that session is open here, and that socket hears
-    on its user's group every event that ends a session (realtime.sessions: logout, a new
-    password, deactivation), which drops the entry (`forget`). So a connect can miss a
-    session's end only for the moment the socket already open on that session misses it too.
+    An entry lives while a socket of that session is open here, and that socket hears on its
+    user's group every event that ends a session (realtime.sessions: logout, a new password,
+    deactivation), which drops the entry (`forget`). So a connect can miss a session's end only
+    for the moment the socket already open on that session misses it too.
+
+    An entry is made by the read itself, and until the socket that read it has connected (or
+    been refused: `settled`), it serves the session's other sockets too, as that read is as
+    fresh for them as for it. A browser's tabs, or a restarted process's clients, connect
+    within one handshake of each other: before that they each read the session again.
     A session past its expiry is never served from here."""
 
     def __init__(self) -> None:
-        # session key -> [user, expiry (epoch seconds), open sockets]
+        # session key -> [user, expiry (epoch seconds), open sockets, the scope that read it
+        # until that socket has connected or been refused, else None]
         self.entries: dict[str, list[Any]] = {}
         self.loading: dict[str, asyncio.Future] = {}  # session key -> its read under way
 
@@ -95,9 +104,17 @@ class OpenSessions:
             return await get_user(scope)
         pending = self.loading.get(key)
         if pending is None:
-            pending = self.loading[key] = asyncio.ensure_future(get_user(scope))
+            pending = self.loading[key] = asyncio.ensure_future(self._read(key, scope))
             pending.add_done_callback(lambda _: self.loading.pop(key, None))
         return await asyncio.shield(pending)  # one socket given up must not fail the others
+
+    async def _read(self, key: str, scope) -> Any:
+        user = await get_user(scope)
+        if user.is_authenticated and key not in self.entries:
+            # get_user loaded the session: its expiry is read from memory, not the database.
+            expiry = scope["session"].get_expiry_date().timestamp()
+            self.entries[key] = [user, expiry, 0, scope]
+        return user
 
     def user(self, session_key: str | None) -> Any:
         entry = self.entries.get(session_key) if session_key else None
@@ -116,10 +133,27 @@ class OpenSessions:
         if entry is None:
             if not hasattr(session, "_session_cache"):
                 return False  # served from an entry forgotten since: not read, not kept
-            # get_user loaded the session: its expiry is read from memory, not the database.
-            entry = self.entries[key] = [scope["user"], session.get_expiry_date().timestamp(), 0]
+            entry = self.entries[key] = [
+                scope["user"],
+                session.get_expiry_date().timestamp(),
+                0,
+                None,
+            ]
         entry[2] += 1
+        if entry[3] is scope:
+            entry[3] = None  # the socket that read it holds it now
         return True
+
+    def settled(self, scope) -> None:
+        """The socket whose read made an entry connected or was refused: from now on the entry
+        lives only while sockets hold it."""
+        session = scope.get("session")
+        key = session.session_key if session is not None else None
+        entry = self.entries.get(key) if key else None
+        if entry is not None and entry[3] is scope:
+            entry[3] = None
+            if entry[2] <= 0:
+                del self.entries[key]
 
     def release(self, scope) -> None:
         session = scope.get("session")
@@ -127,7 +161,7 @@ class OpenSessions:
         entry = self.entries.get(key) if key and scope.get("auth") == SESSION else None
         if entry is not None:
             entry[2] -= 1
-            if entry[2] <= 0:
+            if entry[2] <= 0 and entry[3] is None:
                 del self.entries[key]
 
     def forget(self, user_id: int, session_key: str | None) -> None:

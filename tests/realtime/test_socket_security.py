@@ -310,3 +310,55 @@ def test_open_sessions_serve_a_session_only_while_a_socket_holds_it_and_until_it
     assert sessions.entries == {}
     # A socket whose session was served from an entry forgotten since is not counted.
     assert not sessions.hold({**scope, "session": SessionStore(session.session_key)})
+
+
+def logged_in_session(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+async def test_a_sessions_read_serves_its_other_tabs_until_the_socket_that_read_it_settles(user):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from realtime.auth import SESSION, OpenSessions
+
+    key = await sync_to_async(logged_in_session)(user)
+    sessions = OpenSessions()
+
+    def tab() -> dict:
+        return {"session": SessionStore(key), "auth": SESSION, "user": user}
+
+    reader = tab()
+    assert await sessions.load(reader) == user
+    # Its tabs connecting before it has held the session are served by that read.
+    assert sessions.user(key) == user
+    sessions.settled(reader)  # refused (a room it may not read): nothing stays
+    assert sessions.user(key) is None
+    assert sessions.entries == {}
+
+    reader, served = tab(), tab()
+    await sessions.load(reader)
+    assert sessions.hold(served)  # a tab served by the read held it first
+    sessions.settled(reader)
+    assert sessions.user(key) == user  # kept while that tab holds it
+    sessions.release(served)
+    assert sessions.entries == {}
+
+    reader = tab()
+    await sessions.load(reader)
+    sessions.forget(user.pk, key)  # the session ended before its reader heard of it
+    assert sessions.user(key) is None
+    assert not sessions.hold(tab())  # a tab served meanwhile is not counted
+
+
+async def test_a_socket_refused_after_reading_its_session_leaves_no_open_session(layer, user):
+    from realtime.auth import open_sessions
+
+    sid = await sync_to_async(logged_in_session)(user)
+    headers = [(b"origin", b"http://localhost"), (b"cookie", f"sessionid={sid}".encode())]
+    refused = WebsocketCommunicator(application, "/ws/rooms/no-such-room/", headers=headers)
+    connected, _ = await refused.connect(timeout=5)
+    assert not connected
+    await refused.wait(timeout=5)  # its application has returned
+    assert sid not in open_sessions().entries
