@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import fcntl
+import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e import helpers
+from tests.support import procs
 
 USERS = ("alice", "bob", "carol", "dave")
 
 expect.set_options(timeout=10_000)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _current_bundles() -> None:
+    """The pages load static/dist, which `make test` builds from static/js first. A browser
+    test run by hand builds it here when static/js has changed since, so that it never tests
+    an old bundle (or none); parallel workers build it once, in turn."""
+    with open(procs.ROOT / ".bundle-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = subprocess.run(
+            ["make", "--no-print-directory", "static/dist/.built"],
+            cwd=procs.ROOT,
+            capture_output=True,
+            text=True,
+        )
+    if built.returncode != 0:
+        pytest.fail(f"building static/dist failed:\n{built.stdout}{built.stderr}")
 
 
 @pytest.fixture(scope="session")

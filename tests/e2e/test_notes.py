@@ -22,11 +22,9 @@ from tests.e2e.helpers import (
     screenshot,
     send_with_enter,
 )
-from tests.support import procs
 
 pytestmark = pytest.mark.browser
 
-BUNDLE = procs.ROOT / "static" / "dist" / "notes" / "editor.js"
 NOTES_SOCKET = re.compile(r"/ws/rooms/[^/]+/notes/$")
 
 # The editor's text as it is on screen: every line, without the other people's caret labels
@@ -38,12 +36,6 @@ SHOWN_TEXT = """() => {
   copy.querySelectorAll('.cm-ySelectionCaret, .cm-placeholder').forEach((n) => n.remove());
   return [...copy.querySelectorAll('.cm-line')].map((line) => line.textContent).join('\\n');
 }"""
-
-
-@pytest.fixture(autouse=True)
-def _bundle_built() -> None:
-    if not BUNDLE.exists():
-        pytest.fail("static/dist/notes/ is missing: run `npm run build` (`make test` does)")
 
 
 def notes_editor(page: Page) -> Locator:
