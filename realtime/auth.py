@@ -8,6 +8,7 @@ Origin. Credentials in the query string are never read.
 
 import asyncio
 import time
+from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 from urllib.parse import urlparse
@@ -48,7 +49,7 @@ class SocketAuthMiddleware:
 
     def __init__(self, app) -> None:
         self.app = app
-        self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
+        self.session_store = keeping_expiry(import_module(settings.SESSION_ENGINE).SessionStore)
 
     async def __call__(self, scope, receive, send):
         # Filled in place: the server makes a scope per connection (TrustedProxyMiddleware
@@ -57,22 +58,63 @@ class SocketAuthMiddleware:
         scope["cookies"] = cookies
         scope["session"] = self.session_store(cookies.get(settings.SESSION_COOKIE_NAME))
         authorization = header(scope, b"authorization")
-        if authorization is not None:
-            # Header schemes (Bearer JWT, Api-Key) are resolved here; an unknown or invalid
-            # header never falls back to the cookie, so a script's mistake is not masked.
-            user, device, expires_at = await database_sync_to_async(authenticate_header)(
-                authorization
-            )
-            scope.update(user=user, device=device, auth=HEADER, auth_expires_at=expires_at)
-        else:
-            user = _sessions.user(scope["session"].session_key)
-            if user is None:
-                user = await _sessions.load(scope)
-            scope.update(user=user, auth=SESSION)
         try:
+            if authorization is not None:
+                # Header schemes (Bearer JWT, Api-Key) are resolved here; an unknown or invalid
+                # header never falls back to the cookie, so a script's mistake is not masked.
+                user, device, expires_at = await database_sync_to_async(authenticate_header)(
+                    authorization
+                )
+                scope.update(user=user, device=device, auth=HEADER, auth_expires_at=expires_at)
+            else:
+                user = _sessions.user(scope["session"].session_key)
+                if user is None:
+                    user = await _sessions.load(scope)
+                scope.update(user=user, auth=SESSION)
             return await self.app(scope, receive, send)
         finally:
-            _sessions.settled(scope)  # a socket refused before its consumer ran
+            _sessions.settled(scope)  # however the socket ended: refused, cancelled, failed
+
+
+def keeping_expiry(store_class: type) -> type:
+    """The session engine's store, keeping the expiry that the database holds for a session it
+    reads (`get_expiry_date()` answers "read time + SESSION_COOKIE_AGE" for a session that set
+    none of its own). Stores that do not read the database are left as they are."""
+    if not hasattr(store_class, "_get_session_from_db"):
+        return store_class
+
+    class Store(store_class):
+        # Django signs session data with a salt made of the store's class name: the engine's.
+        __qualname__ = store_class.__qualname__
+        stored_expiry = None
+
+        def _get_session_from_db(self):
+            stored = super()._get_session_from_db()
+            self.stored_expiry = stored.expire_date if stored is not None else None
+            return stored
+
+    return Store
+
+
+def session_expiry(session) -> float:
+    """When a session that was read ends (epoch seconds)."""
+    stored = getattr(session, "stored_expiry", None)
+    return (stored or session.get_expiry_date()).timestamp()
+
+
+# How long a session's read serves its other sockets while the socket that read it has not yet
+# connected (about one handshake under load); past it they read the session again.
+SHARED_READ_SECONDS = 2.0
+
+
+@dataclass(eq=False, slots=True)
+class OpenSession:
+    key: str
+    user: Any
+    expires_at: float  # epoch seconds: the session's own expiry
+    holders: int = 0  # open sockets counted in it
+    reader: Any = None  # the scope whose read made it, until that socket connected or ended
+    read_at: float = 0.0  # time.monotonic() of that read
 
 
 class OpenSessions:
@@ -85,15 +127,13 @@ class OpenSessions:
     for the moment the socket already open on that session misses it too.
 
     An entry is made by the read itself, and until the socket that read it has connected (or
-    been refused: `settled`), it serves the session's other sockets too, as that read is as
-    fresh for them as for it. A browser's tabs, or a restarted process's clients, connect
-    within one handshake of each other: before that they each read the session again.
-    A session past its expiry is never served from here."""
+    ended: `settled`), it serves the session's other sockets too for up to SHARED_READ_SECONDS,
+    as that read is as fresh for them as for it. A browser's tabs, or a restarted process's
+    clients, connect within one handshake of each other: before that they each read the
+    session again. A session past its expiry is never served from here."""
 
     def __init__(self) -> None:
-        # session key -> [user, expiry (epoch seconds), open sockets, the scope that read it
-        # until that socket has connected or been refused, else None]
-        self.entries: dict[str, list[Any]] = {}
+        self.entries: dict[str, OpenSession] = {}
         self.loading: dict[str, asyncio.Future] = {}  # session key -> its read under way
 
     async def load(self, scope) -> Any:
@@ -103,71 +143,64 @@ class OpenSessions:
         if not key:
             return await get_user(scope)
         pending = self.loading.get(key)
-        if pending is None:
-            pending = self.loading[key] = asyncio.ensure_future(self._read(key, scope))
-            pending.add_done_callback(lambda _: self.loading.pop(key, None))
-        return await asyncio.shield(pending)  # one socket given up must not fail the others
-
-    async def _read(self, key: str, scope) -> Any:
-        user = await get_user(scope)
+        if pending is not None:
+            return await asyncio.shield(pending)  # one socket given up must not fail the others
+        pending = self.loading[key] = asyncio.ensure_future(get_user(scope))
+        pending.add_done_callback(lambda _: self.loading.pop(key, None))
+        user = await asyncio.shield(pending)
+        # Only the socket that read it gets here, and not once cancelled: the auth layer
+        # settles the entry however that socket ends.
         if user.is_authenticated and key not in self.entries:
-            # get_user loaded the session: its expiry is read from memory, not the database.
-            expiry = scope["session"].get_expiry_date().timestamp()
-            self.entries[key] = [user, expiry, 0, scope]
+            expires_at = session_expiry(scope["session"])
+            self.entries[key] = OpenSession(key, user, expires_at, 0, scope, time.monotonic())
         return user
 
     def user(self, session_key: str | None) -> Any:
         entry = self.entries.get(session_key) if session_key else None
-        if entry is None or entry[1] <= time.time():
+        if entry is None or entry.expires_at <= time.time():
             return None
-        return entry[0]
+        if not entry.holders and time.monotonic() - entry.read_at > SHARED_READ_SECONDS:
+            del self.entries[entry.key]  # its reader is still connecting: read it again
+            return None
+        return entry.user
 
-    def hold(self, scope) -> bool:
-        """A socket opened on its session (called once it hears its user's group); whether it
-        is now counted in the entry (then `release` it when it closes)."""
+    def hold(self, scope) -> OpenSession | None:
+        """A socket opened on its session (called once it hears its user's group): the entry
+        it is now counted in, to `release` when it closes (None if not counted)."""
         session = scope.get("session")
         key = session.session_key if session is not None else None
         if scope.get("auth") != SESSION or not key or not scope["user"].is_authenticated:
-            return False
+            return None
         entry = self.entries.get(key)
         if entry is None:
             if not hasattr(session, "_session_cache"):
-                return False  # served from an entry forgotten since: not read, not kept
-            entry = self.entries[key] = [
-                scope["user"],
-                session.get_expiry_date().timestamp(),
-                0,
-                None,
-            ]
-        entry[2] += 1
-        if entry[3] is scope:
-            entry[3] = None  # the socket that read it holds it now
-        return True
+                return None  # served from an entry forgotten since: not read, not kept
+            entry = self.entries[key] = OpenSession(key, scope["user"], session_expiry(session))
+        if entry.reader is scope:
+            entry.reader = None
+        entry.holders += 1
+        return entry
 
     def settled(self, scope) -> None:
-        """The socket whose read made an entry connected or was refused: from now on the entry
-        lives only while sockets hold it."""
+        """The socket that read a session has connected or ended: from now on its entry lives
+        only while sockets hold it."""
         session = scope.get("session")
         key = session.session_key if session is not None else None
         entry = self.entries.get(key) if key else None
-        if entry is not None and entry[3] is scope:
-            entry[3] = None
-            if entry[2] <= 0:
+        if entry is not None and entry.reader is scope:
+            entry.reader = None
+            if not entry.holders:
                 del self.entries[key]
 
-    def release(self, scope) -> None:
-        session = scope.get("session")
-        key = session.session_key if session is not None else None
-        entry = self.entries.get(key) if key and scope.get("auth") == SESSION else None
-        if entry is not None:
-            entry[2] -= 1
-            if entry[2] <= 0 and entry[3] is None:
-                del self.entries[key]
+    def release(self, entry: OpenSession) -> None:
+        entry.holders -= 1
+        if entry.holders <= 0 and entry.reader is None and self.entries.get(entry.key) is entry:
+            del self.entries[entry.key]
 
     def forget(self, user_id: int, session_key: str | None) -> None:
         """A session (or, with None, every session) of the user ended."""
         for key, entry in list(self.entries.items()):
-            if entry[0].pk == user_id and session_key in (None, key):
+            if entry.user.pk == user_id and session_key in (None, key):
                 del self.entries[key]
 
 

@@ -25,7 +25,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from realtime import credentials
-from realtime.auth import credential_kind, open_sessions
+from realtime.auth import OpenSession, credential_kind, open_sessions
 from realtime.broadcast import close_applies, encode_frame
 from realtime.closecodes import CloseCode
 from realtime.errors import DomainError
@@ -53,7 +53,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     credential_scope: ClassVar[str] = credentials.USER  # what the credential must reach
     released = False  # set once `release` has given back the socket's caps and presence
     ref: SocketRef | None = None  # this socket's entry in the caps, once it is accepted
-    holds_session = False  # whether it keeps its session in realtime.auth's OpenSessions
+    open_session: OpenSession | None = None  # its entry in realtime.auth's OpenSessions
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -113,7 +113,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.accept()
         await self.join_group(user_group(self.user.pk))
         # It hears the end of its session from now on: later sockets may skip reading it.
-        self.holds_session = open_sessions().hold(self.scope)
+        self.open_session = open_sessions().hold(self.scope)
         self._expire_with_token()
         await self.opened()
 
@@ -172,8 +172,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def _release(self) -> None:
         OPEN_SOCKETS.labels(self.kind).dec()
-        if self.holds_session:
-            open_sessions().release(self.scope)
+        if self.open_session is not None:
+            open_sessions().release(self.open_session)
         if self.token_expiry is not None:
             self.token_expiry.cancel()  # else the loop holds this consumer until the token ends
         try:

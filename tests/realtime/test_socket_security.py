@@ -1,5 +1,6 @@
 """Handshake credentials, token expiry, sessions that end sockets, caps and rate limits."""
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -281,55 +282,54 @@ async def test_after_logout_the_session_opens_no_socket_though_its_sockets_were_
     assert not connected
 
 
-def test_open_sessions_serve_a_session_only_while_a_socket_holds_it_and_until_it_ends(user):
-    from django.contrib.sessions.backends.db import SessionStore
-
-    from realtime.auth import SESSION, OpenSessions
-
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session.create()
-    loaded = SessionStore(session.session_key)
-    assert loaded["_auth_user_id"] == str(user.pk)  # read, as get_user reads it
-    sessions = OpenSessions()
-    scope = {"session": loaded, "auth": SESSION, "user": user}
-    assert sessions.user(session.session_key) is None
-    assert sessions.hold(scope)
-    assert sessions.hold({**scope, "session": SessionStore(session.session_key)})
-    assert sessions.user(session.session_key) == user
-    sessions.release(scope)
-    assert sessions.user(session.session_key) == user  # the other socket still holds it
-    sessions.forget(user.pk, "another-session")
-    assert sessions.user(session.session_key) == user
-    sessions.forget(user.pk, session.session_key)  # logout of this session
-    assert sessions.user(session.session_key) is None
-    assert sessions.hold(scope)
-    sessions.entries[session.session_key][1] = 0  # past its expiry
-    assert sessions.user(session.session_key) is None
-    sessions.release(scope)
-    assert sessions.entries == {}
-    # A socket whose session was served from an entry forgotten since is not counted.
-    assert not sessions.hold({**scope, "session": SessionStore(session.session_key)})
-
-
 def logged_in_session(user) -> str:
     client = Client()
     client.force_login(user)
     return client.cookies["sessionid"].value
 
 
-async def test_a_sessions_read_serves_its_other_tabs_until_the_socket_that_read_it_settles(user):
-    from django.contrib.sessions.backends.db import SessionStore
+def session_scope(key: str, user) -> dict:
+    """A socket's scope as realtime.auth makes it for a session cookie."""
+    from realtime.auth import SESSION, SocketAuthMiddleware
 
-    from realtime.auth import SESSION, OpenSessions
+    store = SocketAuthMiddleware(None).session_store
+    return {"session": store(key), "auth": SESSION, "user": user}
+
+
+async def test_open_sessions_serve_a_session_only_while_a_socket_holds_it_and_until_it_ends(user):
+    from realtime.auth import OpenSessions
+
+    key = await sync_to_async(logged_in_session)(user)
+    sessions = OpenSessions()
+    first, second = session_scope(key, user), session_scope(key, user)
+    await sync_to_async(first["session"].get)("_auth_user_id")  # read, as get_user reads it
+    assert sessions.user(key) is None
+    held = sessions.hold(first)
+    assert held is not None
+    assert sessions.hold({**second, "session": first["session"]}) is held
+    assert sessions.user(key) == user
+    sessions.release(held)
+    assert sessions.user(key) == user  # the other socket still holds it
+    sessions.forget(user.pk, "another-session")
+    assert sessions.user(key) == user
+    sessions.forget(user.pk, key)  # logout of this session
+    assert sessions.user(key) is None
+    held = sessions.hold(first)
+    held.expires_at = 0  # past its expiry
+    assert sessions.user(key) is None
+    sessions.release(held)
+    assert sessions.entries == {}
+    # A socket whose session was served from an entry forgotten since is not counted.
+    assert sessions.hold(second) is None
+
+
+async def test_a_sessions_read_serves_its_other_tabs_until_the_socket_that_read_it_settles(user):
+    from realtime.auth import SHARED_READ_SECONDS, OpenSessions
 
     key = await sync_to_async(logged_in_session)(user)
     sessions = OpenSessions()
 
-    def tab() -> dict:
-        return {"session": SessionStore(key), "auth": SESSION, "user": user}
-
-    reader = tab()
+    reader = session_scope(key, user)
     assert await sessions.load(reader) == user
     # Its tabs connecting before it has held the session are served by that read.
     assert sessions.user(key) == user
@@ -337,19 +337,81 @@ async def test_a_sessions_read_serves_its_other_tabs_until_the_socket_that_read_
     assert sessions.user(key) is None
     assert sessions.entries == {}
 
-    reader, served = tab(), tab()
+    reader, served = session_scope(key, user), session_scope(key, user)
     await sessions.load(reader)
-    assert sessions.hold(served)  # a tab served by the read held it first
+    held = sessions.hold(served)  # a tab served by the read held it first
     sessions.settled(reader)
     assert sessions.user(key) == user  # kept while that tab holds it
-    sessions.release(served)
+    sessions.release(held)
     assert sessions.entries == {}
 
-    reader = tab()
+    reader = session_scope(key, user)
     await sessions.load(reader)
     sessions.forget(user.pk, key)  # the session ended before its reader heard of it
     assert sessions.user(key) is None
-    assert not sessions.hold(tab())  # a tab served meanwhile is not counted
+    assert sessions.hold(session_scope(key, user)) is None  # a tab served meanwhile: not counted
+
+    # A reader that takes longer than a handshake to connect no longer serves its tabs.
+    reader = session_scope(key, user)
+    await sessions.load(reader)
+    sessions.entries[key].read_at -= SHARED_READ_SECONDS + 1
+    assert sessions.user(key) is None
+    assert sessions.hold(reader) is not None  # it connects on what it read itself
+
+
+async def test_a_reader_cancelled_while_it_reads_the_session_leaves_no_entry(user):
+    """Daphne cancels a handshake whose client left: the read it shared goes on for the other
+    tabs, and makes no entry that nothing would ever settle (nor a logout ever reach)."""
+    from realtime.auth import OpenSessions
+
+    key = await sync_to_async(logged_in_session)(user)
+    sessions = OpenSessions()
+    reader = asyncio.ensure_future(sessions.load(session_scope(key, user)))
+    await asyncio.sleep(0)  # noqa: sleep-ok one turn of the loop so that the read starts
+    read = sessions.loading[key]
+    tab = asyncio.ensure_future(sessions.load(session_scope(key, user)))
+    reader.cancel()
+    assert await tab == user
+    assert read.done()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    assert sessions.entries == {}
+
+
+async def test_a_release_counts_out_of_the_entry_it_held_not_a_newer_one(user):
+    from realtime.auth import OpenSessions
+
+    key = await sync_to_async(logged_in_session)(user)
+    sessions = OpenSessions()
+    old = session_scope(key, user)
+    await sessions.load(old)
+    held = sessions.hold(old)
+    sessions.forget(user.pk, None)  # a new password: the entry goes
+    reader = session_scope(key, user)
+    await sessions.load(reader)  # read again since, e.g. for a new tab
+    sessions.release(held)  # the old socket closes
+    newer = sessions.hold(reader)
+    assert newer is not held and newer.holders == 1
+    assert sessions.user(key) == user
+
+
+async def test_an_open_session_ends_when_the_database_says_not_a_cookie_age_later(user):
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from realtime.auth import OpenSessions
+
+    key = await sync_to_async(logged_in_session)(user)
+    ends = timezone.now() + timedelta(minutes=1)
+    await Session.objects.filter(session_key=key).aupdate(expire_date=ends)
+    sessions = OpenSessions()
+    reader = session_scope(key, user)
+    await sessions.load(reader)
+    assert sessions.entries[key].expires_at == ends.timestamp()
+    sessions.settled(reader)
+    other = session_scope(key, user)
+    await sync_to_async(other["session"].get)("_auth_user_id")
+    assert sessions.hold(other).expires_at == ends.timestamp()
 
 
 async def test_a_socket_refused_after_reading_its_session_leaves_no_open_session(layer, user):
