@@ -21,6 +21,7 @@ Everything else is stock Daphne.
 
 import asyncio
 import contextlib
+import contextvars
 import ctypes
 import ctypes.util
 import gc
@@ -216,6 +217,25 @@ class ClosingServer(Server):
         if not disconnected:
             protocol.handle_exception(exception)
 
+    def kill_all_applications(self) -> Deferred:
+        """Daphne's, bounded: cancel every application instance, then let the reactor stop once
+        they have ended or APPLICATIONS_STOP_SECONDS have passed (the process then exits
+        without them). Daphne cancels once and waits without a bound, so an instance whose
+        cleanup never ended (a consumer's release awaiting a layer that does not answer) kept
+        the server running for ever. Daphne also read every connection's instance, and one
+        without (a keep-alive connection between requests, an upgrade request not yet reaped)
+        raised KeyError there: Twisted swallowed it, and the instances after it were never
+        cancelled."""
+        instances = [
+            instance
+            for details in self.connections.values()
+            if (instance := details.get("application_instance")) and not instance.done()
+        ]
+        for instance in instances:
+            instance.cancel()
+        logger.info("Killed %i pending application instances", len(instances))
+        return _in_own_context(_await_killed(instances))
+
     def timeout_checker(self) -> None:
         """Daphne's (handshake and HTTP timeouts, keepalive pings), every few seconds instead of
         every two: each round touches every connection. Pings go out every ping interval plus
@@ -237,6 +257,44 @@ class ClosingServer(Server):
         reactor.callWhenRunning(start_server_tasks)
         freeze_startup_objects()
         super().run()
+
+
+# How long a stopping server waits for the application instances it cancelled (at the same time
+# as it waits SERVER_TASKS_STOP_SECONDS for its tasks).
+APPLICATIONS_STOP_SECONDS = 5
+
+
+async def _await_killed(instances: list[asyncio.Future]) -> None:
+    if not instances:
+        return
+    _, pending = await asyncio.wait(instances, timeout=APPLICATIONS_STOP_SECONDS)
+    if pending:
+        logger.warning(
+            "application instances still stopping; exiting without them: %s",
+            [_where(instance) for instance in pending],
+        )
+        reactor.addSystemEventTrigger("after", "shutdown", os._exit, 0)
+
+
+def _where(task: asyncio.Future) -> str:
+    """Where a task waits: its innermost frame."""
+    stack = task.get_stack() if isinstance(task, asyncio.Task) else []
+    if not stack:
+        return repr(task)
+    frame = stack[-1]
+    return f"{frame.f_code.co_qualname} ({frame.f_code.co_filename}:{frame.f_lineno})"
+
+
+def _in_own_context(coro) -> Deferred:
+    """`coro` as a task with a context of its own, as a Deferred for a shutdown trigger.
+
+    The reactor fires its shutdown triggers in the context that was current when SIGTERM was
+    handled: any task's. A signal handled while the loop ran an async_to_sync coroutine (a
+    simulator announcing readings) left asgiref's marks of that call there, and sync_to_async
+    went to its finished CurrentThreadExecutor ("already quit or is broken") instead of
+    Django's sync thread."""
+    task = asyncio.get_event_loop().create_task(coro, context=contextvars.Context())
+    return Deferred.fromFuture(task)
 
 
 def freeze_startup_objects() -> None:
@@ -281,7 +339,7 @@ def stop_server_tasks() -> Deferred:
     waits for the loop; once the loop has stopped it waits forever, and the process (joining
     its threads at exit) never ends after SIGTERM. The reactor waits for this Deferred before
     it stops."""
-    return Deferred.fromFuture(asyncio.ensure_future(_stop_server_tasks()))
+    return _in_own_context(_stop_server_tasks())
 
 
 async def _stop_server_tasks() -> None:
@@ -303,6 +361,9 @@ async def _stop_server_tasks() -> None:
         async with asyncio.timeout_at(deadline):
             await sync_to_async(lambda: None)()
     except TimeoutError:
+        stuck.append("the sync work they started")
+    except Exception:  # the sync thread could not be reached: do not trust that it is idle
+        logger.warning("could not wait for the server tasks' sync work", exc_info=True)
         stuck.append("the sync work they started")
     if stuck:
         # Once the loop stops these never finish, and the exit would wait on them forever.

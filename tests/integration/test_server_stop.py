@@ -5,6 +5,7 @@ used to keep the process alive; one stuck in sync work made it wait twice as lon
 tests/integration/test_demo.py gives `make run` to stop."""
 
 import signal
+import socket
 import subprocess
 import time
 
@@ -12,7 +13,9 @@ import pytest
 
 from realtime.serve import SERVER_TASKS_STOP_SECONDS
 from tests.support import procs
+from tests.support.sigterm_server import TICK_DONE, TICK_STARTED
 from tests.support.stubborn_server import STARTED, STARTED_SYNC
+from tests.support.stuck_app import STUCK, STUCK_PATH, StuckDaphne
 
 pytestmark = pytest.mark.integration
 
@@ -45,3 +48,57 @@ def test_a_server_task_that_will_not_stop_does_not_keep_the_server_running():
     assert "server tasks still stopping; exiting without them" in log, log[-3000:]
     assert "run_stubborn" in log, log[-3000:]
     assert "the sync work they started" in log, log[-3000:]
+
+
+def _wait_for_log(server: procs.DaphneProcess, *lines: str, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while not all(any(m in line for line in server.output) for m in lines):
+        assert time.monotonic() < deadline, "".join(server.output)[-3000:]
+        time.sleep(0.05)  # noqa: sleep-ok polling the server's log, to a deadline
+
+
+def _exits_within(server: procs.DaphneProcess, seconds: float) -> None:
+    try:
+        server.proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the server was still running {seconds} s after SIGTERM")
+
+
+def test_a_sigterm_during_an_announcement_still_waits_for_the_sync_work():
+    """The reactor runs its shutdown in the context of whatever the loop ran when SIGTERM came.
+    Inside an async_to_sync coroutine (a simulator announcing readings) that context points
+    asgiref at that call's finished executor, and the wait for the sync work failed at once:
+    the loop stopped, the tick's next announcement waited for it for ever, and so did the
+    process's exit (its threads are joined), with nothing logged."""
+    with procs.sqlite_database(migrated=True) as database:
+        env = procs.app_env(
+            database_url=database, DJANGO_SETTINGS_MODULE="tests.support.sigterm_server"
+        )
+        server = procs.DaphneProcess(env, keep_output=True).start()
+        try:
+            _wait_for_log(server, TICK_STARTED)
+            _exits_within(server, SERVER_TASKS_STOP_SECONDS + 3)
+        finally:
+            server.kill()
+    log = "".join(server.output)
+    assert TICK_DONE in log, log[-3000:]
+    assert "server tasks still stopping" not in log, log[-3000:]
+
+
+def test_an_application_instance_that_will_not_stop_does_not_keep_the_server_running():
+    """Daphne cancels every application instance once at shutdown and waited for all of them
+    without a bound; one whose cleanup never ends kept the reactor from stopping."""
+    with procs.sqlite_database(migrated=True) as database:
+        env = procs.app_env(database_url=database)
+        server = StuckDaphne(env, keep_output=True).start()
+        client = socket.create_connection(("127.0.0.1", server.port))
+        try:
+            client.sendall(f"GET {STUCK_PATH} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+            _wait_for_log(server, STUCK)
+            server.proc.send_signal(signal.SIGTERM)
+            _exits_within(server, SERVER_TASKS_STOP_SECONDS + 3)
+        finally:
+            client.close()
+            server.kill()
+    log = "".join(server.output)
+    assert "application instances still stopping; exiting without them" in log, log[-3000:]
