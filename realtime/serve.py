@@ -24,10 +24,12 @@ import contextlib
 import contextvars
 import ctypes
 import ctypes.util
+import faulthandler
 import gc
 import logging
 import os
 import sys
+import threading
 import time
 from functools import partial
 from typing import Any
@@ -317,6 +319,7 @@ def start_server_tasks() -> None:
     from django.utils.module_loading import import_string
 
     # First: tasks started before a later path fails to import are stopped all the same.
+    reactor.addSystemEventTrigger("before", "shutdown", exit_by_deadline)
     reactor.addSystemEventTrigger("before", "shutdown", stop_server_tasks)
     loop = asyncio.get_event_loop()
     for path in getattr(settings, "SWITCHBOARD_SERVER_TASKS", ()):
@@ -328,6 +331,27 @@ def start_server_tasks() -> None:
 # How long a stopping server waits, in all, for its tasks to finish once cancelled and for the
 # sync work they left running.
 SERVER_TASKS_STOP_SECONDS = 5
+
+
+# How long a stopping server may take in all before it exits whatever still runs. What it waits
+# for is bounded well below (SERVER_TASKS_STOP_SECONDS, APPLICATIONS_STOP_SECONDS, at the same
+# time); this is for what it cannot wait for: a thread that never ends, which the interpreter
+# joins at exit (a library's worker, a thread of a stuck request).
+EXIT_DEADLINE_SECONDS = 8
+
+
+def exit_by_deadline() -> None:
+    """The process exits EXIT_DEADLINE_SECONDS from now if it is still running then, after
+    writing every thread's stack to stderr."""
+    timer = threading.Timer(EXIT_DEADLINE_SECONDS, _exit_now)
+    timer.daemon = True
+    timer.start()
+
+
+def _exit_now() -> None:
+    logger.warning("still running %s s after it was asked to stop; exiting", EXIT_DEADLINE_SECONDS)
+    faulthandler.dump_traceback(all_threads=True)
+    os._exit(0)
 
 
 def stop_server_tasks() -> Deferred:

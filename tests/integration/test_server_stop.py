@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from realtime.serve import SERVER_TASKS_STOP_SECONDS
+from realtime.serve import EXIT_DEADLINE_SECONDS, SERVER_TASKS_STOP_SECONDS
 from tests.support import procs
+from tests.support.lingering_server import STARTED as LINGERING
 from tests.support.sigterm_server import TICK_DONE, TICK_STARTED
 from tests.support.stubborn_server import STARTED, STARTED_SYNC
 from tests.support.stuck_app import STUCK, STUCK_PATH, StuckDaphne
@@ -102,3 +103,23 @@ def test_an_application_instance_that_will_not_stop_does_not_keep_the_server_run
             server.kill()
     log = "".join(server.output)
     assert "application instances still stopping; exiting without them" in log, log[-3000:]
+
+
+def test_a_thread_that_never_ends_does_not_keep_the_server_running():
+    """The interpreter joins every thread at exit; one that never ends (a library's worker, a
+    stuck request's thread) kept the process alive after SIGTERM. Past EXIT_DEADLINE_SECONDS
+    the server exits, with every thread's stack in its log."""
+    with procs.sqlite_database(migrated=True) as database:
+        env = procs.app_env(
+            database_url=database, DJANGO_SETTINGS_MODULE="tests.support.lingering_server"
+        )
+        server = procs.DaphneProcess(env, keep_output=True).start()
+        try:
+            _wait_for_log(server, LINGERING)
+            server.proc.send_signal(signal.SIGTERM)
+            _exits_within(server, EXIT_DEADLINE_SECONDS + 3)
+        finally:
+            server.kill()
+    log = "".join(server.output)
+    assert "after it was asked to stop; exiting" in log, log[-3000:]
+    assert "_linger" in log, log[-3000:]  # the stuck thread's stack
