@@ -68,6 +68,7 @@ class RoomConsumer(RoomSocket):
     seq_read_at: float | None = None
     change_sent_at = 0.0  # time.monotonic() of the last message change sent live (`_send_live`)
     subscribed_early = False
+    resync_due = False  # a RESYNC came while holding: read again before going live
 
     async def authorize(self) -> None:
         self.high_seq = 0
@@ -234,8 +235,12 @@ class RoomConsumer(RoomSocket):
 
     async def room_event(self, event: dict[str, Any]) -> None:
         if event["type"] == RESYNC:
-            # Broadcasts may have been lost: catch up from the database as for a gap.
-            if not self.holding:
+            # Broadcasts may have been lost: catch up from the database as for a gap. A socket
+            # holding (hello, resume, gap fill) may have read before that message was stored:
+            # it reads again once its hold is over (`_release_held`).
+            if self.holding:
+                self.resync_due = True
+            else:
                 self.holding = True
                 asyncio.get_running_loop().create_task(self._fill_gap())
             return
@@ -284,8 +289,12 @@ class RoomConsumer(RoomSocket):
         self.high_seq = max(self.high_seq, cursor)
 
     async def _release_held(self) -> None:
-        """Send what arrived while holding, skipping what was already sent, then go live."""
-        while self.held:
+        """Send what arrived while holding, skipping what was already sent, then go live; after
+        a RESYNC that came meanwhile, read what is stored above `high_seq` first."""
+        while self.held or self.resync_due:
+            if self.resync_due:
+                self.resync_due = False
+                await self._replay(self.high_seq)  # as of now
             held, self.held = self.held, []
             for event in held:
                 seq = event["seq"]

@@ -453,3 +453,36 @@ async def test_a_resume_replays_a_message_sent_live_before_it_that_a_shared_read
     assert frames[-1] == {"type": "resumed", "last_seq": 2}
     for socket in (warm, second, third):
         await socket.disconnect()
+
+
+async def test_a_resync_while_a_resume_holds_reads_again_before_going_live(
+    layer, user, other, room, monkeypatch
+):
+    """The hub sends RESYNC when the layer may have lost events (Redis restarted or failed
+    over). A socket in the middle of a resume had read the database before a message whose
+    broadcast was lost: it reads again once its replay is out, instead of waiting for the next
+    message to show the gap."""
+    import chat.consumers as consumers
+    import realtime.broadcast as broadcast
+    from realtime.hub import get_hub
+
+    await sync_to_async(services.message_create)(room=room, author=other, body="m1")
+    socket, _ = await join(user)
+    replays, real_send = consumers._replays, broadcast._send
+
+    async def read_then_lose_a_broadcast_and_resync(*args, **kwargs):
+        texts = await replays(*args, **kwargs)
+        monkeypatch.setattr(consumers, "_replays", replays)
+        monkeypatch.setattr(broadcast, "_send", lambda event: None)
+        await sync_to_async(services.message_create)(room=room, author=other, body="lost")
+        monkeypatch.setattr(broadcast, "_send", real_send)
+        await get_hub()._resync()  # what the hub does once Redis is back
+        return texts
+
+    monkeypatch.setattr(consumers, "_replays", read_then_lose_a_broadcast_and_resync)
+    await send(socket, {"type": "resume", "after_seq": 0})
+    assert (await next_frame(socket))["message"]["seq"] == 1
+    frames = [await next_frame(socket), await next_frame(socket)]
+    assert frames[0] == {"type": "resumed", "last_seq": 1}
+    assert (frames[1]["message"]["seq"], frames[1]["message"]["body"]) == (2, "lost")
+    await socket.disconnect()
