@@ -28,9 +28,10 @@ import faulthandler
 import gc
 import logging
 import os
+import signal
 import sys
-import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -221,13 +222,16 @@ class ClosingServer(Server):
 
     def kill_all_applications(self) -> Deferred:
         """Daphne's, bounded: cancel every application instance, then let the reactor stop once
-        they have ended or APPLICATIONS_STOP_SECONDS have passed (the process then exits
-        without them). Daphne cancels once and waits without a bound, so an instance whose
-        cleanup never ended (a consumer's release awaiting a layer that does not answer) kept
-        the server running for ever. Daphne also read every connection's instance, and one
-        without (a keep-alive connection between requests, an upgrade request not yet reaped)
-        raised KeyError there: Twisted swallowed it, and the instances after it were never
-        cancelled."""
+        they have ended or --application-close-timeout has passed (what an instance gets once
+        its client left; 10 s by default), and the process then exits without them. Daphne
+        cancels once and waits without a bound, so an instance whose cleanup never ended (a
+        consumer's release awaiting a layer that does not answer) kept the server running for
+        ever. Daphne also read every connection's instance, and one without (a keep-alive
+        connection between requests, an upgrade request not yet reaped) raised KeyError there:
+        Twisted swallowed it, and the instances after it were never cancelled."""
+        return in_own_context(self._kill_all_applications)
+
+    def _kill_all_applications(self) -> Deferred:
         instances = [
             instance
             for details in self.connections.values()
@@ -236,7 +240,8 @@ class ClosingServer(Server):
         for instance in instances:
             instance.cancel()
         logger.info("Killed %i pending application instances", len(instances))
-        return _in_own_context(_await_killed(instances))
+        waiting = _await_killed(instances, self.application_close_timeout)
+        return Deferred.fromFuture(asyncio.ensure_future(waiting))
 
     def timeout_checker(self) -> None:
         """Daphne's (handshake and HTTP timeouts, keepalive pings), every few seconds instead of
@@ -257,25 +262,27 @@ class ClosingServer(Server):
         reactor.callWhenRunning(lambda: setattr(self.ws_factory, "protocol", BoundedSocket))
         reactor.callWhenRunning(lambda: bound_event_streams(self.http_factory))
         reactor.callWhenRunning(start_server_tasks)
+        # After startup, which installs the reactor's signal handlers.
+        longest_wait = max(self.application_close_timeout, SERVER_TASKS_STOP_SECONDS)
+        reactor.callWhenRunning(arm_exit_deadline, longest_wait + EXIT_MARGIN_SECONDS)
         freeze_startup_objects()
         super().run()
 
 
-# How long a stopping server waits for the application instances it cancelled (at the same time
-# as it waits SERVER_TASKS_STOP_SECONDS for its tasks).
-APPLICATIONS_STOP_SECONDS = 5
+# The exit status of a server that stopped without something that would not stop.
+FORCED_EXIT_STATUS = 1
 
 
-async def _await_killed(instances: list[asyncio.Future]) -> None:
+async def _await_killed(instances: list[asyncio.Future], timeout: float) -> None:
     if not instances:
         return
-    _, pending = await asyncio.wait(instances, timeout=APPLICATIONS_STOP_SECONDS)
+    _, pending = await asyncio.wait(instances, timeout=timeout)
     if pending:
         logger.warning(
             "application instances still stopping; exiting without them: %s",
             [_where(instance) for instance in pending],
         )
-        reactor.addSystemEventTrigger("after", "shutdown", os._exit, 0)
+        reactor.addSystemEventTrigger("after", "shutdown", os._exit, FORCED_EXIT_STATUS)
 
 
 def _where(task: asyncio.Future) -> str:
@@ -287,16 +294,15 @@ def _where(task: asyncio.Future) -> str:
     return f"{frame.f_code.co_qualname} ({frame.f_code.co_filename}:{frame.f_lineno})"
 
 
-def _in_own_context(coro) -> Deferred:
-    """`coro` as a task with a context of its own, as a Deferred for a shutdown trigger.
+def in_own_context(trigger: Callable[[], Deferred]) -> Deferred:
+    """Run a shutdown trigger, and the tasks it starts, in a context of their own.
 
     The reactor fires its shutdown triggers in the context that was current when SIGTERM was
     handled: any task's. A signal handled while the loop ran an async_to_sync coroutine (a
     simulator announcing readings) left asgiref's marks of that call there, and sync_to_async
     went to its finished CurrentThreadExecutor ("already quit or is broken") instead of
-    Django's sync thread."""
-    task = asyncio.get_event_loop().create_task(coro, context=contextvars.Context())
-    return Deferred.fromFuture(task)
+    Django's sync thread; and the shutdown's log lines carried some socket's ids."""
+    return contextvars.Context().run(trigger)
 
 
 def freeze_startup_objects() -> None:
@@ -319,7 +325,6 @@ def start_server_tasks() -> None:
     from django.utils.module_loading import import_string
 
     # First: tasks started before a later path fails to import are stopped all the same.
-    reactor.addSystemEventTrigger("before", "shutdown", exit_by_deadline)
     reactor.addSystemEventTrigger("before", "shutdown", stop_server_tasks)
     loop = asyncio.get_event_loop()
     for path in getattr(settings, "SWITCHBOARD_SERVER_TASKS", ()):
@@ -333,25 +338,30 @@ def start_server_tasks() -> None:
 SERVER_TASKS_STOP_SECONDS = 5
 
 
-# How long a stopping server may take in all before it exits whatever still runs. What it waits
-# for is bounded well below (SERVER_TASKS_STOP_SECONDS, APPLICATIONS_STOP_SECONDS, at the same
-# time); this is for what it cannot wait for: a thread that never ends, which the interpreter
-# joins at exit (a library's worker, a thread of a stuck request).
-EXIT_DEADLINE_SECONDS = 8
+# What a stopping server waits for is bounded (SERVER_TASKS_STOP_SECONDS and the application
+# close timeout, at the same time); this long past the longer of the two, it exits.
+EXIT_MARGIN_SECONDS = 3
+_deadline_armed = False
 
 
-def exit_by_deadline() -> None:
-    """The process exits EXIT_DEADLINE_SECONDS from now if it is still running then, after
-    writing every thread's stack to stderr."""
-    timer = threading.Timer(EXIT_DEADLINE_SECONDS, _exit_now)
-    timer.daemon = True
-    timer.start()
+def arm_exit_deadline(seconds: float) -> None:
+    """From the first SIGTERM or SIGINT on, the process has `seconds` to end. Past them,
+    faulthandler's own thread, which needs neither the event loop nor the GIL, writes every
+    thread's stack to stderr and exits with status 1. That covers what the bounded waits
+    cannot: a loop blocked by a task (the reactor never gets to its shutdown), and a thread
+    that never ends, which the interpreter joins at exit."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            signal.signal(signum, partial(_arm_then_handle, handler, seconds))
 
 
-def _exit_now() -> None:
-    logger.warning("still running %s s after it was asked to stop; exiting", EXIT_DEADLINE_SECONDS)
-    faulthandler.dump_traceback(all_threads=True)
-    os._exit(0)
+def _arm_then_handle(handler: Callable, seconds: float, number: int, frame: Any) -> None:
+    global _deadline_armed
+    if not _deadline_armed:  # a second Ctrl+C does not put the deadline off
+        _deadline_armed = True
+        faulthandler.dump_traceback_later(seconds, exit=True)
+    handler(number, frame)
 
 
 def stop_server_tasks() -> Deferred:
@@ -363,7 +373,7 @@ def stop_server_tasks() -> Deferred:
     waits for the loop; once the loop has stopped it waits forever, and the process (joining
     its threads at exit) never ends after SIGTERM. The reactor waits for this Deferred before
     it stops."""
-    return _in_own_context(_stop_server_tasks())
+    return in_own_context(lambda: Deferred.fromFuture(asyncio.ensure_future(_stop_server_tasks())))
 
 
 async def _stop_server_tasks() -> None:
@@ -392,7 +402,7 @@ async def _stop_server_tasks() -> None:
     if stuck:
         # Once the loop stops these never finish, and the exit would wait on them forever.
         logger.warning("server tasks still stopping; exiting without them: %s", stuck)
-        reactor.addSystemEventTrigger("after", "shutdown", os._exit, 0)
+        reactor.addSystemEventTrigger("after", "shutdown", os._exit, FORCED_EXIT_STATUS)
 
 
 def _server_task_done(task: asyncio.Task) -> None:
