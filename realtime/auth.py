@@ -113,7 +113,9 @@ class OpenSession:
     user: Any
     expires_at: float  # epoch seconds: the session's own expiry
     holders: int = 0  # open sockets counted in it
-    reader: Any = None  # the scope whose read made it, until that socket connected or ended
+    # The session object (one per socket, shared by its scope's copies) whose read made the
+    # entry, until that socket has connected or ended.
+    reader: Any = None
     read_at: float = 0.0  # time.monotonic() of that read
 
 
@@ -152,7 +154,8 @@ class OpenSessions:
         # settles the entry however that socket ends.
         if user.is_authenticated and key not in self.entries:
             expires_at = session_expiry(scope["session"])
-            self.entries[key] = OpenSession(key, user, expires_at, 0, scope, time.monotonic())
+            reader = scope["session"]
+            self.entries[key] = OpenSession(key, user, expires_at, 0, reader, time.monotonic())
         return user
 
     def user(self, session_key: str | None) -> Any:
@@ -176,7 +179,7 @@ class OpenSessions:
             if not hasattr(session, "_session_cache"):
                 return None  # served from an entry forgotten since: not read, not kept
             entry = self.entries[key] = OpenSession(key, scope["user"], session_expiry(session))
-        if entry.reader is scope:
+        if entry.reader is session:
             entry.reader = None
         entry.holders += 1
         return entry
@@ -187,7 +190,7 @@ class OpenSessions:
         session = scope.get("session")
         key = session.session_key if session is not None else None
         entry = self.entries.get(key) if key else None
-        if entry is not None and entry.reader is scope:
+        if entry is not None and entry.reader is session:
             entry.reader = None
             if not entry.holders:
                 del self.entries[key]

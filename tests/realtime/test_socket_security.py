@@ -424,3 +424,20 @@ async def test_a_socket_refused_after_reading_its_session_leaves_no_open_session
     assert not connected
     await refused.wait(timeout=5)  # its application has returned
     assert sid not in open_sessions().entries
+
+
+async def test_a_socket_holds_the_session_it_read_until_it_closes(layer, user, room):
+    from realtime.auth import open_sessions
+
+    sid = await sync_to_async(logged_in_session)(user)
+    headers = [(b"origin", b"http://localhost"), (b"cookie", f"sessionid={sid}".encode())]
+    socket = WebsocketCommunicator(application, "/ws/rooms/lobby/", headers=headers)
+    connected, _ = await socket.connect(timeout=5)
+    assert connected
+    await next_frame(socket)
+    entry = open_sessions().entries[sid]
+    # Connected: it is held by the socket, no longer by its read (whose 2 s would run out).
+    assert (entry.holders, entry.reader) == (1, None)
+    await socket.disconnect()
+    await socket.wait(timeout=5)
+    assert sid not in open_sessions().entries
