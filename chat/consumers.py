@@ -1,8 +1,10 @@
 """The chat socket (CONTRACT.md §4): a transport adapter over chat.services and chat.selectors."""
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +23,7 @@ from chat.serializers import (
     RoomSerializer,
 )
 from realtime.broadcast import encode_frame
+from realtime.closecodes import CloseCode
 from realtime.consumers import LiveConsumer, frame_ref, validate
 from realtime.groups import room_group
 from realtime.hub import RESYNC
@@ -167,8 +170,7 @@ class RoomConsumer(RoomSocket):
                  "detail": "Too much to replay; fetch history over REST and resume from there."}
             )  # fmt: skip
             return
-        async with self.catching_up:
-            self.holding = True
+        async with self._catching_up():
             if "updated_since" in data:
                 # Edits race their broadcast by a little; the margin makes sure none is missed.
                 since = data["updated_since"] - timedelta(seconds=EDIT_MARGIN_SECONDS)
@@ -178,7 +180,6 @@ class RoomConsumer(RoomSocket):
                     await self.send_text(text)
             await self._replay(after_seq, since=self._shared_since())
             await self.send_frame({"type": "resumed", "last_seq": self.high_seq})
-            await self._release_held()
 
     async def on_message_edit(self, frame: dict[str, Any]) -> None:
         data = validate(MessageEditSerializer, frame)
@@ -262,9 +263,25 @@ class RoomConsumer(RoomSocket):
             asyncio.get_running_loop().create_task(self._fill_gap())
 
     async def _fill_gap(self) -> None:
-        async with self.catching_up:
+        async with self._catching_up():
             await self._replay(self.high_seq)
-            await self._release_held()
+
+    @contextlib.asynccontextmanager
+    async def _catching_up(self) -> AsyncIterator[None]:
+        """Catch up from the database (a resume, a gap), one at a time, holding live events
+        meanwhile; then send what was held and go live. Holding starts here, under the lock: a
+        gap fill queued behind a resume that has since gone live would otherwise read unheld,
+        and send a message that came live meanwhile twice. If the database fails meanwhile, the
+        socket cannot keep its order (what it holds would wait for ever): it closes with 4011,
+        and the client resumes."""
+        async with self.catching_up:
+            self.holding = True
+            try:
+                yield
+                await self._release_held()
+            except Exception:
+                logger.exception("catching up from the database failed; closing the socket")
+                await self.close(CloseCode.SERVER_ERROR)
 
     async def _replay(self, after_seq: int, since: float | None = None) -> None:
         """Send every stored message above `after_seq`, in order, from the database: as of

@@ -486,3 +486,88 @@ async def test_a_resync_while_a_resume_holds_reads_again_before_going_live(
     assert frames[0] == {"type": "resumed", "last_seq": 1}
     assert (frames[1]["message"]["seq"], frames[1]["message"]["body"]) == (2, "lost")
     await socket.disconnect()
+
+
+async def test_a_gap_fill_queued_behind_a_resume_holds_live_frames_while_it_reads(
+    layer, user, other, room, monkeypatch
+):
+    """A RESYNC while a resume reads its last seq queues a gap fill; the resume takes the lock
+    first and goes live. The gap fill then reads while live frames come: it must hold them, or
+    a message that came live during its read is sent twice (found in review)."""
+    import chat.consumers as consumers
+    from chat.consumers import RoomConsumer
+    from realtime.hub import get_hub
+
+    await sync_to_async(services.message_create)(room=room, author=other, body="m1")
+    socket, hello = await join(user)
+    assert hello["last_seq"] == 1
+    last_seqs, replays, room_event = (
+        consumers._last_seqs,
+        consumers._replays,
+        RoomConsumer.room_event,
+    )
+    m2_heard = asyncio.Event()
+
+    async def hearing(self, event):
+        await room_event(self, event)
+        if event.get("seq") == 2:
+            m2_heard.set()
+
+    async def last_seq_then_resync(*args, **kwargs):
+        value = await last_seqs(*args, **kwargs)
+        monkeypatch.setattr(consumers, "_last_seqs", last_seqs)
+        await get_hub()._resync()  # live: a gap fill is queued
+        return value
+
+    async def gap_fill_read_while_m2_comes_live(*args, since=None):
+        if since is None:  # the gap fill's read, after the resume went live
+            monkeypatch.setattr(consumers, "_replays", replays)
+            await sync_to_async(services.message_create)(room=room, author=other, body="m2")
+            await m2_heard.wait()  # its broadcast reached the socket before this read
+        return await replays(*args, since=since)
+
+    monkeypatch.setattr(RoomConsumer, "room_event", hearing)
+    monkeypatch.setattr(consumers, "_last_seqs", last_seq_then_resync)
+    monkeypatch.setattr(consumers, "_replays", gap_fill_read_while_m2_comes_live)
+    await send(socket, {"type": "resume", "after_seq": 1})
+    assert await next_frame(socket) == {"type": "resumed", "last_seq": 1}
+    assert (await next_frame(socket))["message"]["seq"] == 2
+    assert await quiet(socket)  # and not a second time
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize("during", ["resume", "gap fill"])
+async def test_a_catch_up_the_database_fails_closes_4011_and_the_client_resumes(
+    layer, user, other, room, monkeypatch, during
+):
+    """What a socket holds while it catches up would wait for ever after a failed read: it
+    closes with 4011 (resumable), and a resume on a new socket gets everything."""
+    import chat.consumers as consumers
+    import realtime.broadcast as broadcast
+
+    await sync_to_async(services.message_create)(room=room, author=other, body="m1")
+    socket, _ = await join(user)
+    replays = consumers._replays
+
+    async def failing_read(*args, **kwargs):
+        monkeypatch.setattr(consumers, "_replays", replays)
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(consumers, "_replays", failing_read)
+    if during == "resume":
+        await send(socket, {"type": "resume", "after_seq": 0})
+    else:
+        real_send = broadcast._send
+        monkeypatch.setattr(broadcast, "_send", lambda event: None)
+        await sync_to_async(services.message_create)(room=room, author=other, body="m2")
+        monkeypatch.setattr(broadcast, "_send", real_send)
+        await sync_to_async(services.message_create)(room=room, author=other, body="m3")
+    assert await closed_with(socket) == 4011
+    again, _ = await join(user)
+    await send(again, {"type": "resume", "after_seq": 0})
+    frames = [await next_frame(again)]
+    while frames[-1]["type"] != "resumed":
+        frames.append(await next_frame(again))
+    seqs = [f["message"]["seq"] for f in frames[:-1]]
+    assert seqs == ([1] if during == "resume" else [1, 2, 3])
+    await again.disconnect()
