@@ -566,6 +566,7 @@ async def test_steady_load_with_reconnect_churn_leaves_memory_flat_and_nothing_b
     hoppers = [next(rest_of) for _ in range(HOPPERS)]
     steady_bell, churned_bell, streamer = next(rest_of), next(rest_of), next(rest_of)
     tasks: list[asyncio.Task] = []
+    steady_task: asyncio.Task | None = None
     ghost_tasks: list[asyncio.Task] = []
     samples: list[Sample] = []
     others: list = []  # SSE and long-poll readers
@@ -609,11 +610,13 @@ async def test_steady_load_with_reconnect_churn_leaves_memory_flat_and_nothing_b
             await steady.open(two, dashboard_path, owner)
             mentions = [steady_bell.username, churned_bell.username]
             senders_chats = [c for c in load.chats if c.account in senders]
+            # The steady dashboard reads on after the load stops, until it has every reading
+            # (the last ones reach it after the device's last ack).
+            steady_task = asyncio.create_task(steady.run())
             tasks = [
                 asyncio.create_task(coroutine)
                 for coroutine in [
                     sample_forever(servers, redis, samples, load.problems),
-                    steady.run(),
                     feed_device(load, device["api_key"], readings_sent),
                     churn_dashboard(load, owner, dashboard["slug"]),
                     load.churn(),
@@ -625,7 +628,7 @@ async def test_steady_load_with_reconnect_churn_leaves_memory_flat_and_nothing_b
 
             # The soak itself; a load task that fails ends it, and the test, with its error.
             done, _ = await asyncio.wait(
-                tasks, timeout=SOAK_SECONDS, return_when=asyncio.FIRST_EXCEPTION
+                [*tasks, steady_task], timeout=SOAK_SECONDS, return_when=asyncio.FIRST_EXCEPTION
             )
             for task in done:
                 task.result()
@@ -658,6 +661,8 @@ async def test_steady_load_with_reconnect_churn_leaves_memory_flat_and_nothing_b
                     steady.changed.clear()
                     await steady.changed.wait()
         finally:
+            if steady_task is not None:
+                tasks.append(steady_task)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
