@@ -1,22 +1,24 @@
 """`python -m realtime.serve`: Daphne's own command line, closing oversized frames with 1009.
 
-Daphne enforces --websocket-max-message-size through autobahn, whose default on a frame over
-the limit is to drop the TCP connection (the client sees 1006). Turning autobahn's documented
+Daphne enforces --websocket-max-message-size through autobahn, whose default on a frame over the
+limit is to drop the TCP connection (the client sees 1006). Turning autobahn's documented
 `failByDrop` option off makes the same check send a proper close frame, 1009 "message too big",
 as CONTRACT.md §4 promises; and the server waits 5 s, not autobahn's 1 s, for a peer to answer
-its close frame before it resets the connection (CLOSE_HANDSHAKE_SECONDS). Three defaults
-differ (an explicit option or variable wins): a 20 s handshake timeout, a keepalive ping every
-30 s rather than 20 (each is a frame out and one in per socket: at 5,000 idle sockets, most of
-an idle process's CPU; the browser sends its own heartbeat), and one malloc arena. It also
-starts SWITCHBOARD_SERVER_TASKS (the demo's readings under `make run`) on the server's loop,
-and stops them before the loop stops. What makes it cheaper and steadier than stock Daphne:
-an open socket's frames go straight to the kernel when nothing is queued before them
-(`write_through`); what startup built is frozen out of the garbage collector's way
-(`freeze_startup_objects`); the connection table is reaped as connections change, not walked
-every second; a backlog of 4,096 and a handshake gate that pauses accepting
-(realtime.admission) for reconnect storms. What a client leaves unread is bounded, on sockets
-(BoundedSocket, 4013) and event streams (BoundedRequest: dropped after 5 s over the bound).
-Everything else is stock Daphne.
+its close frame before it resets the connection (CLOSE_HANDSHAKE_SECONDS). Three defaults differ
+(an explicit option or variable wins): a 20 s handshake timeout, a keepalive ping every 30 s
+rather than 20 (each is a frame out and one in per socket: at 5,000 idle sockets, most of an
+idle process's CPU; the browser sends its own heartbeat), and one malloc arena. It also starts
+SWITCHBOARD_SERVER_TASKS (the demo's readings under `make run`) on the server's loop, and stops
+them before the loop stops. Stopping is bounded: cancelled connections get
+--application-close-timeout and server tasks SERVER_TASKS_STOP_SECONDS, and past a deadline
+armed by the signal itself (arm_exit_deadline) the process exits whatever is stuck. What makes
+it cheaper and steadier than stock Daphne: an open socket's frames go straight to the kernel
+when nothing is queued before them (`write_through`); what startup built is frozen out of the
+garbage collector's way (`freeze_startup_objects`); the connection table is reaped as
+connections change, not walked every second; a backlog of 4,096 and a handshake gate that pauses
+accepting (realtime.admission) for reconnect storms. What a client leaves unread is bounded, on
+sockets (BoundedSocket, 4013) and event streams (BoundedRequest: dropped after 5 s over the
+bound). Everything else is stock Daphne.
 """
 
 import asyncio
