@@ -19,8 +19,6 @@ where waiting costs the process nothing, and are accepted as turns free up.
 """
 
 import asyncio
-import gc
-import time
 import weakref
 from typing import Protocol
 
@@ -31,9 +29,6 @@ from django.conf import settings
 PAUSE_WAITING_PER_TURN = 4
 # A scope extension (realtime.serve): a callable telling whether the client has gone.
 CLIENT_GONE = "switchboard.client_gone"
-# The longest a crowd holds off Python's full garbage collections (see Gate).
-FULL_COLLECTIONS_HELD_SECONDS = 30.0
-_NEVER = 1 << 30  # a gen-2 threshold (it counts gen-1 collections) that is never reached
 
 
 class Listening(Protocol):
@@ -54,23 +49,13 @@ def control_listening(listening: Listening | None) -> None:
 
 
 class Gate:
-    """The turns of one event loop, and how many handshakes wait for one.
-
-    While a crowd waits, Python's full garbage collections wait too (at most
-    FULL_COLLECTIONS_HELD_SECONDS): thousands of new sockets make one fall due every few
-    seconds, and each walks every object of every socket the process holds (at 10,000 sockets
-    it stopped the loop for 0.5-1 s: the survivor's deliveries in bench.storm). Younger
-    generations, where nearly all of a handshake's garbage goes, are collected as always."""
+    """The turns of one event loop, and how many handshakes wait for one."""
 
     def __init__(self, turns: int) -> None:
         self.turns = asyncio.Semaphore(turns)
         self.size = turns
         self.waiting = 0
         self.paused: Listening | None = None  # what it paused, until it resumes it
-        self.collections_held_at: float | None = None
-        # False from a hold that ran out its time until the crowd is gone: a crowd that never
-        # ends (overload) must not keep full collections off for good, one hold after another.
-        self.may_hold = True
 
     async def acquire(self) -> None:
         if not self.turns.locked():
@@ -82,58 +67,18 @@ class Gate:
             if crowded and self.paused is None and _listening is not None:
                 self.paused = _listening
                 self.paused.pause()
-                self._hold_full_collections()
             await self.turns.acquire()
         finally:
             self.waiting -= 1
             if self.paused is not None and self.waiting <= self.size:
                 self.paused.resume()
                 self.paused = None
-            held_at = self.collections_held_at
-            if held_at is not None and time.monotonic() - held_at > FULL_COLLECTIONS_HELD_SECONDS:
-                self._let_full_collections()
-                self.may_hold = False
-            if self.waiting == 0:
-                if self.collections_held_at is not None:
-                    self._let_full_collections()
-                self.may_hold = True
-
-    def _hold_full_collections(self) -> None:
-        if self.collections_held_at is None and self.may_hold:
-            _hold_full_collections()
-            self.collections_held_at = time.monotonic()
-
-    def _let_full_collections(self) -> None:
-        _let_full_collections()
-        self.collections_held_at = None
 
     def release(self) -> None:
         self.turns.release()
 
     def locked(self) -> bool:
         return self.turns.locked()
-
-
-# The garbage collector is the process's: holds of every gate (one per event loop) are counted,
-# and Python's own threshold comes back when the last one lets go.
-_full_collection_holds = 0
-_python_full_threshold = 0
-
-
-def _hold_full_collections() -> None:
-    global _full_collection_holds, _python_full_threshold
-    if _full_collection_holds == 0:
-        young, middle, _python_full_threshold = gc.get_threshold()
-        gc.set_threshold(young, middle, _NEVER)
-    _full_collection_holds += 1
-
-
-def _let_full_collections() -> None:
-    global _full_collection_holds
-    _full_collection_holds -= 1
-    if _full_collection_holds == 0:
-        young, middle, _ = gc.get_threshold()
-        gc.set_threshold(young, middle, _python_full_threshold)
 
 
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Gate] = (

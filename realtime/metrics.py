@@ -4,6 +4,7 @@ Each Daphne process keeps its own registry; scrape every process (they are separ
 behind the load balancer; see deploy/).
 """
 
+import gc
 import hmac
 import time
 
@@ -42,6 +43,14 @@ SOCKETS_TOO_SLOW = Counter(
 STREAMS_TOO_SLOW = Counter(
     "switchboard_streams_too_slow_total", "Event streams dropped for leaving their events unread"
 )
+GC_THAWS = Counter(
+    "switchboard_gc_thaws_total",
+    "Full collections of everything, frozen objects thawed, once enough sockets closed",
+)
+GC_FROZEN = Gauge(
+    "switchboard_gc_frozen_objects", "Objects frozen out of full garbage collections' walks"
+)
+GC_FROZEN.set_function(gc.get_freeze_count)
 
 
 def observe_broadcast(event: dict) -> None:

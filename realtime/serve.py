@@ -13,8 +13,8 @@ them before the loop stops. Stopping is bounded: cancelled connections get
 --application-close-timeout and server tasks SERVER_TASKS_STOP_SECONDS, and past a deadline
 armed by the signal itself (arm_exit_deadline) the process exits whatever is stuck. What makes
 it cheaper and steadier than stock Daphne: an open socket's frames go straight to the kernel
-when nothing is queued before them (`write_through`); what startup built is frozen out of the
-garbage collector's way (`freeze_startup_objects`); the connection table is reaped as
+when nothing is queued before them (`write_through`); full garbage collections walk only
+what is new (realtime.collector); the connection table is reaped as
 connections change, not walked every second; a backlog of 4,096 and a handshake gate that pauses
 accepting (realtime.admission) for reconnect storms. What a client leaves unread is bounded, on
 sockets (BoundedSocket, 4013) and event streams (BoundedRequest: dropped after 5 s over the
@@ -27,7 +27,6 @@ import contextvars
 import ctypes
 import ctypes.util
 import faulthandler
-import gc
 import logging
 import os
 import signal
@@ -52,6 +51,7 @@ from zope.interface import implementer
 
 from realtime import admission
 from realtime.closecodes import CloseCode
+from realtime.collector import FreezingCollector
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,7 @@ class ClosingServer(Server):
         # Connections whose application ended or whose client went: what application_checker
         # has to look at (Daphne's walks every connection every second).
         self.to_reap: set = set()
+        self.collector = FreezingCollector(lambda: len(self.connections))
 
     def listen_success(self, port) -> None:
         if hasattr(port, "stopReading"):
@@ -204,6 +205,8 @@ class ClosingServer(Server):
                 instance = None
             if disconnected and not instance:
                 del self.connections[protocol]
+                if isinstance(protocol, WebSocketProtocol):
+                    self.collector.socket_closed()
             elif disconnected:
                 self.to_reap.add(protocol)  # gone, its application still busy: look again
 
@@ -267,7 +270,7 @@ class ClosingServer(Server):
         # After startup, which installs the reactor's signal handlers.
         longest_wait = max(self.application_close_timeout, SERVER_TASKS_STOP_SECONDS)
         reactor.callWhenRunning(arm_exit_deadline, longest_wait + EXIT_MARGIN_SECONDS)
-        freeze_startup_objects()
+        self.collector.install()  # last: what startup built is frozen
         super().run()
 
 
@@ -305,17 +308,6 @@ def in_own_context(trigger: Callable[[], Deferred]) -> Deferred:
     went to its finished CurrentThreadExecutor ("already quit or is broken") instead of
     Django's sync thread; and the shutdown's log lines carried some socket's ids."""
     return contextvars.Context().run(trigger)
-
-
-def freeze_startup_objects() -> None:
-    """What startup built (Django, the app: about 150,000 objects) lives as long as the
-    process. Frozen, the garbage collector no longer walks it: a full collection took 80-150 ms
-    of a busy server's event loop (every socket's frames waited; bench.games with a
-    gc.callbacks probe) and takes 10-20 ms without it. Startup's own garbage goes first.
-    (Full collections made rarer as well held killed sockets' garbage: RSS grew 22 MiB in
-    tests/integration/test_leaks.py.)"""
-    gc.collect()
-    gc.freeze()
 
 
 _server_tasks: set[asyncio.Task] = set()  # referenced, so the loop does not drop them

@@ -2,7 +2,6 @@
 others wait their turn, and every way a handshake ends gives its turn back."""
 
 import asyncio
-import gc
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -136,7 +135,6 @@ async def test_a_crowded_gate_stops_accepting_until_the_crowd_thins(settings):
     settings.SWITCHBOARD_HANDSHAKES_AT_ONCE = 1
     listening = RecordingListening()
     admission.control_listening(listening)
-    python_s = gc.get_threshold()
     try:
         turns = admission.gate()
         await turns.acquire()  # the one turn, taken
@@ -147,8 +145,6 @@ async def test_a_crowded_gate_stops_accepting_until_the_crowd_thins(settings):
             await asyncio.sleep(0)  # noqa: sleep-ok one loop turn, so the waiter has queued
         assert turns.waiting == admission.PAUSE_WAITING_PER_TURN
         assert listening.calls == ["pause"]
-        # Python's full collections wait for the crowd too.
-        assert gc.get_threshold() == (*python_s[:2], admission._NEVER)
         # Turns come free one by one: accepting resumes once one handshake per turn waits.
         for n in range(len(waiters)):
             turns.release()
@@ -157,64 +153,6 @@ async def test_a_crowded_gate_stops_accepting_until_the_crowd_thins(settings):
             assert listening.calls == (["pause", "resume"] if resumed else ["pause"])
         turns.release()
         assert not turns.locked()
-        assert gc.get_threshold() == python_s, "no one waits: full collections are back"
-    finally:
-        admission.control_listening(None)
-
-
-async def test_a_crowd_holds_full_collections_off_for_a_bounded_time(settings, monkeypatch):
-    settings.SWITCHBOARD_HANDSHAKES_AT_ONCE = 1
-    monkeypatch.setattr(admission, "FULL_COLLECTIONS_HELD_SECONDS", 0.0)
-    admission.control_listening(RecordingListening())
-    python_s = gc.get_threshold()
-    try:
-        turns = admission.gate()
-        await turns.acquire()
-        waiters = [asyncio.ensure_future(turns.acquire()) for _ in range(6)]
-        await asyncio.sleep(0)  # noqa: sleep-ok one loop turn, so the waiters have queued
-        assert gc.get_threshold()[2] == admission._NEVER
-        turns.release()
-        await waiters[0]
-        assert turns.waiting == 5 and gc.get_threshold() == python_s, "held past its bound"
-        for waiter in waiters[1:5]:
-            turns.release()
-            await waiter
-        # The crowd thinned (accepting resumed) and grows again: no second hold while it
-        # never went away, or an overload would keep full collections off for good.
-        assert turns.waiting == 1 and turns.paused is None
-        waiters += [asyncio.ensure_future(turns.acquire()) for _ in range(4)]
-        await asyncio.sleep(0)  # noqa: sleep-ok one loop turn, so the waiters have queued
-        assert turns.paused is not None and gc.get_threshold() == python_s
-        for waiter in waiters[5:]:
-            turns.release()
-            await waiter
-        turns.release()
-        assert turns.may_hold, "the crowd is gone: the next one may hold them again"
-    finally:
-        admission.control_listening(None)
-
-
-async def test_gates_of_two_loops_share_one_hold_of_the_process_s_collector():
-    """Each event loop has its gate, but the garbage collector is the process's: holds that
-    overlap end with Python's own threshold back, whichever lets go first."""
-    admission.control_listening(RecordingListening())
-    python_s = gc.get_threshold()
-    try:
-        gates = [admission.Gate(1), admission.Gate(1)]
-        waiters: list[list[asyncio.Future]] = []
-        for gate in gates:
-            await gate.acquire()
-            waiters.append([asyncio.ensure_future(gate.acquire()) for _ in range(4)])
-            await asyncio.sleep(0)  # noqa: sleep-ok one loop turn, so the waiters have queued
-            assert gc.get_threshold()[2] == admission._NEVER
-        for gate, queued in zip(gates, waiters, strict=True):
-            for waiter in queued:
-                gate.release()
-                await waiter
-            gate.release()
-            if gate is gates[0]:
-                assert gc.get_threshold()[2] == admission._NEVER, "the other still holds"
-        assert gc.get_threshold() == python_s
     finally:
         admission.control_listening(None)
 
