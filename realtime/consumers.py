@@ -33,7 +33,7 @@ from realtime.groups import notification_group, user_group
 from realtime.hub import get_hub
 from realtime.metrics import FRAMES_IN, FRAMES_OUT, OPEN_SOCKETS, RATE_LIMITED
 from realtime.presence import SocketRef, get_registry
-from realtime.store import rate_allows
+from realtime.store import FrameBudget
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     released = False  # set once `release` has given back the socket's caps and presence
     ref: SocketRef | None = None  # this socket's entry in the caps, once it is accepted
     open_session: OpenSession | None = None  # its entry in realtime.auth's OpenSessions
+    frame_budget: FrameBudget | None = None  # its frames' budget, from its first frame on
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -212,21 +213,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(CloseCode.FRAME_TOO_BIG)
             return
         FRAMES_IN.labels(self.kind).inc()
-        try:
-            allowed = await rate_allows(
-                getattr(settings, self.frame_rate_setting), "socket", self.ref.socket_id
-            )
-        except Exception:
-            # The shared store (Redis) is unreachable: the frame cannot be counted, so it is
-            # refused like any frame the server cannot handle. The socket stays open.
-            logger.warning("frame rate check failed", exc_info=True)
-            await self.send_error(
-                "unavailable",
-                "The server could not handle this frame; try again.",
-                _peek_ref(text_data),
-            )
-            return
-        if not allowed:
+        if self.frame_budget is None:
+            self.frame_budget = FrameBudget(getattr(settings, self.frame_rate_setting))
+        if not self.frame_budget.allows():
             await self.refuse_for_rate(None)
             return
         if bytes_data is not None:
@@ -341,15 +330,6 @@ def validate(serializer_class: type[serializers.Serializer], frame: dict[str, An
     else:
         return_error = DomainError(f"{field_name}: {error}", code="invalid_frame")
     raise return_error
-
-
-def _peek_ref(text_data: str | None) -> Any:
-    """The `ref` of a frame not parsed yet (None if it is not a JSON object)."""
-    try:
-        frame = json.loads(text_data) if text_data is not None else None
-    except (ValueError, RecursionError):
-        return None
-    return frame_ref(frame) if isinstance(frame, dict) else None
 
 
 def frame_ref(frame: dict[str, Any]) -> Any:

@@ -12,6 +12,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from chat.models import Message
 from config.asgi import application
+from realtime.store import FrameBudget
 from tests.chat.test_consumers import closed_with, join, next_frame, open_socket, send
 from tests.factories import UserFactory, make_room
 
@@ -259,6 +260,34 @@ async def test_frame_flood_is_refused_then_closed_4008(layer, user, room, settin
         assert (await next_frame(socket))["code"] == "rate_limited"
     await socket.send_to(text_data=json.dumps({"type": "ping"}))
     assert await closed_with(socket) == 4008
+
+
+async def test_the_frame_budget_is_per_socket(layer, user, room, settings):
+    settings.SWITCHBOARD_SOCKET_FRAME_RATE = "3/minute"
+    tab1, _ = await join(user)
+    tab2, _ = await join(user)
+    for _ in range(3):
+        await send(tab1, {"type": "ping"})
+        assert await next_frame(tab1) == {"type": "pong"}
+    await send(tab1, {"type": "ping"})
+    assert (await next_frame(tab1))["code"] == "rate_limited"
+    await send(tab2, {"type": "ping"})
+    assert await next_frame(tab2) == {"type": "pong"}, "the other tab has a budget of its own"
+    for socket in (tab1, tab2):
+        await socket.disconnect()
+
+
+def test_a_frame_budget_counts_each_hit_in_every_window_with_room(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr("realtime.store.time.monotonic", lambda: now[0])
+    budget = FrameBudget("2/second;3/minute")
+    assert [budget.allows() for _ in range(3)] == [True, True, False]
+    now[0] += 1.0  # the second's window has moved on; the minute's holds 2 (and the refused 3rd)
+    assert [budget.allows() for _ in range(2)] == [False, False]
+    now[0] += 1.0
+    assert budget.allows() is False, "the minute's window is full: the burst used it up"
+    now[0] += 60.0
+    assert [budget.allows() for _ in range(3)] == [True, True, False]
 
 
 # --- the sessions of open sockets (realtime.auth.OpenSessions) ---------------------------------
