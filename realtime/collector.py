@@ -10,15 +10,17 @@ So `python -m realtime.serve` freezes (`gc.freeze()`) whatever survives each ful
 collection: it was alive a moment ago, and an open socket lives on. The next full collection
 walks only what came since: the sockets opened in between and the garbage they made.
 
-What a freeze holds can still become garbage: a closed socket leaves reference cycles (its
-autobahn protocol and its Deferreds, Twisted's request and channel), and frozen objects are
-never collected. Python itself leaves such garbage until long-lived objects have grown by a
-quarter; here, once a quarter as many sockets have closed as are open (at least
-THAW_AFTER_CLOSED), everything is unfrozen and collected in one full walk, and what survives is
-frozen again: a walk that costs what Python's own full collection costs, at about the rate of
-Python's own, and at most one per THAW_INTERVAL_SECONDS (as clients leave en masse, every
-quarter would be a walk of everything left). A storm, in which a survivor only gains sockets,
-has none.
+What a freeze holds can still become garbage: a connection that closes leaves reference
+cycles (a socket's autobahn protocol and its Deferreds, a request and Twisted's channel), and
+frozen objects are never collected. Python itself leaves such garbage until long-lived objects
+have grown by a quarter; here, once a quarter as many connections have closed as are open (at
+least THAW_AFTER_CLOSED), everything is unfrozen and collected in one full walk, and what
+survives is frozen again: a walk that costs what Python's own full collection costs, at about
+the rate of Python's own, and at most one per THAW_INTERVAL_SECONDS (as clients leave en
+masse, every quarter would otherwise be a walk of everything left; and plain HTTP requests
+count too). A storm, in which a survivor only gains sockets, has none. The server counts the
+connections its application served: a WebSocket's upgrade request hands its connection on
+within the handshake and is not one of them.
 """
 
 import gc
@@ -30,25 +32,26 @@ from collections.abc import Callable
 # open: what their garbage may hold meanwhile (some 25 KiB a socket) against a walk of
 # everything, startup's 150,000 objects included, every few connections.
 THAW_AFTER_CLOSED = 256
-THAW_INTERVAL_SECONDS = 10.0
+THAW_INTERVAL_SECONDS = 30.0
 
 
 class FreezingCollector:
-    """Freezes the survivors of every full collection; thaws once enough sockets closed.
+    """Freezes the survivors of every full collection; thaws once enough connections closed.
 
-    `open_sockets` tells how many sockets the process holds now; the server calls
-    `socket_closed` for each one it lets go of."""
+    `open_connections` tells how many connections the process holds now. The server calls
+    `connection_closed` for each one it lets go of, and `check` every second or so (a thaw
+    that fell due within the interval comes when it ends)."""
 
     def __init__(
         self,
-        open_sockets: Callable[[], int],
+        open_connections: Callable[[], int],
         thaw_after: int = THAW_AFTER_CLOSED,
         thaw_interval: float = THAW_INTERVAL_SECONDS,
     ) -> None:
-        self.open_sockets = open_sockets
+        self.open_connections = open_connections
         self.thaw_after = thaw_after
         self.thaw_interval = thaw_interval
-        self.closed = 0  # sockets closed since the last thaw
+        self.closed = 0  # connections closed since the last thaw
         self.thawed_at = -math.inf
         self.thaws = 0
         self.installed = False
@@ -70,10 +73,14 @@ class FreezingCollector:
         if phase == "stop" and info["generation"] == 2:
             gc.freeze()
 
-    def socket_closed(self) -> None:
+    def connection_closed(self) -> None:
         self.closed += 1
+        self.check()
+
+    def check(self) -> None:
+        """Thaw if enough connections closed and the last thaw is an interval ago."""
         if (
-            self.closed >= max(self.thaw_after, self.open_sockets() // 4)
+            self.closed >= max(self.thaw_after, self.open_connections() // 4)
             and time.monotonic() - self.thawed_at >= self.thaw_interval
         ):
             self.thaw()

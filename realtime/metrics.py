@@ -4,7 +4,6 @@ Each Daphne process keeps its own registry; scrape every process (they are separ
 behind the load balancer; see deploy/).
 """
 
-import gc
 import hmac
 import time
 
@@ -45,12 +44,8 @@ STREAMS_TOO_SLOW = Counter(
 )
 GC_THAWS = Counter(
     "switchboard_gc_thaws_total",
-    "Full collections of everything, frozen objects thawed, once enough sockets closed",
+    "Full collections of everything, frozen objects thawed, once enough connections closed",
 )
-GC_FROZEN = Gauge(
-    "switchboard_gc_frozen_objects", "Objects frozen out of full garbage collections' walks"
-)
-GC_FROZEN.set_function(gc.get_freeze_count)
 
 
 def observe_broadcast(event: dict) -> None:

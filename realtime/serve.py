@@ -129,6 +129,11 @@ class ListeningPorts:
         return bool(port.connected) and not port.disconnecting
 
 
+# A key of Daphne's connection details: the application served the connection (a WebSocket's
+# upgrade request, handed on within its handshake, is never served itself).
+SERVED = "switchboard.served"
+
+
 class ClosingServer(Server):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -162,6 +167,7 @@ class ClosingServer(Server):
         future = asyncio.ensure_future(application_instance, loop=asyncio.get_event_loop())
         future.add_done_callback(lambda _: self.to_reap.add(protocol))
         self.connections[protocol]["application_instance"] = future
+        self.connections[protocol][SERVED] = True  # counted by the collector when it closes
         return input_queue
 
     def client_gone(self, protocol) -> bool:
@@ -179,6 +185,7 @@ class ClosingServer(Server):
         candidates, self.to_reap = self.to_reap, set()
         try:
             self._check(candidates)
+            self.collector.check()
         finally:
             reactor.callLater(1, self.application_checker)
 
@@ -204,9 +211,10 @@ class ClosingServer(Server):
                 del details["application_instance"]
                 instance = None
             if disconnected and not instance:
+                served = details.get(SERVED, False)
                 del self.connections[protocol]
-                if isinstance(protocol, WebSocketProtocol):
-                    self.collector.socket_closed()
+                if served:
+                    self.collector.connection_closed()
             elif disconnected:
                 self.to_reap.add(protocol)  # gone, its application still busy: look again
 

@@ -1,5 +1,5 @@
 """realtime.collector: a full collection walks only what came since the last one, and what
-closed sockets left among the frozen is collected once enough of them closed."""
+closed connections left among the frozen is collected once enough of them closed."""
 
 import gc
 import time
@@ -18,8 +18,8 @@ class Node:
         self.other: object = None
 
 
-class Sockets:
-    """How many sockets the process holds, as the server would tell its collector."""
+class Connections:
+    """How many connections the process holds, as the server would tell its collector."""
 
     def __init__(self, count: int) -> None:
         self.count = count
@@ -30,7 +30,7 @@ class Sockets:
 
 @pytest.fixture
 def collector() -> Iterator[FreezingCollector]:
-    collector = FreezingCollector(Sockets(400), thaw_after=8, thaw_interval=0.0)
+    collector = FreezingCollector(Connections(400), thaw_after=8, thaw_interval=0.0)
     collector.install()
     try:
         yield collector
@@ -64,7 +64,7 @@ def test_what_survives_a_full_collection_is_not_walked_by_the_next(collector):
 
 def test_startup_objects_are_frozen_at_install():
     before = [[n] for n in range(100)]
-    collector = FreezingCollector(Sockets(0))
+    collector = FreezingCollector(Connections(0))
     collector.install()
     try:
         assert not walked(before)
@@ -73,17 +73,19 @@ def test_startup_objects_are_frozen_at_install():
         gc.unfreeze()
 
 
-def test_garbage_among_the_frozen_is_collected_once_a_quarter_of_the_sockets_closed(collector):
+def test_garbage_among_the_frozen_is_collected_once_a_quarter_of_the_connections_closed(
+    collector,
+):
     node, gone = cycle()
     gc.collect()  # alive: frozen
     del node  # now garbage, but frozen: no full collection finds it
     gc.collect()
     assert gone() is not None
     for _ in range(400 // 4 - 1):
-        collector.socket_closed()
+        collector.connection_closed()
     gc.collect()
     assert gone() is not None and collector.thaws == 0
-    collector.socket_closed()  # the hundredth of 400 open
+    collector.connection_closed()  # the hundredth of 400 open
     assert gone() is None, "the thaw collected it"
     assert collector.thaws == 1 and collector.closed == 0
     survivor = [[1]]
@@ -91,15 +93,15 @@ def test_garbage_among_the_frozen_is_collected_once_a_quarter_of_the_sockets_clo
     assert not walked(survivor), "what survived the thaw's collection is frozen again"
 
 
-def test_a_few_sockets_open_still_need_the_floor_of_closes_before_a_thaw(collector):
-    collector.open_sockets = Sockets(0)
+def test_a_few_connections_open_still_need_the_floor_of_closes_before_a_thaw(collector):
+    collector.open_connections = Connections(0)
     node, gone = cycle()
     gc.collect()
     del node
     for _ in range(collector.thaw_after - 1):
-        collector.socket_closed()
+        collector.connection_closed()
     assert gone() is not None and collector.thaws == 0
-    collector.socket_closed()
+    collector.connection_closed()
     assert gone() is None and collector.thaws == 1
 
 
@@ -111,8 +113,10 @@ def test_thaws_come_at_most_one_per_interval(collector):
     gc.collect()
     del node
     for _ in range(1000):
-        collector.socket_closed()
+        collector.connection_closed()
     assert collector.thaws == 0 and gone() is not None
-    collector.thawed_at -= 3600.0  # the interval has passed: the next close thaws
-    collector.socket_closed()
+    collector.thawed_at -= 3600.0  # the interval has passed: the server's next check thaws
+    collector.check()
     assert collector.thaws == 1 and gone() is None
+    collector.check()
+    assert collector.thaws == 1, "nothing closed since"

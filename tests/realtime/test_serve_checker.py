@@ -77,6 +77,27 @@ async def test_reaps_what_ended_and_leaves_the_rest_alone(server, monkeypatch):
     forever.set()
 
 
+async def test_the_collector_counts_the_connections_served_not_upgrade_requests(server):
+    """A WebSocket handshake's HTTP request hands its connection on within the handshake
+    (Daphne disconnects it at once): counted, a reconnect storm would thaw the survivor's
+    frozen objects (one walk of everything) every quarter of its sockets."""
+    counted = []
+    server.collector.connection_closed = lambda: counted.append(True)
+
+    async def ends(receive):
+        return None
+
+    served, upgraded = Connection(), Connection()
+    start(server, served, ends)
+    server.protocol_connected(upgraded)  # never given an application
+    await asyncio.wait([server.connections[served]["application_instance"]])
+    server.protocol_disconnected(served)
+    server.protocol_disconnected(upgraded)
+    server.application_checker()
+    assert server.connections == {}
+    assert counted == [True]
+
+
 def test_serve_pings_every_30_seconds_unless_told(monkeypatch):
     ran = []
     monkeypatch.setattr(serve.ClosingCommandLine, "run", lambda self, args: ran.append(args))
