@@ -18,9 +18,10 @@ least THAW_AFTER_CLOSED), everything is unfrozen and collected in one full walk,
 survives is frozen again: a walk that costs what Python's own full collection costs, at about
 the rate of Python's own, and at most one per THAW_INTERVAL_SECONDS (as clients leave en
 masse, every quarter would otherwise be a walk of everything left; and plain HTTP requests
-count too). A storm, in which a survivor only gains sockets, has none. The server counts the
-connections its application served: a WebSocket's upgrade request hands its connection on
-within the handshake and is not one of them.
+count too). A storm, in which a survivor only gains sockets, has none. The server counts only
+the connections a freeze caught open (`freezes` changed while they were open): most requests
+end between two full collections and leave nothing frozen, and a WebSocket's upgrade request
+hands its connection on within the handshake.
 """
 
 import gc
@@ -39,8 +40,9 @@ class FreezingCollector:
     """Freezes the survivors of every full collection; thaws once enough connections closed.
 
     `open_connections` tells how many connections the process holds now. The server calls
-    `connection_closed` for each one it lets go of, and `check` every second or so (a thaw
-    that fell due within the interval comes when it ends)."""
+    `connection_closed` for each one it lets go of that a freeze caught open (`freezes` is
+    not what it was when it opened), and `check` every second or so (a thaw that fell due
+    within the interval comes when it ends)."""
 
     def __init__(
         self,
@@ -52,6 +54,7 @@ class FreezingCollector:
         self.thaw_after = thaw_after
         self.thaw_interval = thaw_interval
         self.closed = 0  # connections closed since the last thaw
+        self.freezes = 0  # full collections whose survivors were frozen
         self.thawed_at = -math.inf
         self.thaws = 0
         self.installed = False
@@ -72,6 +75,7 @@ class FreezingCollector:
     def _collected(self, phase: str, info: dict) -> None:
         if phase == "stop" and info["generation"] == 2:
             gc.freeze()
+            self.freezes += 1
 
     def connection_closed(self) -> None:
         self.closed += 1

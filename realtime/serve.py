@@ -129,9 +129,10 @@ class ListeningPorts:
         return bool(port.connected) and not port.disconnecting
 
 
-# A key of Daphne's connection details: the application served the connection (a WebSocket's
-# upgrade request, handed on within its handshake, is never served itself).
-SERVED = "switchboard.served"
+# A key of Daphne's connection details, set when the application is given the connection (a
+# WebSocket's upgrade request, handed on within its handshake, never is): the collector's count
+# of freezes at that moment.
+SERVED = "switchboard.served_from_freeze"
 
 
 class ClosingServer(Server):
@@ -167,7 +168,8 @@ class ClosingServer(Server):
         future = asyncio.ensure_future(application_instance, loop=asyncio.get_event_loop())
         future.add_done_callback(lambda _: self.to_reap.add(protocol))
         self.connections[protocol]["application_instance"] = future
-        self.connections[protocol][SERVED] = True  # counted by the collector when it closes
+        # The collector's freezes as it opens: it counts the close of one a freeze caught.
+        self.connections[protocol][SERVED] = self.collector.freezes
         return input_queue
 
     def client_gone(self, protocol) -> bool:
@@ -211,10 +213,10 @@ class ClosingServer(Server):
                 del details["application_instance"]
                 instance = None
             if disconnected and not instance:
-                served = details.get(SERVED, False)
+                opened_at = details.get(SERVED)
                 del self.connections[protocol]
-                if served:
-                    self.collector.connection_closed()
+                if opened_at is not None and opened_at != self.collector.freezes:
+                    self.collector.connection_closed()  # a freeze holds what it left
             elif disconnected:
                 self.to_reap.add(protocol)  # gone, its application still busy: look again
 

@@ -415,7 +415,7 @@ class FrameBudget:
         now = time.monotonic()
         allowed = True
         for amount, seconds, hits in self.windows:
-            while hits and hits[0] <= now - seconds:
+            while hits and hits[0] < now - seconds:  # as `limits`: a hit `seconds` old counts
                 hits.popleft()
             if len(hits) < amount:
                 hits.append(now)

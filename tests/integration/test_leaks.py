@@ -240,24 +240,40 @@ async def test_sockets_killed_every_way_leave_nothing_behind(faulty_stack):
 
 async def test_what_closed_sockets_leave_among_frozen_objects_is_collected(faulty_stack):
     """realtime.collector freezes what survives each full collection, so that the next walks
-    only what is new; a connection that closes later leaves reference cycles there, which no
-    full collection finds. Once THAW_AFTER_CLOSED connections have closed, the process
-    collects everything once (a thaw): at most one per THAW_INTERVAL_SECONDS, so one that
-    fell due sooner after an earlier test's comes when the interval ends."""
+    only what is new; a socket that a freeze caught open leaves reference cycles there when it
+    closes, which no full collection finds. Once THAW_AFTER_CLOSED such connections have
+    closed, the process collects everything once (a thaw): at most one per
+    THAW_INTERVAL_SECONDS, so one that fell due sooner after an earlier test's comes when the
+    interval ends."""
     stack = faulty_stack
     server = stack.one
     thaws_before = await metric(server, "switchboard_gc_thaws_total")
     per_account = 20  # SWITCHBOARD_MAX_SOCKETS_PER_USER
-    accounts = await stack.login(-(-THAW_AFTER_CLOSED // per_account))
+    accounts = await stack.login(-(-THAW_AFTER_CLOSED // per_account) + 10)
     async with Rest(server, accounts[0]) as rest:
         room = (await rest.create_room())["slug"]
-    for account in accounts:
+
+    async def open_sockets(account: Account) -> list:
         sockets = [
             await connect_socket(server, f"/ws/rooms/{room}/", account) for _ in range(per_account)
         ]
         for ws in sockets:
             assert (await recv_json(ws))["type"] == "hello"
-        await asyncio.gather(*(ws.close() for ws in sockets))
+        return sockets
+
+    sockets = []
+    for account in accounts[:-10]:
+        sockets += await open_sockets(account)
+    # A full collection after they all opened freezes what they hold: new sockets (long-lived
+    # objects) make one fall due.
+    full_collections = await metric(server, "python_gc_collections_total", generation="2")
+    for account in accounts[-10:]:
+        sockets += await open_sockets(account)
+        if await metric(server, "python_gc_collections_total", generation="2") > full_collections:
+            break
+    else:
+        raise AssertionError("no full collection in the server while 460 sockets opened")
+    await asyncio.gather(*(ws.close() for ws in sockets))
     async with asyncio.timeout(THAW_INTERVAL_SECONDS + 30):
         while True:
             if await metric(server, "switchboard_gc_thaws_total") >= thaws_before + 1:

@@ -77,25 +77,30 @@ async def test_reaps_what_ended_and_leaves_the_rest_alone(server, monkeypatch):
     forever.set()
 
 
-async def test_the_collector_counts_the_connections_served_not_upgrade_requests(server):
-    """A WebSocket handshake's HTTP request hands its connection on within the handshake
-    (Daphne disconnects it at once): counted, a reconnect storm would thaw the survivor's
-    frozen objects (one walk of everything) every quarter of its sockets."""
+async def test_the_collector_counts_the_closes_of_connections_a_freeze_caught_open(server):
+    """What a connection leaves among frozen objects needs a thaw only if a freeze caught it
+    open: most requests end between two full collections. A WebSocket handshake's HTTP request
+    hands its connection on within the handshake (Daphne disconnects it at once), and is never
+    counted: a reconnect storm would otherwise thaw the survivor's frozen objects (one walk of
+    everything) every quarter of its sockets."""
     counted = []
     server.collector.connection_closed = lambda: counted.append(True)
 
     async def ends(receive):
         return None
 
-    served, upgraded = Connection(), Connection()
-    start(server, served, ends)
+    caught, quick, upgraded = Connection(), Connection(), Connection()
+    start(server, caught, ends)
     server.protocol_connected(upgraded)  # never given an application
-    await asyncio.wait([server.connections[served]["application_instance"]])
-    server.protocol_disconnected(served)
-    server.protocol_disconnected(upgraded)
+    server.collector.freezes += 1  # a full collection froze what `caught` holds
+    start(server, quick, ends)
+    for connection in (caught, quick):
+        await asyncio.wait([server.connections[connection]["application_instance"]])
+    for connection in (caught, quick, upgraded):
+        server.protocol_disconnected(connection)
     server.application_checker()
     assert server.connections == {}
-    assert counted == [True]
+    assert counted == [True], "only the connection a freeze caught open"
 
 
 def test_serve_pings_every_30_seconds_unless_told(monkeypatch):

@@ -282,12 +282,18 @@ def test_a_frame_budget_counts_each_hit_in_every_window_with_room(monkeypatch):
     monkeypatch.setattr("realtime.store.time.monotonic", lambda: now[0])
     budget = FrameBudget("2/second;3/minute")
     assert [budget.allows() for _ in range(3)] == [True, True, False]
-    now[0] += 1.0  # the second's window has moved on; the minute's holds 2 (and the refused 3rd)
+    now[0] += 1.001  # the second's window has moved on; the minute's holds 3 (the refused 3rd)
     assert [budget.allows() for _ in range(2)] == [False, False]
     now[0] += 1.0
     assert budget.allows() is False, "the minute's window is full: the burst used it up"
     now[0] += 60.0
     assert [budget.allows() for _ in range(3)] == [True, True, False]
+    per_second = FrameBudget("2/second")
+    assert [per_second.allows() for _ in range(3)] == [True, True, False]
+    now[0] += 1.0
+    assert per_second.allows() is False, "a hit exactly a second old still counts, as in limits"
+    now[0] += 0.001
+    assert per_second.allows() is True
 
 
 # --- the sessions of open sockets (realtime.auth.OpenSessions) ---------------------------------
