@@ -1,10 +1,13 @@
 """realtime.serve.ClosingServer.application_checker: Daphne's reaping of ended applications and
-gone clients, done only for the connections that changed, and still for every one that did."""
+gone clients, done only for the connections that changed, and still for every one that did;
+and how many connections a listening port accepts at a time."""
 
 import asyncio
+import socket
 import time
 
 import pytest
+from twisted.internet import protocol, tcp
 
 from realtime import serve
 
@@ -131,3 +134,38 @@ async def test_the_scope_tells_the_application_whether_its_client_has_gone(serve
     assert not gone()
     server.protocol_disconnected(connection)
     assert gone()
+
+
+def test_a_listening_port_accepts_at_most_its_cap_per_read_however_many_wait():
+    """Twisted accepts up to 100 connections per readable event and adds 20 after each read
+    that took all it could; capped, a crowd in the listen queue comes in ACCEPTS_PER_READ at a
+    time, each read."""
+    accepted: list[protocol.Protocol] = []
+
+    class Recording(protocol.Factory):
+        def buildProtocol(self, addr):  # noqa: N802 - Twisted's name
+            built = protocol.Protocol()
+            accepted.append(built)
+            return built
+
+    port = tcp.Port(0, Recording(), backlog=256, interface="127.0.0.1", reactor=serve.reactor)
+    port.startListening()
+    clients = []
+    try:
+        serve.accept_at_most(port, 8)
+        address = port.getHost()
+        clients = [socket.create_connection((address.host, address.port)) for _ in range(20)]
+        per_read = []
+        for _ in range(3):
+            before = len(accepted)
+            port.doRead()
+            per_read.append(len(accepted) - before)
+        assert per_read == [8, 8, 4]
+    finally:
+        for built in accepted:
+            serve.reactor.removeReader(built.transport)
+            built.transport.socket.close()
+        port.stopReading()
+        port.socket.close()
+        for client in clients:
+            client.close()
