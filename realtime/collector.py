@@ -21,7 +21,8 @@ masse, every quarter would otherwise be a walk of everything left; and plain HTT
 count too). A storm, in which a survivor only gains sockets, has none. The server counts only
 the connections a freeze caught open (`freezes` changed while they were open): most requests
 end between two full collections and leave nothing frozen, and a WebSocket's upgrade request
-hands its connection on within the handshake.
+hands its connection on within the handshake. It checks once a round of its connection
+table (every second), after the round's closes are counted.
 """
 
 import gc
@@ -79,7 +80,6 @@ class FreezingCollector:
 
     def connection_closed(self) -> None:
         self.closed += 1
-        self.check()
 
     def check(self) -> None:
         """Thaw if enough connections closed and the last thaw is an interval ago."""

@@ -151,10 +151,9 @@ class ListeningPorts:
         return bool(port.connected) and not port.disconnecting
 
 
-# A key of Daphne's connection details, set when the application is given the connection (a
-# WebSocket's upgrade request, handed on within its handshake, never is): the collector's count
-# of freezes at that moment.
-SERVED = "switchboard.served_from_freeze"
+# A key of Daphne's connection details: the collector's count of freezes when it was added (a
+# request as its request line came; a WebSocket as its handshake began).
+OPENED_AT_FREEZE = "switchboard.opened_at_freeze"
 
 
 class ClosingServer(Server):
@@ -191,13 +190,16 @@ class ClosingServer(Server):
         future = asyncio.ensure_future(application_instance, loop=asyncio.get_event_loop())
         future.add_done_callback(lambda _: self.to_reap.add(protocol))
         self.connections[protocol]["application_instance"] = future
-        # The collector's freezes as it opens: it counts the close of one a freeze caught.
-        self.connections[protocol][SERVED] = self.collector.freezes
         return input_queue
 
     def client_gone(self, protocol) -> bool:
         details = self.connections.get(protocol)
         return details is None or "disconnected" in details
+
+    def protocol_connected(self, protocol) -> None:
+        super().protocol_connected(protocol)
+        # The collector's freezes as it opens: it counts the close of one a freeze caught.
+        self.connections[protocol][OPENED_AT_FREEZE] = self.collector.freezes
 
     def protocol_disconnected(self, protocol) -> None:
         super().protocol_disconnected(protocol)
@@ -236,7 +238,7 @@ class ClosingServer(Server):
                 del details["application_instance"]
                 instance = None
             if disconnected and not instance:
-                opened_at = details.get(SERVED)
+                opened_at = details.get(OPENED_AT_FREEZE)
                 del self.connections[protocol]
                 if opened_at is not None and opened_at != self.collector.freezes:
                     self.collector.connection_closed()  # a freeze holds what it left

@@ -82,10 +82,11 @@ async def test_reaps_what_ended_and_leaves_the_rest_alone(server, monkeypatch):
 
 async def test_the_collector_counts_the_closes_of_connections_a_freeze_caught_open(server):
     """What a connection leaves among frozen objects needs a thaw only if a freeze caught it
-    open: most requests end between two full collections. A WebSocket handshake's HTTP request
-    hands its connection on within the handshake (Daphne disconnects it at once), and is never
-    counted: a reconnect storm would otherwise thaw the survivor's frozen objects (one walk of
-    everything) every quarter of its sockets."""
+    open, from the moment Daphne added it (a request's line, before its body came): most
+    requests end between two full collections. A WebSocket handshake's HTTP request hands its
+    connection on within the handshake (Daphne disconnects it at once), and is not counted
+    unless a freeze came in between: counted always, a reconnect storm would thaw the
+    survivor's frozen objects (one walk of everything) every quarter of its sockets."""
     counted = []
     server.collector.connection_closed = lambda: counted.append(True)
 
@@ -93,13 +94,18 @@ async def test_the_collector_counts_the_closes_of_connections_a_freeze_caught_op
         return None
 
     caught, quick, upgraded = Connection(), Connection(), Connection()
-    start(server, caught, ends)
-    server.protocol_connected(upgraded)  # never given an application
+    server.protocol_connected(upgraded)
+    server.protocol_disconnected(upgraded)  # handed on within the handshake
+    server.protocol_connected(caught)  # its request line came; its body not yet
+    server.application_checker()  # reaps the upgrade request
+    assert upgraded not in server.connections and counted == []
     server.collector.freezes += 1  # a full collection froze what `caught` holds
+    server.application = lambda scope, receive, send: ends(receive)
+    assert server.create_application(caught, {"type": "http"}) is not None
     start(server, quick, ends)
     for connection in (caught, quick):
         await asyncio.wait([server.connections[connection]["application_instance"]])
-    for connection in (caught, quick, upgraded):
+    for connection in (caught, quick):
         server.protocol_disconnected(connection)
     server.application_checker()
     assert server.connections == {}
