@@ -19,10 +19,11 @@ survives is frozen again: a walk that costs what Python's own full collection co
 the rate of Python's own, and at most one per THAW_INTERVAL_SECONDS (as clients leave en
 masse, every quarter would otherwise be a walk of everything left; and plain HTTP requests
 count too). A storm, in which a survivor only gains sockets, has none. The server counts only
-the connections a freeze caught open (`freezes` changed while they were open): most requests
-end between two full collections and leave nothing frozen, and a WebSocket's upgrade request
-hands its connection on within the handshake. It checks once a round of its connection
-table (every second), after the round's closes are counted.
+the connections its application was given and a freeze caught open (`freezes` changed while
+they were open): most requests end between two full collections and leave nothing frozen,
+and a WebSocket's upgrade request, which hands its connection on within the handshake, is
+never given to the application. It checks once a round of its connection table (every
+second), after the round's closes are counted.
 """
 
 import gc
