@@ -50,9 +50,15 @@ class TickPublisher:
     publishes in one go travel as one layer event, so a process running 50 games sends 20
     events a second, not 1,000 (channels_redis's receive loop keeps up). Each tick is encoded
     once, up to its `ack` (Tick.head), with each seat's ack beside it. One sender task keeps
-    the batches in order."""
+    the batches in order.
 
-    def __init__(self) -> None:
+    This process's own sockets get the batch straight from here, once it is on the layer,
+    not back through Redis: the process that runs a game skips its own events
+    (`Supervisor.hub_event`), and its sockets' ticks no longer wait for Redis to hand the
+    batch back and the hub to decode it."""
+
+    def __init__(self, supervisor: "Supervisor") -> None:
+        self.supervisor = supervisor
         self.batch: list[list[Any]] = []
         self.queue: asyncio.Queue[list[list[Any]]] = asyncio.Queue()
         self.sender: asyncio.Task | None = None
@@ -73,7 +79,11 @@ class TickPublisher:
     async def _send(self) -> None:
         while True:
             batch = await self.queue.get()
-            await send_event({"type": "game.ticks", "group": game_ticks_group(), "ticks": batch})
+            origin = self.supervisor.host_id
+            event = {"type": "game.ticks", "group": game_ticks_group(), "ticks": batch,
+                     "origin": origin}  # fmt: skip
+            await self.supervisor.deliver_ticks(batch)
+            await send_event(event)
 
 
 class DjangoHost:
@@ -183,18 +193,23 @@ class Supervisor:
 
     async def hub_event(self, event: dict[str, Any]) -> None:
         if event["type"] == "game.ticks":
-            for game_id, number, head, acks in event["ticks"]:
-                tick = {"type": "game.tick", "tick": number, "head": head, "acks": acks}
-                for socket in list(self.sockets.get(game_id, ())):
-                    try:
-                        await socket.room_event(tick)
-                    except Exception as error:
-                        if type(error).__name__ != "Disconnected":
-                            logger.exception("delivering a tick of game %s failed", game_id)
+            if event.get("origin") != self.host_id:  # this process's own were delivered
+                await self.deliver_ticks(event["ticks"])
             return
         status = event.get("game_status")
         if status is not None:
             self.note_status(int(event["group"].split(".")[1]), status)
+
+    async def deliver_ticks(self, batch: list[list[Any]]) -> None:
+        """A batch of ticks (TickPublisher) to the sockets of this process that show them."""
+        for game_id, number, head, acks in batch:
+            tick = {"type": "game.tick", "tick": number, "head": head, "acks": acks}
+            for socket in list(self.sockets.get(game_id, ())):
+                try:
+                    await socket.room_event(tick)
+                except Exception as error:
+                    if type(error).__name__ != "Disconnected":
+                        logger.exception("delivering a tick of game %s failed", game_id)
 
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
@@ -284,7 +299,7 @@ def get_publisher() -> TickPublisher:
     if loop not in _publishers:
         for old in [old for old in _publishers if old.is_closed()]:
             del _publishers[old]
-        _publishers[loop] = TickPublisher()
+        _publishers[loop] = TickPublisher(get_supervisor())
     return _publishers[loop]
 
 

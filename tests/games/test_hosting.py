@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from games import hosting
+from games.engine import Tick
 from games.hosting import HANDOVER_SECONDS, Supervisor, home
 from games.store import game_store
 
@@ -164,3 +165,46 @@ async def test_a_redis_outage_is_logged_once_not_at_every_poll(pair, caplog, mon
         "game supervisor: lease check failed",
         "game supervisor: lease checks work again",
     ]
+
+
+class Showing:
+    """A local socket of a game: what the supervisor hands it."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        self.got = asyncio.Event()
+
+    async def room_event(self, event: dict) -> None:
+        self.events.append(event)
+        self.got.set()
+
+
+async def test_a_process_hands_its_own_ticks_to_its_sockets_before_the_layer_and_not_again(
+    settings, monkeypatch
+):
+    """The process that runs a game gives its own sockets each tick batch first, then puts it
+    on the layer for the others (whose sockets get it as before): a layer that hangs, Redis
+    gone, does not hold this process's ticks, and the batch coming back through the layer is
+    not handed out twice."""
+    settings.REDIS_URL = None
+    supervisor = hosting.get_supervisor()
+    local = Showing()
+    supervisor.sockets[1] = {local}
+    sent: list[dict] = []
+    hang = asyncio.Event()
+
+    async def hanging_send(event):
+        sent.append(event)
+        await hang.wait()  # Redis does not answer
+
+    monkeypatch.setattr(hosting, "send_event", hanging_send)
+    hosting.get_publisher().publish(1, Tick(7, [[0, 1, 2, 1]], {0: 3, 1: 0}, {}))
+    await asyncio.wait_for(local.got.wait(), 5)
+    assert [(e["type"], e["tick"], e["acks"]) for e in local.events] == [("game.tick", 7, [3, 0])]
+
+    assert [t[:2] for t in sent[0]["ticks"]] == [[1, 7]]  # then on to the layer
+    await supervisor.hub_event(sent[0])  # its own batch, back from the layer
+    assert len(local.events) == 1
+    await supervisor.hub_event({**sent[0], "origin": "another process"})
+    assert len(local.events) == 2
+    hosting.get_publisher().sender.cancel()
