@@ -8,6 +8,12 @@ per player, server CPU per game-second, and ticks lost or repeated at any socket
 the floor: a bare asyncio loop ticking the same games (games.engine.Match, one task per game,
 the runner's schedule) in one process with no sockets, Redis or database.
 
+Jitter is taken from each socket's kernel receive timestamps (SO_TIMESTAMPNS): when a frame
+reached the player's machine, not when this one process, 400 players, got round to reading it
+(that figure is kept beside it as `harness_jitter_*`). The bots run on a core of their own
+(the last one) and the servers and Redis on the others, as players on machines of their own
+would (`place_apart`); `--shared-cores` lets them share every core, as before 2026-12-08.
+
 Writes bench/results/games-<UTC time>.json and prints a table. The machine's other load shows
 in the figures: run it on a quiet machine.
 """
@@ -17,10 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import functools
 import gc
 import json
+import os
 import random
+import socket
 import statistics
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,17 +80,51 @@ def steer(walls: set, x: int, y: int, heading: str, size: int, rng: random.Rando
     return best if best_run > ahead or ahead <= 3 else None
 
 
-class StampedConnection(ClientConnection):
-    """A client socket that keeps when each text frame was read off the wire (the loop's
-    `data_received`), before this process's 400 bots queue behind each other to handle it."""
+# Linux: SO_TIMESTAMPNS (asm-generic), also the type of its cmsg. Python does not name it.
+SO_TIMESTAMPNS = 35
 
-    def __init__(self, *args, **kwargs) -> None:
+
+class KernelStampedSocket(socket.socket):
+    """A TCP socket that keeps when the kernel received the last bytes it read (SO_TIMESTAMPNS,
+    wall-clock seconds): when the frame reached the player's machine, however long this one
+    harness process, 400 players on cores it shares with the servers, took to get to it."""
+
+    received_at: float | None = None
+
+    def enable(self) -> KernelStampedSocket:
+        self.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        return self
+
+    def recv(self, size: int, flags: int = 0) -> bytes:  # what asyncio's transport calls
+        data, ancillary, _, _ = self.recvmsg(size, socket.CMSG_SPACE(16), flags)
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanoseconds = struct.unpack("qq", payload)
+                self.received_at = seconds + nanoseconds / 1e9
+        return data
+
+
+async def kernel_stamped(server) -> KernelStampedSocket:
+    """A connected socket to `server` that stamps what it receives."""
+    sock = KernelStampedSocket(socket.AF_INET, socket.SOCK_STREAM).enable()
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+    return sock
+
+
+class StampedConnection(ClientConnection):
+    """A client socket that keeps, for each text frame, when it was read off the wire: by the
+    kernel (its socket's receive timestamp) and by this process's loop (`data_received`,
+    before this process's 400 bots queue behind each other to handle it)."""
+
+    def __init__(self, *args, sock: KernelStampedSocket, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.read_at = 0.0
-        self.stamps: collections.deque[float] = collections.deque()
+        self.sock = sock
+        self.read_at = (0.0, 0.0)
+        self.stamps: collections.deque[tuple[float, float]] = collections.deque()
 
     def data_received(self, data: bytes) -> None:
-        self.read_at = time.perf_counter()
+        self.read_at = (time.perf_counter(), self.sock.received_at or 0.0)
         super().data_received(data)
 
     def process_event(self, event) -> None:
@@ -97,7 +141,8 @@ class Bot:
     size: int
     seat: int | None = None
     ticks: list[int] = field(default_factory=list)
-    arrivals: list[float] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)  # the kernel's receive times
+    read_at: list[float] = field(default_factory=list)  # the harness loop's, perf_counter
     bytes_in: int = 0
     sent: dict[int, float] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
@@ -120,7 +165,7 @@ async def play(bot: Bot, ws, state: dict, window: list[float], rng: random.Rando
     head, heading = (mine[-1] if mine else None), None
     seq = acked = 0
     async for text in ws:
-        now = ws.stamps.popleft()
+        now, received_at = ws.stamps.popleft()
         frame = json.loads(text)
         if window[0] <= now <= window[1]:
             bot.bytes_in += len(text) + 2  # payload and the smallest WebSocket header
@@ -132,7 +177,8 @@ async def play(bot: Bot, ws, state: dict, window: list[float], rng: random.Rando
             head = mine[-1] if mine else None
         elif kind == "tick":
             bot.ticks.append(frame["tick"])
-            bot.arrivals.append(now)
+            bot.arrivals.append(received_at)
+            bot.read_at.append(now)
             for seat, x, y, alive in frame["moves"]:
                 if alive:
                     walls.add((x, y))
@@ -159,22 +205,33 @@ async def play(bot: Bot, ws, state: dict, window: list[float], rng: random.Rando
 
 
 def tick_figures(bots: list[Bot], window: list[float]) -> dict:
-    """Jitter and lost or repeated ticks, at every socket."""
-    jitter, lost, repeated = [], 0, 0
+    """Jitter (|interval - 50 ms| between a socket's consecutive ticks) and lost or repeated
+    ticks, at every socket. Jitter is taken from the kernel's receive times, when each frame
+    reached the player's machine; `harness_jitter_*` from when this process's loop read it,
+    which adds the harness's own queueing (one process for 400 players, on the servers'
+    cores). Both count the ticks the loop read within the window."""
+    jitter, harness, lost, repeated = [], [], 0, 0
     for bot in bots:
-        for a, b, n_a, n_b in zip(bot.arrivals, bot.arrivals[1:], bot.ticks, bot.ticks[1:],
-                                  strict=False):  # fmt: skip
-            if n_b == n_a + 1 and window[0] <= a and b <= window[1]:
+        pairs = zip(bot.ticks, bot.ticks[1:], bot.arrivals, bot.arrivals[1:], bot.read_at,
+                    bot.read_at[1:], strict=False)  # fmt: skip
+        for n_a, n_b, a, b, read_a, read_b in pairs:
+            if n_b == n_a + 1 and window[0] <= read_a and read_b <= window[1]:
                 jitter.append(abs((b - a) * 1000 - TICK_MS))
+                harness.append(abs((read_b - read_a) * 1000 - TICK_MS))
         for a, b in zip(bot.ticks, bot.ticks[1:], strict=False):
             lost += max(0, b - a - 1)
             repeated += b <= a
     return {"jitter_ms_p50": percentile(jitter, 0.5), "jitter_ms_p99": percentile(jitter, 0.99),
-            "jitter_ms_max": percentile(jitter, 1.0), "ticks_lost": lost,
-            "ticks_repeated": repeated}  # fmt: skip
+            "jitter_ms_max": percentile(jitter, 1.0),
+            "harness_jitter_ms_p50": percentile(harness, 0.5),
+            "harness_jitter_ms_p99": percentile(harness, 0.99),
+            "harness_jitter_ms_max": percentile(harness, 1.0),
+            "ticks_lost": lost, "ticks_repeated": repeated}  # fmt: skip
 
 
-async def served(games: int, players: int, size: int, warmup: float, duration: float) -> dict:
+async def served(
+    games: int, players: int, size: int, warmup: float, duration: float, shared_cores: bool
+) -> dict:
     names = [f"gamer{i:04d}" for i in range(games * players)]
     with procs.RedisServer() as redis, procs.sqlite_database() as database:
         env = procs.app_env(
@@ -191,6 +248,10 @@ async def served(games: int, players: int, size: int, warmup: float, duration: f
             LoggedDaphne(env, RESULTS / f"games-{stamp}-two.log") as two,
         ):
             servers = [one, two]
+            if shared_cores:
+                placement = "the bots share every core with the servers and Redis"
+            else:
+                placement = place_apart([redis.proc.pid, one.pid, two.pid])
             gate = asyncio.Semaphore(8)
 
             async def log_in(name):
@@ -216,9 +277,11 @@ async def served(games: int, players: int, size: int, warmup: float, duration: f
                     server = servers[(g + p) % 2]
                     # No flow control: a bot that falls behind must not stop the reading
                     # (and so the timing) of its socket.
-                    ws = await connect_socket(server, f"/ws/games/{game['id']}/", account,
-                                              create_connection=StampedConnection,
-                                              max_queue=None)  # fmt: skip
+                    sock = await kernel_stamped(server)
+                    ws = await connect_socket(
+                        server, f"/ws/games/{game['id']}/", account, sock=sock, max_queue=None,
+                        create_connection=functools.partial(StampedConnection, sock=sock),
+                    )  # fmt: skip
                     state = await receive(ws)
                     if state["you"] is None:
                         await ws.send(json.dumps({"type": "join"}))
@@ -272,6 +335,7 @@ async def served(games: int, players: int, size: int, warmup: float, duration: f
     latencies = [ms for b in bots for ms in b.latencies]
     return {
         "games": games, "players": players, "board": size, "duration_s": duration,
+        "placement": placement,
         "games_running_at_start": running0, "games_running_at_end": running1,
         **tick_figures([b for b in bots], window),
         "input_to_visible_ms_p50": percentile(latencies, 0.5),
@@ -329,9 +393,28 @@ async def floor(games: int, players: int, size: int, duration: float) -> dict:
     }  # fmt: skip
 
 
-def cpu_seconds_self() -> float:
-    import os
+def place_apart(system: list[int]) -> str:
+    """Keep the bots off the system's cores: the servers and Redis on every core but the
+    last, this process (the 400 bots) on the last one.
 
+    The bots stand for players on machines of their own. Sharing the cores, they wake for
+    every tick's frames just as a server is sending them, and the kernel (250 Hz here) lets
+    whichever it picks run a whole 4 ms tick: measured with `perf sched`, most of the servers'
+    4 ms waits in the middle of a tick were the bots' process on their core, and SCHED_IDLE did
+    not keep them off."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return "one core: the bots share it with the servers and Redis"
+    system_cores, bot_cores = set(cores[:-1]), {cores[-1]}
+    for pid in system:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setaffinity(int(task), system_cores)
+    for task in os.listdir("/proc/self/task"):
+        os.sched_setaffinity(int(task), bot_cores)
+    return f"servers and Redis on cores {sorted(system_cores)}, the bots on core {cores[-1]}"
+
+
+def cpu_seconds_self() -> float:
     return cpu_seconds(os.getpid())
 
 
@@ -343,12 +426,15 @@ def main() -> None:
     parser.add_argument("-d", "--duration", type=float, default=15)
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--quick", action="store_true", help="10 games, 5 s")
+    parser.add_argument("--shared-cores", action="store_true",
+                        help="let the bots run on the servers' cores too")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.games, args.duration = 10, 5
     figures = {
         "switchboard": asyncio.run(
-            served(args.games, args.players, args.size, args.warmup, args.duration)
+            served(args.games, args.players, args.size, args.warmup, args.duration,
+                   args.shared_cores)  # fmt: skip
         ),
         "floor": asyncio.run(floor(args.games, args.players, args.size, args.duration)),
         "targets": {"jitter_ms_p99": 5, "input_to_visible_ms_p99": 100,
