@@ -89,6 +89,9 @@ class Tick:
     moves: list[Any]
     acks: dict[int, int]
     entry: dict[str, list[list[Any]]]
+    # When its frames go out (epoch seconds; Clock.send_after past its moment on the grid), or
+    # 0 for at once (a tick announced again, or replayed to fill a gap).
+    due: float = 0.0
 
     def head(self) -> str:
         """The tick frame encoded once, up to the `ack` value each socket appends (with "}")."""
@@ -323,6 +326,13 @@ class Clock:
     the same moment instead of queueing behind each other's round trips."""
 
     interval: ClassVar[float] = 1 / TICK_HZ
+    # A tick's frames go out this long after its moment on the grid, not whenever its round
+    # trips to the log end (1.5-5 ms, as Redis is busy): a fixed beat at the players, for a few
+    # ms of latency (the server's jitter buffer). A tick ready later goes out when ready.
+    send_after: ClassVar[float] = 0.010
+    # A finished match's result waits this long past its last tick's `due`, so that every
+    # process has sent that tick (TickPublisher.others_after) before the result follows it.
+    settle: ClassVar[float] = 0.020
     # The longest a tick waits for the log. Past a lease (games.store.LEASE_MS) its commits
     # would be refused anyway: a log that hangs stops the runners, as one that fails does.
     log_timeout: ClassVar[float] = 0.7
@@ -379,7 +389,7 @@ class Clock:
             if delay > 0:
                 await asyncio.sleep(delay)
             try:
-                await self._tick()
+                await self._tick(time.time() + (next_at - time.monotonic()) + self.send_after)
             except Exception as error:
                 # The log is unreachable: every runner stops and lets its lease lapse.
                 for _, done in list(self.runners.values()):
@@ -392,7 +402,8 @@ class Clock:
             if next_at < time.monotonic() - self.interval:
                 next_at = math.floor(time.monotonic() / self.interval) * self.interval + offset
 
-    async def _tick(self) -> None:
+    async def _tick(self, due: float = 0.0) -> None:
+        """One tick of every match; its frames go out at `due` (epoch seconds)."""
         ticking = [(r, done) for r, done in self.runners.values() if not done.done()]
         if not ticking:
             return
@@ -419,6 +430,7 @@ class Clock:
             if not ok:
                 done.set_result(False)
                 continue
+            tick.due = due
             try:
                 await runner.host.publish(runner.game_id, tick)
             except Exception as error:  # a tick that cannot be sent stops its game alone
@@ -426,7 +438,14 @@ class Clock:
                     done.set_exception(error)
                 continue
             if runner.match.finished and not done.done():
-                done.set_result(True)
+                # Its result after the last tick's frames, on every process.
+                wait = max(0.0, due + self.settle - time.time())
+                self.loop.call_later(wait, _resolve, done, True)
+
+
+def _resolve(done: asyncio.Future, value: Any) -> None:
+    if not done.done():
+        done.set_result(value)
 
 
 def clock_offset(number: int) -> float:

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from channels.db import database_sync_to_async
 
@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.15
 ACTIVE = {"countdown", "running"}
 HANDOVER_SECONDS = 0.3  # how long a new game waits for its home process to take it
+# The longest a batch of ticks is held for its `due` (Supervisor.deliver_at). A batch that
+# says it is due later came from a process whose clock is ahead of this one's.
+MAX_HOLD_SECONDS = 0.05
 
 
 def home(game_id: int, hosts: list[str]) -> str | None:
@@ -52,15 +55,22 @@ class TickPublisher:
     once, up to its `ack` (Tick.head), with each seat's ack beside it. One sender task keeps
     the batches in order.
 
-    This process's own sockets get the batch straight from here, once it is on the layer,
-    not back through Redis: the process that runs a game skips its own events
-    (`Supervisor.hub_event`), and its sockets' ticks no longer wait for Redis to hand the
-    batch back and the hub to decode it."""
+    A batch goes out on a fixed beat, not whenever its tick's round trips to the log ended:
+    this process's own sockets get it at its ticks' `due` (Clock.send_after past their moment
+    on the grid), straight from here and whatever the layer does; the other processes hold it
+    until `others_after` later (Supervisor.deliver_at). This process skips its own batch when
+    the layer brings it back (the event names its `origin`)."""
+
+    # The other processes send a batch this long after its `due`, when the running process has
+    # sent its own: two processes sending the same batch at once on one core interleave in
+    # whatever order the kernel picks.
+    others_after: ClassVar[float] = 0.004
 
     def __init__(self, supervisor: "Supervisor") -> None:
         self.supervisor = supervisor
+        self.due = 0.0
         self.batch: list[list[Any]] = []
-        self.queue: asyncio.Queue[list[list[Any]]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[list[list[Any]], float]] = asyncio.Queue()
         self.sender: asyncio.Task | None = None
 
     def publish(self, game_id: int, tick: Tick) -> None:
@@ -71,18 +81,19 @@ class TickPublisher:
             loop.call_soon(self._flush)  # after the clock has published this tick's games
         acks = [tick.acks[seat] for seat in sorted(tick.acks)]
         self.batch.append([game_id, tick.number, tick.head(), acks])
+        self.due = max(self.due, tick.due)
 
     def _flush(self) -> None:
-        batch, self.batch = self.batch, []
-        self.queue.put_nowait(batch)
+        batch, self.batch, due, self.due = self.batch, [], self.due, 0.0
+        self.supervisor.deliver_at(due, batch)  # whatever the layer does
+        self.queue.put_nowait((batch, due + self.others_after))
 
     async def _send(self) -> None:
         while True:
-            batch = await self.queue.get()
+            batch, due = await self.queue.get()
             origin = self.supervisor.host_id
             event = {"type": "game.ticks", "group": game_ticks_group(), "ticks": batch,
-                     "origin": origin}  # fmt: skip
-            await self.supervisor.deliver_ticks(batch)
+                     "origin": origin, "due": due}  # fmt: skip
             await send_event(event)
 
 
@@ -149,6 +160,8 @@ class Supervisor:
         self.countdowns: dict[int, float] = {}  # games in countdown shown here, seen since
         self.clock = time.monotonic
         self._task: asyncio.Task | None = None
+        self._deliveries: asyncio.Queue[tuple[float, list[list[Any]]]] = asyncio.Queue()
+        self._delivering: asyncio.Task | None = None
         self._wake = asyncio.Event()
 
     async def watch(self, game_id: int, status: str, socket: Any) -> None:
@@ -193,12 +206,30 @@ class Supervisor:
 
     async def hub_event(self, event: dict[str, Any]) -> None:
         if event["type"] == "game.ticks":
-            if event.get("origin") != self.host_id:  # this process's own were delivered
-                await self.deliver_ticks(event["ticks"])
+            if event.get("origin") != self.host_id:  # this process's own went from here
+                self.deliver_at(event.get("due", 0.0), event["ticks"])
             return
         status = event.get("game_status")
         if status is not None:
             self.note_status(int(event["group"].split(".")[1]), status)
+
+    def deliver_at(self, due: float, batch: list[list[Any]]) -> None:
+        """Hand a batch of ticks to this process's sockets at `due` (epoch seconds; at once if
+        it has passed), after the batches before it: one task takes them in order, so that
+        holding one holds neither the hub's other events nor the tick loop."""
+        if self._delivering is None or self._delivering.done():
+            self._delivering = asyncio.get_running_loop().create_task(
+                self._deliver_in_order(), context=contextvars.Context()
+            )
+        self._deliveries.put_nowait((due, batch))
+
+    async def _deliver_in_order(self) -> None:
+        while True:
+            due, batch = await self._deliveries.get()
+            wait = due - time.time()
+            if 0 < wait <= MAX_HOLD_SECONDS:  # further off: clocks apart, no use waiting
+                await asyncio.sleep(wait)
+            await self.deliver_ticks(batch)
 
     async def deliver_ticks(self, batch: list[list[Any]]) -> None:
         """A batch of ticks (TickPublisher) to the sockets of this process that show them."""

@@ -4,12 +4,14 @@ runner's checkpoint and takeover on the in-process store."""
 import asyncio
 import dataclasses
 import random
+import time
 
 import pytest
 
 from games.cycles import LightCycles
 from games.engine import (
     GAMES,
+    Clock,
     Match,
     Runner,
     Setup,
@@ -142,6 +144,42 @@ async def test_runner_ticks_to_the_end_and_checkpoints_every_tick():
     assert numbers == list(range(1, len(numbers) + 1))
     assert len(await store.log_entries(1)) == numbers[-1]
     assert await store.acquire(1, new_token()), "the runner released its lease"
+
+
+class TimedHost(RecordingHost):
+    """Notes when (epoch seconds) each tick was published and the result stored."""
+
+    def __init__(self, setup: Setup) -> None:
+        super().__init__(setup)
+        self.published_at: list[float] = []
+        self.finished_at = 0.0
+
+    async def publish(self, game_id, tick):
+        self.published_at.append(time.time())
+        await super().publish(game_id, tick)
+
+    async def finish(self, game_id, match):
+        self.finished_at = time.time()
+        await super().finish(game_id, match)
+
+
+async def test_ticks_are_due_on_a_fixed_beat_and_the_result_after_the_last_one():
+    """Each tick's frames go out `send_after` past its moment on the 50 ms grid, however long
+    its round trips to the log took (a jitter buffer: Tick.due), and a finished game's result
+    waits until every process has sent its last tick."""
+    store = MemoryGameStore()
+    host = TimedHost(running())
+    token = new_token()
+    assert await store.acquire(1, token)
+    await asyncio.wait_for(Runner(1, token, host=host, log=store).run(), 10)
+    dues = [t.due for t in host.ticks]
+    assert len(dues) >= 5
+    for earlier, later in zip(dues, dues[1:], strict=False):
+        beats = (later - earlier) / Clock.interval  # 1, or more after a stall of the machine
+        assert round(beats) >= 1 and beats == pytest.approx(round(beats), abs=0.04)
+    for published, due in zip(host.published_at, dues, strict=True):
+        assert due <= published + Clock.send_after + 0.001  # its grid moment had come
+    assert host.finished_at >= dues[-1] + Clock.settle
 
 
 async def test_inputs_reach_the_runner_and_are_acked():

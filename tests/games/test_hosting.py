@@ -3,6 +3,7 @@ whose runner died is taken over at once. Two supervisors on one store stand for 
 (the store is the only thing they share, as Redis is between processes)."""
 
 import asyncio
+import time
 
 import pytest
 
@@ -179,16 +180,28 @@ class Showing:
         self.got.set()
 
 
-async def test_a_process_hands_its_own_ticks_to_its_sockets_before_the_layer_and_not_again(
+class Timed(Showing):
+    """A local socket that notes when (epoch seconds) each event reached it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at: list[float] = []
+
+    async def room_event(self, event: dict) -> None:
+        self.at.append(time.time())
+        await super().room_event(event)
+
+
+async def test_a_process_sends_its_own_ticks_at_their_time_whatever_the_layer_does(
     settings, monkeypatch
 ):
-    """The process that runs a game gives its own sockets each tick batch first, then puts it
-    on the layer for the others (whose sockets get it as before): a layer that hangs, Redis
-    gone, does not hold this process's ticks, and the batch coming back through the layer is
-    not handed out twice."""
+    """The process that runs a game gives its own sockets each tick batch at the ticks' `due`
+    (not before, however soon the batch was ready), from here: a layer that hangs, Redis gone,
+    does not hold them. The batch goes on the layer due `others_after` later, and is not handed
+    out twice when it comes back."""
     settings.REDIS_URL = None
     supervisor = hosting.get_supervisor()
-    local = Showing()
+    local = Timed()
     supervisor.sockets[1] = {local}
     sent: list[dict] = []
     hang = asyncio.Event()
@@ -198,13 +211,36 @@ async def test_a_process_hands_its_own_ticks_to_its_sockets_before_the_layer_and
         await hang.wait()  # Redis does not answer
 
     monkeypatch.setattr(hosting, "send_event", hanging_send)
-    hosting.get_publisher().publish(1, Tick(7, [[0, 1, 2, 1]], {0: 3, 1: 0}, {}))
+    due = time.time() + 0.03
+    hosting.get_publisher().publish(1, Tick(7, [[0, 1, 2, 1]], {0: 3, 1: 0}, {}, due=due))
     await asyncio.wait_for(local.got.wait(), 5)
     assert [(e["type"], e["tick"], e["acks"]) for e in local.events] == [("game.tick", 7, [3, 0])]
+    assert local.at[0] >= due
 
-    assert [t[:2] for t in sent[0]["ticks"]] == [[1, 7]]  # then on to the layer
+    assert [t[:2] for t in sent[0]["ticks"]] == [[1, 7]]
+    assert sent[0]["due"] == pytest.approx(due + hosting.TickPublisher.others_after)
     await supervisor.hub_event(sent[0])  # its own batch, back from the layer
-    assert len(local.events) == 1
-    await supervisor.hub_event({**sent[0], "origin": "another process"})
-    assert len(local.events) == 2
+    local.got.clear()
+    later = time.time() + 0.03
+    await supervisor.hub_event({**sent[0], "origin": "another process", "due": later})
+    assert len(local.events) == 1  # held, and hub_event did not wait for it
+    await asyncio.wait_for(local.got.wait(), 5)
+    assert len(local.events) == 2 and local.at[1] >= later
     hosting.get_publisher().sender.cancel()
+    supervisor._delivering.cancel()
+
+
+async def test_a_batch_due_past_the_longest_hold_goes_out_at_once(settings):
+    """A batch whose `due` is further off than MAX_HOLD_SECONDS came from a process whose clock
+    runs ahead of this one's: waiting for it would only delay the ticks."""
+    settings.REDIS_URL = None
+    supervisor = hosting.get_supervisor()
+    local = Timed()
+    supervisor.sockets[1] = {local}
+    sent_at = time.time()
+    event = {"type": "game.ticks", "ticks": [[1, 1, '{"type":"tick"', [0]]],
+             "origin": "another process", "due": sent_at + 60}  # fmt: skip
+    await supervisor.hub_event(event)
+    await asyncio.wait_for(local.got.wait(), 5)
+    assert local.at[0] - sent_at < hosting.MAX_HOLD_SECONDS
+    supervisor._delivering.cancel()
