@@ -329,7 +329,7 @@ class Clock:
     # A tick's frames go out this long after its moment on the grid, not whenever its round
     # trips to the log end (1.5-5 ms, as Redis is busy): a fixed beat at the players, for a few
     # ms of latency (the server's jitter buffer). A tick ready later goes out when ready.
-    send_after: ClassVar[float] = 0.010
+    send_after: ClassVar[float] = 0.015
     # A finished match's result waits this long past its last tick's `due`, so that every
     # process has sent that tick (TickPublisher.others_after) before the result follows it.
     settle: ClassVar[float] = 0.020
