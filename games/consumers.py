@@ -167,22 +167,32 @@ class GameConsumer(LiveConsumer):
             return
         await self._deliver(event)
 
+    async def _catch_up(self, last: int) -> None:
+        """Send ticks `last_tick + 1` .. `last` from the checkpoint, in order."""
+        if last <= self.last_tick:
+            return
+        missed = await get_supervisor().missed_ticks(
+            self.game_id, self.setup, self.last_tick + 1, last
+        )
+        for tick in missed:
+            await self.send_text(tick_text(tick.head(), tick.acks.get(self.seat, 0)))
+        self.last_tick = max(self.last_tick, last)
+
     async def _deliver(self, event: dict[str, Any]) -> None:
         if event["type"] == "game.tick":
             if event["tick"] <= self.last_tick:
                 return  # announced again by a runner that took the game over
-            if event["tick"] > self.last_tick + 1:
-                # Ticks the layer dropped: sent from the checkpoint, in order, before this one.
-                missed = await get_supervisor().missed_ticks(
-                    self.game_id, self.setup, self.last_tick + 1, event["tick"] - 1
-                )
-                for tick in missed:
-                    await self.send_text(tick_text(tick.head(), tick.acks.get(self.seat, 0)))
+            # Ticks the layer dropped: sent from the checkpoint, in order, before this one.
+            await self._catch_up(event["tick"] - 1)
             self.last_tick = event["tick"]
             acks = event["acks"]
             ack = acks[self.seat] if self.seat is not None and self.seat < len(acks) else 0
             await self.send_text(tick_text(event["head"], ack))
         elif event["type"] == "hub.frame":
+            if event.get("ticks"):
+                # The game is over after `ticks` ticks: those this socket has not sent yet (held
+                # for their beat, or dropped) go first, so that it never shows the result early.
+                await self._catch_up(event["ticks"])
             if "game_status" in event:
                 # (An event without `seats`, from a process of an older release, counts as
                 # showing the seats this socket showed.)

@@ -389,11 +389,12 @@ class Clock:
             if delay > 0:
                 await asyncio.sleep(delay)
             try:
-                await self._tick(time.time() + (next_at - time.monotonic()) + self.send_after)
+                await self._tick(next_at)
             except Exception as error:
-                # The log is unreachable: every runner stops and lets its lease lapse.
-                for _, done in list(self.runners.values()):
-                    if not done.done():
+                # The log is unreachable: every runner stops and lets its lease lapse (one
+                # whose match is over goes on to store the result).
+                for runner, done in list(self.runners.values()):
+                    if not done.done() and not runner.match.finished:
                         done.set_exception(error)
                 await asyncio.sleep(0)  # let them leave before the next tick
             # A fixed schedule, not a fixed sleep: a slow tick does not delay the next ones;
@@ -402,9 +403,14 @@ class Clock:
             if next_at < time.monotonic() - self.interval:
                 next_at = math.floor(time.monotonic() / self.interval) * self.interval + offset
 
-    async def _tick(self, due: float = 0.0) -> None:
-        """One tick of every match; its frames go out at `due` (epoch seconds)."""
-        ticking = [(r, done) for r, done in self.runners.values() if not done.done()]
+    async def _tick(self, at: float | None = None) -> None:
+        """One tick of every match, for the moment `at` on the grid (time.monotonic(); now if
+        None): its frames go out `send_after` later."""
+        at = time.monotonic() if at is None else at
+        due = time.time() + (at - time.monotonic()) + self.send_after  # Tick.due: epoch seconds
+        # A finished match waits for its result (`settle`): it takes no more ticks.
+        ticking = [(r, done) for r, done in self.runners.values()
+                   if not done.done() and not r.match.finished]  # fmt: skip
         if not ticking:
             return
         # Inputs are taken just before the tick, so a turn waits at most one interval.
@@ -439,8 +445,8 @@ class Clock:
                 continue
             if runner.match.finished and not done.done():
                 # Its result after the last tick's frames, on every process.
-                wait = max(0.0, due + self.settle - time.time())
-                self.loop.call_later(wait, _resolve, done, True)
+                wait = at + self.send_after + self.settle - time.monotonic()
+                self.loop.call_later(max(0.0, wait), _resolve, done, True)
 
 
 def _resolve(done: asyncio.Future, value: Any) -> None:

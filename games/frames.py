@@ -27,7 +27,7 @@ def status_event(game: Game) -> dict[str, Any]:
     seated (where the cycles start depends on it)."""
     frame = status_frame(game)
     return {**frame_event(game_group(game.pk), frame), "game_status": game.status,
-            "seats": len(frame["game"]["players"])}  # fmt: skip
+            "seats": len(frame["game"]["players"]), **_last_tick(game)}  # fmt: skip
 
 
 def result_frame(game: Game) -> dict[str, Any]:
@@ -38,4 +38,11 @@ def result_frame(game: Game) -> dict[str, Any]:
 
 def result_event(game: Game) -> dict[str, Any]:
     """The result frame as a layer event (a socket sends one result, whichever runner sent it)."""
-    return {**frame_event(game_group(game.pk), result_frame(game)), "game_result": True}
+    return {**frame_event(game_group(game.pk), result_frame(game)), "game_result": True,
+            **_last_tick(game)}  # fmt: skip
+
+
+def _last_tick(game: Game) -> dict[str, int]:
+    """A finished game's number of ticks: each socket sends them all before the status or
+    result that says it is over (a tick may still be held for its beat, or was dropped)."""
+    return {"ticks": game.ticks} if game.status == Game.Status.FINISHED and game.ticks else {}

@@ -12,6 +12,7 @@ there is one process, and it runs every game.
 """
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import hashlib
@@ -38,6 +39,7 @@ HANDOVER_SECONDS = 0.3  # how long a new game waits for its home process to take
 # The longest a batch of ticks is held for its `due` (Supervisor.deliver_at). A batch that
 # says it is due later came from a process whose clock is ahead of this one's.
 MAX_HOLD_SECONDS = 0.05
+MAX_QUEUED = 20  # batches (a second of ticks) held per sending process, at most
 
 
 def home(game_id: int, hosts: list[str]) -> str | None:
@@ -85,7 +87,7 @@ class TickPublisher:
 
     def _flush(self) -> None:
         batch, self.batch, due, self.due = self.batch, [], self.due, 0.0
-        self.supervisor.deliver_at(due, batch)  # whatever the layer does
+        self.supervisor.deliver_at(due, batch, self.supervisor.host_id)  # whatever the layer does
         self.queue.put_nowait((batch, due + self.others_after))
 
     async def _send(self) -> None:
@@ -160,8 +162,9 @@ class Supervisor:
         self.countdowns: dict[int, float] = {}  # games in countdown shown here, seen since
         self.clock = time.monotonic
         self._task: asyncio.Task | None = None
-        self._deliveries: asyncio.Queue[tuple[float, list[list[Any]]]] = asyncio.Queue()
-        self._delivering: asyncio.Task | None = None
+        # Tick batches held for their time, per process that sent them (deliver_at).
+        self._lanes: dict[str, collections.deque[tuple[float, list[list[Any]]]]] = {}
+        self._lane_tasks: set[asyncio.Task] = set()
         self._wake = asyncio.Event()
 
     async def watch(self, game_id: int, status: str, socket: Any) -> None:
@@ -207,29 +210,45 @@ class Supervisor:
     async def hub_event(self, event: dict[str, Any]) -> None:
         if event["type"] == "game.ticks":
             if event.get("origin") != self.host_id:  # this process's own went from here
-                self.deliver_at(event.get("due", 0.0), event["ticks"])
+                self.deliver_at(event.get("due", 0.0), event["ticks"], event.get("origin", ""))
             return
         status = event.get("game_status")
         if status is not None:
             self.note_status(int(event["group"].split(".")[1]), status)
 
-    def deliver_at(self, due: float, batch: list[list[Any]]) -> None:
-        """Hand a batch of ticks to this process's sockets at `due` (epoch seconds; at once if
-        it has passed), after the batches before it: one task takes them in order, so that
-        holding one holds neither the hub's other events nor the tick loop."""
-        if self._delivering is None or self._delivering.done():
-            self._delivering = asyncio.get_running_loop().create_task(
-                self._deliver_in_order(), context=contextvars.Context()
+    def deliver_at(self, due: float, batch: list[list[Any]], origin: str) -> None:
+        """Hand a batch of ticks from process `origin` to this process's sockets at `due`
+        (epoch seconds; at once if it has passed), after that origin's batches before it.
+        Each origin has a lane of its own, so that a batch held for its time holds neither
+        another process's ticks, nor the hub's other events, nor the tick loop. A lane keeps
+        at most MAX_QUEUED batches: past that the oldest is dropped, and the sockets fill the
+        gap from the checkpoint as after a layer drop."""
+        lane = self._lanes.get(origin)
+        if lane is None:
+            lane = self._lanes[origin] = collections.deque()
+            task = asyncio.get_running_loop().create_task(
+                self._deliver_lane(origin, lane), context=contextvars.Context()
             )
-        self._deliveries.put_nowait((due, batch))
+            self._lane_tasks.add(task)
+            task.add_done_callback(self._lane_tasks.discard)
+        if len(lane) >= MAX_QUEUED:
+            lane.popleft()
+        lane.append((due, batch))
 
-    async def _deliver_in_order(self) -> None:
-        while True:
-            due, batch = await self._deliveries.get()
-            wait = due - time.time()
-            if 0 < wait <= MAX_HOLD_SECONDS:  # further off: clocks apart, no use waiting
-                await asyncio.sleep(wait)
-            await self.deliver_ticks(batch)
+    async def _deliver_lane(self, origin: str, lane: collections.deque) -> None:
+        try:
+            while lane:
+                due, batch = lane.popleft()
+                wait = due - time.time()
+                if 0 < wait <= MAX_HOLD_SECONDS:  # further off: clocks apart, no use waiting
+                    await asyncio.sleep(wait)
+                try:
+                    await self.deliver_ticks(batch)
+                except Exception:  # a malformed batch: the next ones still go
+                    logger.exception("delivering a batch of ticks from %s failed", origin)
+        finally:
+            if self._lanes.get(origin) is lane:
+                del self._lanes[origin]  # empty: the next batch starts a lane again
 
     async def deliver_ticks(self, batch: list[list[Any]]) -> None:
         """A batch of ticks (TickPublisher) to the sockets of this process that show them."""

@@ -389,3 +389,32 @@ async def test_ticks_a_process_missed_are_sent_from_the_checkpoint_in_order(
     assert acks[-1] == 1
     await alice.disconnect()
     await bob.disconnect()
+
+
+async def test_a_socket_sends_every_tick_before_it_says_the_game_is_over(
+    layer, game, user, other, monkeypatch
+):
+    """The last ticks may still be held for their beat (or dropped) when the status and the
+    result come through the hub: the socket sends them from the checkpoint first."""
+    from games import hosting
+
+    deliver = hosting.Supervisor.deliver_ticks
+
+    async def late(self, batch):
+        # Ticks from 4 on never arrive by themselves: only the end of the game brings them.
+        await deliver(self, [t for t in batch if t[1] < 4])
+
+    monkeypatch.setattr(hosting.Supervisor, "deliver_ticks", late)
+    await sync_to_async(services.game_join)(game=game, user=other)
+    alice, _ = await watch(game.pk, user)
+    bob, _ = await watch(game.pk, other)
+    await send(alice, {"type": "start"})
+    await status_reaches(bob, "running")
+    seen = []
+    while (frame := await bob.receive_json_from(timeout=10))["type"] != "result":
+        seen.append(frame["tick"] if frame["type"] == "tick" else frame["game"]["status"])
+    ticks = (await sync_to_async(Game.objects.get)(pk=game.pk)).ticks
+    assert ticks >= 5
+    assert seen == [*range(1, ticks + 1), "finished"]
+    await alice.disconnect()
+    await bob.disconnect()

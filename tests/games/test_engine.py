@@ -168,6 +168,13 @@ async def test_ticks_are_due_on_a_fixed_beat_and_the_result_after_the_last_one()
     its round trips to the log took (a jitter buffer: Tick.due), and a finished game's result
     waits until every process has sent its last tick."""
     store = MemoryGameStore()
+    commit, delays = store.commit, random.Random(3)
+
+    async def slow_commit(checkpoints):  # a busy Redis: 0-10 ms a round trip
+        await asyncio.sleep(delays.uniform(0, 0.01))  # noqa: sleep-ok the log's latency
+        return await commit(checkpoints)
+
+    store.commit = slow_commit
     host = TimedHost(running())
     token = new_token()
     assert await store.acquire(1, token)
@@ -176,7 +183,7 @@ async def test_ticks_are_due_on_a_fixed_beat_and_the_result_after_the_last_one()
     assert len(dues) >= 5
     for earlier, later in zip(dues, dues[1:], strict=False):
         beats = (later - earlier) / Clock.interval  # 1, or more after a stall of the machine
-        assert round(beats) >= 1 and beats == pytest.approx(round(beats), abs=0.04)
+        assert round(beats) >= 1 and beats == pytest.approx(round(beats), abs=0.03)
     for published, due in zip(host.published_at, dues, strict=True):
         assert due <= published + Clock.send_after + 0.001  # its grid moment had come
     assert host.finished_at >= dues[-1] + Clock.settle

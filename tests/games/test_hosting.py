@@ -192,15 +192,25 @@ class Timed(Showing):
         await super().room_event(event)
 
 
+@pytest.fixture
+async def supervisor(settings):
+    """This loop's supervisor (the in-memory store), its lanes stopped at the end."""
+    settings.REDIS_URL = None
+    supervisor = hosting.get_supervisor()
+    yield supervisor
+    publisher = hosting.get_publisher()
+    for task in [*supervisor._lane_tasks, *([publisher.sender] if publisher.sender else [])]:
+        task.cancel()
+    await asyncio.gather(*supervisor._lane_tasks, return_exceptions=True)
+
+
 async def test_a_process_sends_its_own_ticks_at_their_time_whatever_the_layer_does(
-    settings, monkeypatch
+    supervisor, monkeypatch
 ):
     """The process that runs a game gives its own sockets each tick batch at the ticks' `due`
     (not before, however soon the batch was ready), from here: a layer that hangs, Redis gone,
     does not hold them. The batch goes on the layer due `others_after` later, and is not handed
     out twice when it comes back."""
-    settings.REDIS_URL = None
-    supervisor = hosting.get_supervisor()
     local = Timed()
     supervisor.sockets[1] = {local}
     sent: list[dict] = []
@@ -226,21 +236,65 @@ async def test_a_process_sends_its_own_ticks_at_their_time_whatever_the_layer_do
     assert len(local.events) == 1  # held, and hub_event did not wait for it
     await asyncio.wait_for(local.got.wait(), 5)
     assert len(local.events) == 2 and local.at[1] >= later
-    hosting.get_publisher().sender.cancel()
-    supervisor._delivering.cancel()
 
 
-async def test_a_batch_due_past_the_longest_hold_goes_out_at_once(settings):
+def batch(game_id: int, number: int) -> list[list]:
+    return [[game_id, number, f'{{"type":"tick","tick":{number},"moves":[],"ack":', [0]]]
+
+
+async def test_a_batch_held_for_its_time_holds_no_other_process_s_ticks(supervisor):
+    """Each sending process has a lane of its own: a batch from one process, held until its
+    time (its clock ahead of this one's, or due later), does not delay another's."""
+    ahead, local = Timed(), Timed()
+    supervisor.sockets[1], supervisor.sockets[2] = {ahead}, {local}
+    now = time.time()
+    supervisor.deliver_at(now + hosting.MAX_HOLD_SECONDS - 0.005, batch(1, 1), "clock ahead")
+    supervisor.deliver_at(now, batch(2, 1), supervisor.host_id)
+    await asyncio.wait_for(local.got.wait(), 5)
+    assert local.at[0] - now < 0.02 and not ahead.events
+    await asyncio.wait_for(ahead.got.wait(), 5)
+
+
+async def test_a_batch_due_past_the_longest_hold_goes_out_at_once(supervisor):
     """A batch whose `due` is further off than MAX_HOLD_SECONDS came from a process whose clock
     runs ahead of this one's: waiting for it would only delay the ticks."""
-    settings.REDIS_URL = None
-    supervisor = hosting.get_supervisor()
     local = Timed()
     supervisor.sockets[1] = {local}
     sent_at = time.time()
-    event = {"type": "game.ticks", "ticks": [[1, 1, '{"type":"tick"', [0]]],
-             "origin": "another process", "due": sent_at + 60}  # fmt: skip
+    event = {"type": "game.ticks", "ticks": batch(1, 1), "origin": "another process",
+             "due": sent_at + 60}  # fmt: skip
     await supervisor.hub_event(event)
     await asyncio.wait_for(local.got.wait(), 5)
     assert local.at[0] - sent_at < hosting.MAX_HOLD_SECONDS
-    supervisor._delivering.cancel()
+
+
+async def test_a_lane_keeps_a_bounded_backlog_and_survives_a_bad_batch(supervisor, caplog):
+    """A socket that never returns holds its lane: the lane keeps the newest MAX_QUEUED batches
+    (the sockets fill what was dropped from the checkpoint). A malformed batch is logged and the
+    next ones still go."""
+    stuck = asyncio.Event()
+
+    class Hanging(Timed):
+        async def room_event(self, event):
+            await super().room_event(event)
+            await stuck.wait()
+
+    hanging = Hanging()
+    supervisor.sockets[1] = {hanging}
+    for number in range(1, 101):
+        supervisor.deliver_at(0.0, batch(1, number), "another process")
+    await asyncio.wait_for(hanging.got.wait(), 5)
+    # The newest MAX_QUEUED were kept: the first of them is being delivered, the rest wait.
+    assert [e["tick"] for e in hanging.events] == [101 - hosting.MAX_QUEUED]
+    assert [b[0][1] for _, b in supervisor._lanes["another process"]] == list(
+        range(102 - hosting.MAX_QUEUED, 101)
+    )
+    stuck.set()
+
+    local = Timed()
+    supervisor.sockets[2] = {local}
+    supervisor.deliver_at(0.0, [[2, 1]], "a process of another release")  # not a tick
+    supervisor.deliver_at(0.0, batch(2, 2), "a process of another release")
+    await asyncio.wait_for(local.got.wait(), 5)
+    assert [e["tick"] for e in local.events] == [2]
+    assert "delivering a batch of ticks from a process of another release failed" in caplog.text
