@@ -61,6 +61,10 @@ class GameConsumer(LiveConsumer):
         self.stale = False  # ... and must read the game again before it is done
         self.shown = (-1, 0)  # how far the game had got in what this socket was sent
         self.refreshes: set[asyncio.Task] = set()
+        # The hub and the supervisor's lanes (one per process sending ticks) deliver to this
+        # socket from tasks of their own: one delivery at a time, or a catch-up and a held
+        # tick would both send the same tick.
+        self.delivering = asyncio.Lock()
         self.watching = False
         await self.join_group(game_group(self.game_id))
         await get_supervisor().watch(self.game_id, self.status, self)
@@ -168,17 +172,28 @@ class GameConsumer(LiveConsumer):
         await self._deliver(event)
 
     async def _catch_up(self, last: int) -> None:
-        """Send ticks `last_tick + 1` .. `last` from the checkpoint, in order."""
+        """Send ticks `last_tick + 1` .. `last` from the checkpoint, in order. Ticks the log no
+        longer has (or Redis unreachable) make this socket read a fresh `state` instead."""
         if last <= self.last_tick:
             return
-        missed = await get_supervisor().missed_ticks(
-            self.game_id, self.setup, self.last_tick + 1, last
-        )
+        first = self.last_tick + 1
+        try:
+            missed = await get_supervisor().missed_ticks(self.game_id, self.setup, first, last)
+        except Exception:
+            logger.warning("game %s: ticks %s-%s not read", self.game_id, first, last,
+                           exc_info=True)  # fmt: skip
+            missed = []
         for tick in missed:
             await self.send_text(tick_text(tick.head(), tick.acks.get(self.seat, 0)))
+        if [tick.number for tick in missed] != list(range(first, last + 1)):
+            self._state_soon()
         self.last_tick = max(self.last_tick, last)
 
     async def _deliver(self, event: dict[str, Any]) -> None:
+        async with self.delivering:
+            await self._deliver_one(event)
+
+    async def _deliver_one(self, event: dict[str, Any]) -> None:
         if event["type"] == "game.tick":
             if event["tick"] <= self.last_tick:
                 return  # announced again by a runner that took the game over

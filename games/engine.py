@@ -341,6 +341,8 @@ class Clock:
         self.log = log
         self.loop = asyncio.get_running_loop()
         self.runners: dict[int, tuple[Runner, asyncio.Future[bool]]] = {}
+        # Runners whose match is over and committed, waiting `settle` before the result.
+        self.settling: set[asyncio.Future[bool]] = set()
         self.task: asyncio.Task | None = None
         self.offset: float | None = None  # seconds into each period; taken once per clock
 
@@ -360,6 +362,12 @@ class Clock:
         finally:
             if self.runners.get(runner.game_id, (None,))[0] is runner:
                 del self.runners[runner.game_id]
+
+    def _settled(self, done: asyncio.Future[bool]) -> None:
+        """A finished match's last tick has gone out everywhere: its runner stores the result."""
+        self.settling.discard(done)
+        if not done.done():
+            done.set_result(True)
 
     def _stopped(self, task: asyncio.Task) -> None:
         """The tick loop ended: no runner still registered may wait for it forever."""
@@ -393,8 +401,8 @@ class Clock:
             except Exception as error:
                 # The log is unreachable: every runner stops and lets its lease lapse (one
                 # whose match is over goes on to store the result).
-                for runner, done in list(self.runners.values()):
-                    if not done.done() and not runner.match.finished:
+                for _, done in list(self.runners.values()):
+                    if not done.done() and done not in self.settling:
                         done.set_exception(error)
                 await asyncio.sleep(0)  # let them leave before the next tick
             # A fixed schedule, not a fixed sleep: a slow tick does not delay the next ones;
@@ -410,7 +418,7 @@ class Clock:
         due = time.time() + (at - time.monotonic()) + self.send_after  # Tick.due: epoch seconds
         # A finished match waits for its result (`settle`): it takes no more ticks.
         ticking = [(r, done) for r, done in self.runners.values()
-                   if not done.done() and not r.match.finished]  # fmt: skip
+                   if not done.done() and done not in self.settling]  # fmt: skip
         if not ticking:
             return
         # Inputs are taken just before the tick, so a turn waits at most one interval.
@@ -446,12 +454,8 @@ class Clock:
             if runner.match.finished and not done.done():
                 # Its result after the last tick's frames, on every process.
                 wait = at + self.send_after + self.settle - time.monotonic()
-                self.loop.call_later(max(0.0, wait), _resolve, done, True)
-
-
-def _resolve(done: asyncio.Future, value: Any) -> None:
-    if not done.done():
-        done.set_result(value)
+                self.settling.add(done)
+                self.loop.call_later(max(0.0, wait), self._settled, done)
 
 
 def clock_offset(number: int) -> float:

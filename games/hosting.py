@@ -15,6 +15,7 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import functools
 import hashlib
 import logging
 import time
@@ -230,7 +231,7 @@ class Supervisor:
                 self._deliver_lane(origin, lane), context=contextvars.Context()
             )
             self._lane_tasks.add(task)
-            task.add_done_callback(self._lane_tasks.discard)
+            task.add_done_callback(functools.partial(self._lane_ended, origin, lane))
         if len(lane) >= MAX_QUEUED:
             lane.popleft()
         lane.append((due, batch))
@@ -239,16 +240,21 @@ class Supervisor:
         try:
             while lane:
                 due, batch = lane.popleft()
-                wait = due - time.time()
-                if 0 < wait <= MAX_HOLD_SECONDS:  # further off: clocks apart, no use waiting
-                    await asyncio.sleep(wait)
                 try:
+                    wait = due - time.time()
+                    if 0 < wait <= MAX_HOLD_SECONDS:  # further off: clocks apart, no wait
+                        await asyncio.sleep(wait)
                     await self.deliver_ticks(batch)
                 except Exception:  # a malformed batch: the next ones still go
                     logger.exception("delivering a batch of ticks from %s failed", origin)
         finally:
             if self._lanes.get(origin) is lane:
                 del self._lanes[origin]  # empty: the next batch starts a lane again
+
+    def _lane_ended(self, origin: str, lane: collections.deque, task: asyncio.Task) -> None:
+        self._lane_tasks.discard(task)
+        if self._lanes.get(origin) is lane:  # cancelled before it ran: its `finally` never did
+            del self._lanes[origin]
 
     async def deliver_ticks(self, batch: list[list[Any]]) -> None:
         """A batch of ticks (TickPublisher) to the sockets of this process that show them."""

@@ -418,3 +418,80 @@ async def test_a_socket_sends_every_tick_before_it_says_the_game_is_over(
     assert seen == [*range(1, ticks + 1), "finished"]
     await alice.disconnect()
     await bob.disconnect()
+
+
+async def test_a_tick_and_the_end_of_the_game_reaching_a_socket_at_once_send_each_tick_once(
+    monkeypatch,
+):
+    """The hub (the status saying the game is over) and a lane of held ticks deliver to a
+    socket from tasks of their own: while the end's catch-up reads the checkpoint, the held
+    last tick waits, and is then not sent a second time."""
+    from games import hosting
+    from games.engine import Tick
+
+    socket = GameConsumer()
+    socket.game_id, socket.seat, socket.setup = 1, 0, {"seats": 2}
+    socket.last_tick, socket.shown, socket.status = 4, (2, 2), "running"
+    socket.holding, socket.result_sent = False, False
+    socket.delivering = asyncio.Lock()
+    sent = []
+
+    async def send_text(text):
+        sent.append(json.loads(text))
+
+    socket.send_text = send_text
+    asked, redis_answers = asyncio.Event(), asyncio.Event()
+
+    async def missed_ticks(game_id, setup, first, last):
+        asked.set()
+        await redis_answers.wait()
+        return [Tick(n, [], {0: 0}, {}) for n in range(first, last + 1)]
+
+    monkeypatch.setattr(hosting.get_supervisor(), "missed_ticks", missed_ticks)
+    head = Tick(5, [], {0: 0}, {}).head()
+    over = {"type": "hub.frame", "text": '{"type":"status","game":{"status":"finished"}}',
+            "game_status": "finished", "seats": 2, "ticks": 5}  # fmt: skip
+    ending = asyncio.create_task(socket.room_event(over))
+    await asked.wait()  # the catch-up is waiting on Redis
+    held_tick = asyncio.create_task(
+        socket.room_event({"type": "game.tick", "tick": 5, "head": head, "acks": [0]})
+    )
+    await asyncio.sleep(0)  # noqa: sleep-ok one turn: the held tick's lane got to the socket
+    redis_answers.set()
+    await asyncio.gather(ending, held_tick)
+    assert [f.get("tick", f["type"]) for f in sent] == [5, "status"]
+
+
+@pytest.mark.parametrize("checkpoint", ["unreachable", "without the last ticks"])
+async def test_a_socket_that_cannot_catch_up_at_the_end_reads_a_fresh_state(
+    monkeypatch, checkpoint
+):
+    """Found by review: Redis down as the game ended left the socket without the status (the
+    catch-up raised into the hub), and ticks the log no longer had were skipped silently."""
+    from games import hosting
+    from games.engine import Tick
+
+    socket = GameConsumer()
+    socket.game_id, socket.seat, socket.setup = 1, 0, {"seats": 2}
+    socket.last_tick, socket.shown, socket.status = 2, (2, 2), "running"
+    socket.holding, socket.result_sent = False, False
+    socket.delivering = asyncio.Lock()
+    sent, refreshed = [], []
+
+    async def send_text(text):
+        sent.append(json.loads(text))
+
+    async def missed_ticks(game_id, setup, first, last):
+        if checkpoint == "unreachable":
+            raise ConnectionError("Redis went away")
+        return [Tick(n, [], {0: 0}, {}) for n in range(first, last)]  # not the last one
+
+    socket.send_text = send_text
+    socket._state_soon = lambda: refreshed.append(True)
+    monkeypatch.setattr(hosting.get_supervisor(), "missed_ticks", missed_ticks)
+    over = {"type": "hub.frame", "text": '{"type":"status","game":{"status":"finished"}}',
+            "game_status": "finished", "seats": 2, "ticks": 5}  # fmt: skip
+    await socket.room_event(over)
+    ticks = [] if checkpoint == "unreachable" else [3, 4]
+    assert [f.get("tick", f["type"]) for f in sent] == [*ticks, "status"]
+    assert refreshed == [True]

@@ -189,6 +189,25 @@ async def test_ticks_are_due_on_a_fixed_beat_and_the_result_after_the_last_one()
     assert host.finished_at >= dues[-1] + Clock.settle
 
 
+async def test_a_match_that_ends_on_a_tick_whose_commit_fails_stops_its_runner():
+    """Found by review: a match over after a tick whose commit failed was neither ticked again
+    nor failed, and its runner waited for ever (this process never took the game again)."""
+    store = MemoryGameStore()
+    token = new_token()
+    assert await store.acquire(1, token)
+    runner = Runner(1, token, host=RecordingHost(running()), log=store)
+    commit = store.commit
+
+    async def failing_at_the_end(checkpoints):
+        if runner.match.finished:
+            raise ConnectionError("Redis went away")
+        return await commit(checkpoints)
+
+    store.commit = failing_at_the_end
+    await asyncio.wait_for(runner.run(), 10)
+    assert not runner.host.finished.is_set() and not runner.over
+
+
 async def test_inputs_reach_the_runner_and_are_acked():
     store = MemoryGameStore()
     host = RecordingHost(running())
