@@ -251,8 +251,9 @@ async def test_a_batch_held_for_its_time_holds_no_other_process_s_ticks(supervis
     supervisor.deliver_at(now + hosting.MAX_HOLD_SECONDS - 0.005, batch(1, 1), "clock ahead")
     supervisor.deliver_at(now, batch(2, 1), supervisor.host_id)
     await asyncio.wait_for(local.got.wait(), 5)
-    assert local.at[0] - now < 0.02 and not ahead.events
+    assert not ahead.events  # the local batch did not wait behind the held one
     await asyncio.wait_for(ahead.got.wait(), 5)
+    assert ahead.at[0] >= now + hosting.MAX_HOLD_SECONDS - 0.005
 
 
 async def test_a_batch_due_past_the_longest_hold_goes_out_at_once(supervisor):
@@ -265,7 +266,7 @@ async def test_a_batch_due_past_the_longest_hold_goes_out_at_once(supervisor):
              "due": sent_at + 60}  # fmt: skip
     await supervisor.hub_event(event)
     await asyncio.wait_for(local.got.wait(), 5)
-    assert local.at[0] - sent_at < hosting.MAX_HOLD_SECONDS
+    assert local.at[0] - sent_at < 1  # not the minute it says
 
 
 async def test_a_lane_keeps_a_bounded_backlog_and_survives_a_bad_batch(supervisor, caplog):
