@@ -43,6 +43,17 @@ def test_debug_defaults_sqlite_and_in_memory_layer():
     ]  # fmt: skip
 
 
+def test_each_test_process_has_a_test_database_of_its_own(settings):
+    """Two test runs in one checkout (or a run and a developer's single test) shared one file,
+    and each one's setup or teardown destroyed the other's database."""
+    done = settings_in_subprocess(
+        {"DJANGO_SETTINGS_MODULE": "config.settings.test"},
+        "settings.DATABASES['default']['TEST']['NAME']",
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) != settings.DATABASES["default"]["TEST"]["NAME"]
+
+
 def test_production_refuses_to_start_without_secret_key():
     done = settings_in_subprocess({}, "settings.DEBUG")
     assert done.returncode != 0
