@@ -1,3 +1,5 @@
+import contextlib
+import glob
 import os
 import shutil
 import sys
@@ -111,3 +113,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if directory:
         shutil.rmtree(directory, ignore_errors=True)
         os.environ.pop(TEMPLATES_ENV, None)
+    # This process's SQLite test database (config/settings/test.py): Django removes the file,
+    # not the WAL and shared-memory files beside it (4 MB a worker).
+    from django.conf import settings
+
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        for leftover in glob.glob(f"{glob.escape(name)}*"):
+            with contextlib.suppress(OSError):
+                os.remove(leftover)
