@@ -365,19 +365,40 @@ async def test_a_flood_of_turns_is_refused_then_the_socket_closed(layer, game, o
     assert "rate_limited" in codes
 
 
-async def test_ticks_a_process_missed_are_sent_from_the_checkpoint_in_order(
-    layer, game, user, other, monkeypatch
-):
+def deliver_only(monkeypatch, keep) -> None:
+    """Ticks reach this process's sockets only if `keep(number)`: dropped at the supervisor's
+    delivery, not at the layer (the runner's own process does not use the layer)."""
     from games import hosting
 
     deliver = hosting.Supervisor.deliver_ticks
 
-    async def lossy(self, batch):
-        # As a process whose layer dropped these (channels_redis over capacity): silently. At
-        # the delivery, not at the layer: the runner's own process does not use the layer.
-        await deliver(self, [t for t in batch if t[1] not in {3, 4, 7}])
+    async def some(self, batch):
+        await deliver(self, [t for t in batch if keep(t[1])])
 
-    monkeypatch.setattr(hosting.Supervisor, "deliver_ticks", lossy)
+    monkeypatch.setattr(hosting.Supervisor, "deliver_ticks", some)
+
+
+def bare_socket(last_tick: int, sent: list) -> GameConsumer:
+    """A game socket (seat 0 of 2, game 1, running) without a connection: its frames go to
+    `sent`."""
+    socket = GameConsumer()
+    socket.game_id, socket.seat, socket.setup = 1, 0, {"seats": 2}
+    socket.last_tick, socket.shown, socket.status = last_tick, (2, 2), "running"
+    socket.holding, socket.result_sent = False, False
+    socket.delivering = asyncio.Lock()
+
+    async def send_text(text):
+        sent.append(json.loads(text))
+
+    socket.send_text = send_text
+    return socket
+
+
+async def test_ticks_a_process_missed_are_sent_from_the_checkpoint_in_order(
+    layer, game, user, other, monkeypatch
+):
+    # As a process whose layer dropped these (channels_redis over capacity): silently.
+    deliver_only(monkeypatch, lambda number: number not in {3, 4, 7})
     await sync_to_async(services.game_join)(game=game, user=other)
     alice, _ = await watch(game.pk, user)
     bob, _ = await watch(game.pk, other)
@@ -396,15 +417,8 @@ async def test_a_socket_sends_every_tick_before_it_says_the_game_is_over(
 ):
     """The last ticks may still be held for their beat (or dropped) when the status and the
     result come through the hub: the socket sends them from the checkpoint first."""
-    from games import hosting
-
-    deliver = hosting.Supervisor.deliver_ticks
-
-    async def late(self, batch):
-        # Ticks from 4 on never arrive by themselves: only the end of the game brings them.
-        await deliver(self, [t for t in batch if t[1] < 4])
-
-    monkeypatch.setattr(hosting.Supervisor, "deliver_ticks", late)
+    # Ticks from 4 on never arrive by themselves: only the end of the game brings them.
+    deliver_only(monkeypatch, lambda number: number < 4)
     await sync_to_async(services.game_join)(game=game, user=other)
     alice, _ = await watch(game.pk, user)
     bob, _ = await watch(game.pk, other)
@@ -429,17 +443,8 @@ async def test_a_tick_and_the_end_of_the_game_reaching_a_socket_at_once_send_eac
     from games import hosting
     from games.engine import Tick
 
-    socket = GameConsumer()
-    socket.game_id, socket.seat, socket.setup = 1, 0, {"seats": 2}
-    socket.last_tick, socket.shown, socket.status = 4, (2, 2), "running"
-    socket.holding, socket.result_sent = False, False
-    socket.delivering = asyncio.Lock()
     sent = []
-
-    async def send_text(text):
-        sent.append(json.loads(text))
-
-    socket.send_text = send_text
+    socket = bare_socket(4, sent)
     asked, redis_answers = asyncio.Event(), asyncio.Event()
 
     async def missed_ticks(game_id, setup, first, last):
@@ -471,22 +476,14 @@ async def test_a_socket_that_cannot_catch_up_at_the_end_reads_a_fresh_state(
     from games import hosting
     from games.engine import Tick
 
-    socket = GameConsumer()
-    socket.game_id, socket.seat, socket.setup = 1, 0, {"seats": 2}
-    socket.last_tick, socket.shown, socket.status = 2, (2, 2), "running"
-    socket.holding, socket.result_sent = False, False
-    socket.delivering = asyncio.Lock()
     sent, refreshed = [], []
-
-    async def send_text(text):
-        sent.append(json.loads(text))
+    socket = bare_socket(2, sent)
 
     async def missed_ticks(game_id, setup, first, last):
         if checkpoint == "unreachable":
             raise ConnectionError("Redis went away")
         return [Tick(n, [], {0: 0}, {}) for n in range(first, last)]  # not the last one
 
-    socket.send_text = send_text
     socket._state_soon = lambda: refreshed.append(True)
     monkeypatch.setattr(hosting.get_supervisor(), "missed_ticks", missed_ticks)
     over = {"type": "hub.frame", "text": '{"type":"status","game":{"status":"finished"}}',
