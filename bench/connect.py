@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import collections
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -62,12 +63,16 @@ def specs(system: System, server: LoggedDaphne, cookies: list[str], first: int, 
     return [WorkerSpec(share, system.wait_hello, cfg.connect_concurrency) for share in shares]
 
 
-async def batch(system, server, redis_pid, cookies, first, n, cfg, timeline) -> dict[str, Any]:
-    """Open n sockets, wait for the server to calm down; CPU and RSS it took."""
+async def batch(system, server, redis_pid, cookies, first, n, cfg, timeline, apart) -> dict:
+    """Open n sockets, wait for the server to calm down; CPU and RSS it took. With `apart`,
+    the clients (the workers and this process) run on a core of their own."""
     pids = [server.pid, redis_pid]
     pool = WorkerPool(specs(system, server, cookies, first, n, cfg))
     try:
         await pool.ask(None, 60)
+        placement = "the clients share every core with the server and Redis"
+        if apart:
+            placement = procstat.place_apart(pids, [*pool.pids, os.getpid()])
         rss0, cpu0 = server.rss_bytes(), procstat.cpu_by_pid(pids)
         connected = await pool.ask("connect", 300 + n)
         opened = sum(c["opened"] for c in connected)
@@ -82,6 +87,7 @@ async def batch(system, server, redis_pid, cookies, first, n, cfg, timeline) -> 
         failures.update(c["failures"])
     return {
         "pool": pool,
+        "placement": placement,
         "opened": opened,
         "failures": dict(failures),
         "connects_per_second": round(opened / seconds, 1) if seconds else None,
@@ -103,7 +109,7 @@ def start_profiler(pid: int, out: Path) -> subprocess.Popen | None:
         return None
     command = [spy, "record", "--pid", str(pid), "--rate", "250", "--gil", "--format", "raw"]
     return subprocess.Popen(
-        [*command, "--output", str(out), "--nonblocking"],
+        [*command, "--output", str(out)],  # blocking: stacks as they were
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -172,6 +178,7 @@ def snapshot_diff(log_dir: Path, sockets: int, top: int = 45) -> list[str]:
 
 async def run_system(system: System, cfg: Config, db_url: str, accounts, args, log_dir: Path):
     await wait_for_quiet(cfg.wait_quiet)
+    cores = os.sched_getaffinity(0)
     redis = procs.RedisServer().start()
     env = procs.app_env(
         database_url=db_url,
@@ -198,8 +205,9 @@ async def run_system(system: System, cfg: Config, db_url: str, accounts, args, l
             await asyncio.sleep(1)
         cookies = accounts.subscribers
         n = cfg.subscribers
+        apart = not args.shared_cores
         log(f"{system.name}: opening {n} sockets")
-        first = await batch(system, server, redis.proc.pid, cookies, 0, n, cfg, timeline)
+        first = await batch(system, server, redis.proc.pid, cookies, 0, n, cfg, timeline, apart)
         pools.append(first.pop("pool"))
         if spy is not None:
             stop_profiler(spy)
@@ -208,7 +216,7 @@ async def run_system(system: System, cfg: Config, db_url: str, accounts, args, l
         if server_class is TracedDaphne:
             await snapshot(server, log_dir, 0)
         log(f"{system.name}: opening {n} more")
-        second = await batch(system, server, redis.proc.pid, cookies, n, n, cfg, timeline)
+        second = await batch(system, server, redis.proc.pid, cookies, n, n, cfg, timeline, apart)
         pools.append(second.pop("pool"))
         if server_class is TracedDaphne:
             await snapshot(server, log_dir, 1)
@@ -225,6 +233,7 @@ async def run_system(system: System, cfg: Config, db_url: str, accounts, args, l
         }
         await warm.close()
     finally:
+        procstat.pin([os.getpid()], cores)  # the next system's server starts from here
         for pool in pools:
             await pool.ask("finish", 120)
             pool.stop()
@@ -254,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracemalloc", action="store_true", help="trace Switchboard's memory")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle measured (10)")
     parser.add_argument("--wait-quiet", type=float, default=0.0)
+    parser.add_argument(
+        "--shared-cores",
+        action="store_true",
+        help="let the clients share every core with the server (before 2026-12-08)",
+    )
     args = parser.parse_args(argv)
     cfg = Config(
         systems=[s.strip() for s in args.systems.split(",") if s.strip()],

@@ -39,7 +39,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosedOK
 from websockets.frames import Frame, Opcode
 
-from bench.procstat import cpu_by_pid, cpu_seconds
+from bench.procstat import cpu_by_pid, cpu_seconds, pin, place_apart
 from bench.servers import LoggedDaphne
 from games.engine import Match
 from tests.support import procs
@@ -259,7 +259,12 @@ async def served(
             if shared_cores:
                 placement = "the bots share every core with the servers and Redis"
             else:
-                placement = place_apart([redis.proc.pid, one.pid, two.pid])
+                # The bots stand for players on machines of their own. Sharing the cores, they
+                # woke for every tick's frames just as a server was sending them, and the
+                # kernel (250 Hz here) let whichever it picked run a whole 4 ms tick: measured
+                # with `perf sched`, most of the servers' 4 ms waits in the middle of a tick
+                # were the bots' process on their core. SCHED_IDLE did not keep them off.
+                placement = place_apart([redis.proc.pid, one.pid, two.pid], [os.getpid()])
             gate = asyncio.Semaphore(8)
 
             async def log_in(name):
@@ -338,8 +343,7 @@ async def served(
             for error in failed[:3]:
                 print(f"a bot failed: {error!r}")  # noqa: T201
             trouble = sum(s.trouble()[0] for s in servers)
-    for task in os.listdir("/proc/self/task"):  # the floor runs alone: on any core
-        os.sched_setaffinity(int(task), cores)
+    pin([os.getpid()], cores)  # the floor runs alone: on any core
     cpu = sum(cpu1[p] - cpu0[p] for p in cpu1)
     game_seconds = (running0 + running1) / 2 * duration
     latencies = [ms for b in bots for ms in b.latencies]
@@ -401,27 +405,6 @@ async def floor(games: int, players: int, size: int, duration: float) -> dict:
         "elapsed_s": round(elapsed, 2),
         "cpu_ms_per_game_second": round(cpu * 1000 / game_seconds, 3),
     }  # fmt: skip
-
-
-def place_apart(system: list[int]) -> str:
-    """Keep the bots off the system's cores: the servers and Redis on every core but the
-    last, this process (the 400 bots) on the last one.
-
-    The bots stand for players on machines of their own. Sharing the cores, they wake for
-    every tick's frames just as a server is sending them, and the kernel (250 Hz here) lets
-    whichever it picks run a whole 4 ms tick: measured with `perf sched`, most of the servers'
-    4 ms waits in the middle of a tick were the bots' process on their core, and SCHED_IDLE did
-    not keep them off."""
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) < 2:
-        return "one core: the bots share it with the servers and Redis"
-    system_cores, bot_cores = set(cores[:-1]), {cores[-1]}
-    for pid in system:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            os.sched_setaffinity(int(task), system_cores)
-    for task in os.listdir("/proc/self/task"):
-        os.sched_setaffinity(int(task), bot_cores)
-    return f"servers and Redis on cores {sorted(system_cores)}, the bots on core {cores[-1]}"
 
 
 def cpu_seconds_self() -> float:

@@ -73,3 +73,24 @@ class CpuTimeline:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         return {"marks": self.marks, "samples": self.samples}
+
+
+def place_apart(system: list[int], clients: list[int]) -> str:
+    """Keep the clients off the system's cores: the servers and Redis (`system`) on every core
+    but the last, the client processes on the last one. Clients stand for machines of their
+    own; on shared cores their work lands in the servers' figures (the kernel runs whichever
+    it picks for a whole tick, and caches are shared). Threads started later inherit it."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return "one core: the clients share it with the servers and Redis"
+    system_cores, client_cores = set(cores[:-1]), {cores[-1]}
+    pin(system, system_cores)
+    pin(clients, client_cores)
+    return f"servers and Redis on cores {sorted(system_cores)}, the clients on core {cores[-1]}"
+
+
+def pin(pids: Iterable[int], cores: set[int]) -> None:
+    """Every thread of each process onto `cores`."""
+    for pid in pids:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setaffinity(int(task), cores)
