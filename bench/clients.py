@@ -19,6 +19,8 @@ from multiprocessing.connection import Connection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.support.timing import within
+
 MARK = "bench k="
 HELLO = '"type":"hello"'
 ERROR = '"type":"error"'
@@ -85,7 +87,7 @@ async def open_socket(url: str, cookie: str, origin: str, wait_hello: bool) -> C
         close_timeout=5,
     )
     if wait_hello:
-        first = await asyncio.wait_for(ws.recv(), 60)
+        first = await within(ws.recv(), 60)
         if HELLO not in first:
             await ws.close()
             raise RuntimeError(f"first frame is not hello: {first[:200]}")

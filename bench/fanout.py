@@ -32,6 +32,7 @@ from bench.clients import Publisher, SocketSpec, WorkerSpec, open_socket, publis
 from bench.report import merge_counts, percentile_ms, problem_lines, ratios, summarize, table
 from bench.servers import BareAsgiDaphne, LoggedDaphne, TutorialDaphne, WebsocketsServer
 from tests.support import procs
+from tests.support.timing import within
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECRET_KEY = "bench-only-secret-key-shared-by-both-apps-0123456789"
@@ -162,7 +163,7 @@ class WorkerPool:
             for pipe in self.pipes:
                 pipe.send(message)
         replies = [asyncio.to_thread(pipe.recv) for pipe in self.pipes]
-        return await asyncio.wait_for(asyncio.gather(*replies), seconds)
+        return await within(asyncio.gather(*replies), seconds)
 
     def stop(self) -> None:
         for pipe in self.pipes:

@@ -41,6 +41,7 @@ from bench.fanout import RESULTS, SECRET_KEY, Config, log, log_in
 from bench.report import percentile_ms
 from bench.servers import LoggedDaphne
 from tests.support import procs
+from tests.support.timing import within
 from tests.support.transports import browser_backoff
 
 DOCS_PNG = Path(__file__).resolve().parent.parent / "docs" / "storm.png"
@@ -207,9 +208,7 @@ def worker_main(conn: Connection, specs: list[Spec]) -> None:
 async def ask(pipes: list[Connection], message, seconds: float) -> list:
     for pipe in pipes:
         pipe.send(message)
-    return await asyncio.wait_for(
-        asyncio.gather(*(asyncio.to_thread(p.recv) for p in pipes)), seconds
-    )
+    return await within(asyncio.gather(*(asyncio.to_thread(p.recv) for p in pipes)), seconds)
 
 
 async def open_senders(server: LoggedDaphne, cookies: list[str], slugs: list[str]) -> dict:
@@ -346,7 +345,7 @@ async def run(args) -> dict:
             pids = [s.pid for s in servers] + [redis.proc.pid]
             log(f"opening {n} sockets in {rooms} rooms")
             t0 = time.monotonic()
-            ready = await asyncio.wait_for(
+            ready = await within(
                 asyncio.gather(*(asyncio.to_thread(p.recv) for p in pipes)), 600 + n / 10
             )
             figures["connect_seconds"] = round(time.monotonic() - t0, 1)

@@ -290,8 +290,10 @@ class Supervisor:
                     logger.warning("game supervisor: lease checks work again")
                 failing = False
             self._wake.clear()
+            # Not asyncio.wait_for: Python 3.11's swallows a cancel that comes as the wait ends.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
         self.countdowns.clear()
 
     async def adopt_orphans(self) -> None:

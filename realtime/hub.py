@@ -201,7 +201,8 @@ class Hub:
         while True:
             try:
                 redis = self.layer.connection(0)
-                alive = await asyncio.wait_for(redis.exists(marker), 2 * WATCH_SECONDS)
+                async with asyncio.timeout(2 * WATCH_SECONDS):
+                    alive = await redis.exists(marker)
                 if marked and not alive:
                     logger.warning("the channel layer lost this process's groups; joining again")
                     await self._rejoin()

@@ -44,6 +44,11 @@ async def _check_layer() -> None:
     await layer.receive(channel)
 
 
+async def _within(check, seconds: float):
+    async with asyncio.timeout(seconds):
+        return await check
+
+
 @login_not_required
 async def healthz(request: HttpRequest) -> JsonResponse:
     status = {"status": "ok", "db": "ok", "channel_layer": "ok"}
@@ -55,8 +60,7 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         "channel_layer": _check_layer(),
     }
     results = await asyncio.gather(
-        *(asyncio.wait_for(check, timeout=CHECK_SECONDS) for check in checks.values()),
-        return_exceptions=True,
+        *(_within(check, CHECK_SECONDS) for check in checks.values()), return_exceptions=True
     )
     for part, result in zip(checks, results, strict=True):
         if isinstance(result, BaseException):

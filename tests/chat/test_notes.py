@@ -15,6 +15,7 @@ from realtime.closecodes import CloseCode
 from realtime.errors import Invalid
 from tests.chat.test_consumers import closed_with, session_cookie
 from tests.factories import UserFactory, make_room
+from tests.support.timing import within
 from tests.support.yclient import YClient, awareness_message
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -67,9 +68,7 @@ async def flushed(socket, client) -> None:
 
 
 async def converge(*clients, text: str) -> None:
-    await asyncio.wait_for(
-        asyncio.gather(*(c.until(lambda c=c: str(c) == text) for c in clients)), 5
-    )
+    await within(asyncio.gather(*(c.until(lambda c=c: str(c) == text) for c in clients)), 5)
 
 
 async def test_concurrent_inserts_at_one_position_converge(layer, user, other, room):
@@ -81,7 +80,7 @@ async def test_concurrent_inserts_at_one_position_converge(layer, user, other, r
     await asyncio.gather(
         alice.edit(lambda t: t.insert(6, " A")), bob.edit(lambda t: t.insert(6, " B"))
     )
-    await asyncio.wait_for(
+    await within(
         asyncio.gather(
             alice.until(lambda: len(str(alice)) == 10), bob.until(lambda: len(str(bob)) == 10)
         ),
@@ -135,7 +134,7 @@ async def test_muted_member_reads_but_edits_are_not_applied(layer, user, other, 
     await flushed(bob_socket, bob)  # the server has handled bob's update (and dropped it)
     await alice.edit(lambda t: t.insert(5, "!"))
     # Bob still receives others' edits (his own stays local only).
-    await asyncio.wait_for(bob.until(lambda: str(bob).endswith("rules!")), 5)
+    await within(bob.until(lambda: str(bob).endswith("rules!")), 5)
     assert await sync_to_async(lambda: notes.note_text(room=room)["text"])() == "rules!"
     assert not await sync_to_async(NoteUpdate.objects.filter(author=other).exists)()
     await alice_socket.disconnect()
@@ -169,15 +168,15 @@ async def test_awareness_is_relayed_and_cleared_when_the_socket_closes(layer, us
     entries.write_var_uint(3)  # clock
     entries.write_var_string('{"user":{"name":"alice"},"cursor":null}')
     await alice.send_raw(bytes([YMessageType.AWARENESS]) + write_message(entries.to_bytes()))
-    await asyncio.wait_for(bob.until(lambda: len(bob.awareness) >= 1), 5)
+    await within(bob.until(lambda: len(bob.awareness) >= 1), 5)
     assert b"alice" in bob.awareness[0]
     # A newcomer is told the cursors already there, without waiting for them to move.
     late_socket, late = await editor(other)
-    await asyncio.wait_for(late.until(lambda: len(late.awareness) >= 1), 5)
+    await within(late.until(lambda: len(late.awareness) >= 1), 5)
     assert b"alice" in late.awareness[0]
     await late_socket.disconnect()
     await alice_socket.disconnect()
-    await asyncio.wait_for(bob.until(lambda: len(bob.awareness) >= 2), 5)
+    await within(bob.until(lambda: len(bob.awareness) >= 2), 5)
     assert b"null" in bob.awareness[1] and b"alice" not in bob.awareness[1]
     await bob_socket.disconnect()
 
@@ -281,7 +280,7 @@ async def test_a_visitor_of_a_public_room_reads_the_notes_but_cannot_change_them
     await visitor.edit(lambda t: t.insert(0, "EVE WAS HERE "))
     await flushed(eve_socket, visitor)
     await alice.edit(lambda t: t.insert(0, "> "))
-    await asyncio.wait_for(visitor.until(lambda: "> " in str(visitor)), 5)
+    await within(visitor.until(lambda: "> " in str(visitor)), 5)
     await flushed(alice_socket, alice)
     assert str(alice) == "> members only"  # never relayed
     assert await sync_to_async(stored_text)(room) == "> members only"  # never stored
@@ -434,14 +433,14 @@ async def test_an_awareness_entry_can_only_be_set_by_the_socket_that_owns_it(
     alice_socket, alice = await editor(user)
     bob_socket, bob = await editor(other)
     await alice.send_raw(awareness_message((4242, 1, '{"user":{"name":"alice"}}')))
-    await asyncio.wait_for(bob.until(lambda: len(bob.awareness) >= 1), 5)
+    await within(bob.until(lambda: len(bob.awareness) >= 1), 5)
     # Bob forges alice's entry, with a newer clock, beside his own.
     await bob.send_raw(
         awareness_message(
             (4242, 9, '{"user":{"name":"FORGED"}}'), (77, 1, '{"user":{"name":"bob"}}')
         )
     )
-    await asyncio.wait_for(alice.until(lambda: len(alice.awareness) >= 1), 5)
+    await within(alice.until(lambda: len(alice.awareness) >= 1), 5)
     await flushed(bob_socket, bob)
     await flushed(alice_socket, alice)
     assert all(b"FORGED" not in m for m in alice.awareness) and b'"bob"' in alice.awareness[0]
@@ -476,7 +475,7 @@ async def test_awareness_entries_are_bounded_in_size_and_number(layer, user, oth
     assert replayed.count(b'"n":"id') == settings.SWITCHBOARD_NOTES_AWARENESS_PER_SOCKET
     await bob_socket.disconnect()
     # Its entries go with the socket: a newcomer then hears of none of them.
-    await asyncio.wait_for(alice.until(lambda: b"null" in alice.awareness[-1]), 5)
+    await within(alice.until(lambda: b"null" in alice.awareness[-1]), 5)
     newest_socket, newest = await editor(user)
     await flushed(newest_socket, newest)
     assert b'"n":"id' not in b"".join(newest.awareness)

@@ -19,6 +19,7 @@ from config.asgi import application
 from dashboard import services as dashboard_services
 from realtime.errors import Forbidden
 from tests.factories import UserFactory, make_room
+from tests.support.timing import within
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -230,7 +231,7 @@ async def test_a_dashboard_stream_ends_at_logout(layer, user):
     response = await client.get("/sse/dashboards/d/")
     assert response.status_code == 200
     stream = aiter(response.streaming_content)
-    assert b"snapshot" in await asyncio.wait_for(anext(stream), 5)
+    assert b"snapshot" in await within(anext(stream), 5)
     logout = asyncio.create_task(client.post("/accounts/logout/"))
     async with asyncio.timeout(5):
         async for _ in stream:

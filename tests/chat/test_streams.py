@@ -11,6 +11,7 @@ from chat import services
 from config.asgi import application
 from realtime.presence import Registry, get_registry
 from tests.factories import make_room
+from tests.support.timing import within
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -29,9 +30,7 @@ async def client(user):
 
 async def test_long_poll_answers_at_once_when_there_is_news(layer, client, user, room):
     await sync_to_async(services.message_create)(room=room, author=user, body="already here")
-    response = await asyncio.wait_for(
-        client.get("/api/rooms/lobby/messages/?after_seq=0&wait=30"), 5
-    )
+    response = await within(client.get("/api/rooms/lobby/messages/?after_seq=0&wait=30"), 5)
     assert response.status_code == 200
     assert [m["body"] for m in response.json()] == ["already here"]
 
@@ -41,7 +40,7 @@ async def test_long_poll_waits_for_the_next_commit(layer, client, user, room):
     await asyncio.sleep(0.2)  # noqa: sleep-ok let the poll subscribe; it must not answer early
     assert not poll.done()
     await sync_to_async(services.message_create)(room=room, author=user, body="news")
-    response = await asyncio.wait_for(poll, 5)
+    response = await within(poll, 5)
     assert [(m["seq"], m["body"]) for m in response.json()] == [(1, "news")]
 
 
@@ -74,7 +73,7 @@ async def sse_events(response, count: int) -> list[dict]:
     events, buffer = [], ""
     stream = aiter(response.streaming_content)
     while len(events) < count:
-        chunk = await asyncio.wait_for(anext(stream), 5)
+        chunk = await within(anext(stream), 5)
         buffer += chunk.decode() if isinstance(chunk, bytes) else chunk
         while "\n\n" in buffer:
             block, buffer = buffer.split("\n\n", 1)
@@ -120,11 +119,11 @@ async def test_a_ban_ends_the_banned_users_sse_stream(layer, user, other, room):
     await reader.aforce_login(other)
     response = await reader.get("/sse/rooms/lobby/")
     stream = aiter(response.streaming_content)
-    assert (await asyncio.wait_for(anext(stream), 5)).startswith(b"retry:")
+    assert (await within(anext(stream), 5)).startswith(b"retry:")
     # The stream is subscribed by the time it has answered: the next read waits on the hub.
     next_chunk = asyncio.ensure_future(anext(stream, None))
     await sync_to_async(services.member_ban)(room=room, actor=user, target=other)
-    assert await asyncio.wait_for(next_chunk, 5) is None  # the stream ended
+    assert await within(next_chunk, 5) is None  # the stream ended
     assert (await reader.get("/sse/rooms/lobby/")).status_code == 403
 
 
@@ -135,7 +134,7 @@ async def test_a_ban_elsewhere_leaves_the_sse_stream_open(layer, user, other, ro
     reader = AsyncClient()
     await reader.aforce_login(other)
     response = await reader.get("/sse/rooms/lobby/")
-    first = await asyncio.wait_for(anext(aiter(response.streaming_content)), 5)
+    first = await within(anext(aiter(response.streaming_content)), 5)
     assert first.startswith(b"retry:")  # subscribed from here on
     await sync_to_async(services.member_ban)(room=elsewhere, actor=user, target=other)
     await sync_to_async(services.message_create)(room=room, author=user, body="still here")
@@ -182,6 +181,6 @@ async def test_a_client_gone_as_its_stream_starts_leaves_no_slot_behind(
         "headers": [(b"host", b"testserver"), (b"cookie", cookie)],
         "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
     }  # fmt: skip
-    await asyncio.wait_for(application(scope, receive, send), 10)
+    await within(application(scope, receive, send), 10)
     assert taken.is_set()
     assert registry.owned == {}

@@ -15,6 +15,7 @@ from dashboard import selectors, services, simulators
 from dashboard.models import Panel, Reading, ReadingRollup
 from realtime.errors import Forbidden, Invalid
 from realtime.hub import Hub
+from tests.support.timing import within
 
 pytestmark = pytest.mark.django_db
 
@@ -249,7 +250,7 @@ async def test_the_hub_merges_a_groups_readings_per_window_and_delays_no_lone_ev
         "type": "hub.readings", "group": "readings.1", "device": 1,
         "points": [["x", "2026-01-01T00:00:00.000Z", 0.0]], "last_id": 1,
     })  # fmt: skip
-    await asyncio.wait_for(recorder.arrived.wait(), 5)
+    await within(recorder.arrived.wait(), 5)
     assert recorder.events[0][0] - sent < 0.1, "a lone reading is not held for the window"
     started = time.monotonic()
     for n in range(1, 101):  # a burst: 100 events within a few windows
@@ -319,14 +320,14 @@ async def test_the_sse_stream_names_a_maps_points_and_drops_other_metrics(layer,
     await client.aforce_login(user)
     response = await client.get("/sse/dashboards/v/")
     stream = aiter(response.streaming_content)
-    assert b"snapshot" in await asyncio.wait_for(anext(stream), 5)
+    assert b"snapshot" in await within(anext(stream), 5)
     now = timezone.now()
     await sync_to_async(services.readings_record)(device=vans[0], readings=[
         {"metric": "lat", "value": 48.1, "ts": now}, {"metric": "battery", "value": 9, "ts": now},
     ])  # fmt: skip
-    chunk = await asyncio.wait_for(anext(stream), 5)
+    chunk = await within(anext(stream), 5)
     while b"event: readings" not in chunk:
-        chunk = await asyncio.wait_for(anext(stream), 5)
+        chunk = await within(anext(stream), 5)
     data = json.loads(chunk.decode().split("data: ", 1)[1].split("\n", 1)[0])
     assert [point[1:] for point in data["points"]] == [[48.1, vans[0].pk, "lat"]]
     logout = asyncio.create_task(client.post("/accounts/logout/"))

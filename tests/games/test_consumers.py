@@ -18,6 +18,7 @@ from games.cycles import start_positions
 from games.models import Game
 from realtime.closecodes import CloseCode
 from tests.factories import UserFactory, make_room
+from tests.support.timing import within
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -186,7 +187,7 @@ async def test_a_board_read_while_the_game_moves_on_never_takes_the_socket_back(
 
     monkeypatch.setattr(GameConsumer, "_send_snapshot", slow_for_bob)
     await send(bob, {"type": "join"})
-    await asyncio.wait_for(reading.wait(), 5)
+    await within(reading.wait(), 5)
     await send(late, {"type": "join"})
     while len((await next_of(alice, "status"))["game"]["players"]) < 3:
         pass

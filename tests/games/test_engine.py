@@ -21,6 +21,7 @@ from games.engine import (
     tick_text,
 )
 from games.store import MemoryGameStore, new_token
+from tests.support.timing import within
 
 
 def new_match(seats=2, size=16):
@@ -121,7 +122,7 @@ class RecordingHost:
         """Wait until `count` ticks were published."""
         while len(self.ticks) < count:
             self.ticked.clear()
-            await asyncio.wait_for(self.ticked.wait(), 5)
+            await within(self.ticked.wait(), 5)
 
     async def finish(self, game_id, match):
         self.result = (match.rules.ranking(), match.rules.winner())
@@ -138,7 +139,7 @@ async def test_runner_ticks_to_the_end_and_checkpoints_every_tick():
     host = RecordingHost(running())
     token = new_token()
     assert await store.acquire(1, token)
-    await asyncio.wait_for(Runner(1, token, host=host, log=store).run(), 10)
+    await within(Runner(1, token, host=host, log=store).run(), 10)
     assert host.finished.is_set()
     numbers = [t.number for t in host.ticks]
     assert numbers == list(range(1, len(numbers) + 1))
@@ -178,7 +179,7 @@ async def test_ticks_are_due_on_a_fixed_beat_and_the_result_after_the_last_one()
     host = TimedHost(running())
     token = new_token()
     assert await store.acquire(1, token)
-    await asyncio.wait_for(Runner(1, token, host=host, log=store).run(), 10)
+    await within(Runner(1, token, host=host, log=store).run(), 10)
     dues = [t.due for t in host.ticks]
     assert len(dues) >= 5
     for earlier, later in zip(dues, dues[1:], strict=False):
@@ -204,7 +205,7 @@ async def test_a_match_that_ends_on_a_tick_whose_commit_fails_stops_its_runner()
         return await commit(checkpoints)
 
     store.commit = failing_at_the_end
-    await asyncio.wait_for(runner.run(), 10)
+    await within(runner.run(), 10)
     assert not runner.host.finished.is_set() and not runner.over
 
 
@@ -215,7 +216,7 @@ async def test_inputs_reach_the_runner_and_are_acked():
     await store.acquire(1, token)
     await store.push_input(1, [0, 1, "up"])  # seat 0 starts heading down, so a reversal
     await store.push_input(1, [0, 2, "right"])
-    await asyncio.wait_for(Runner(1, token, host=host, log=store).run(), 10)
+    await within(Runner(1, token, host=host, log=store).run(), 10)
     assert host.ticks[0].acks[0] == 2
 
 
@@ -227,7 +228,7 @@ async def test_a_runner_that_lost_its_lease_stops_and_commits_nothing():
     task = asyncio.create_task(Runner(1, token, host=host, log=store).run())
     await host.until(3)
     store.leases[1] = ("someone else", store.leases[1][1] + 10)
-    await asyncio.wait_for(task, 5)
+    await within(task, 5)
     assert not host.finished.is_set()
     assert len(await store.log_entries(1)) == len(host.ticks)
 
@@ -246,7 +247,7 @@ async def test_a_second_runner_goes_on_from_the_checkpoint_without_a_gap():
     second = RecordingHost(running(size=64))
     token = new_token()
     assert await store.acquire(1, token)
-    await asyncio.wait_for(Runner(1, token, host=second, log=store).run(), 20)
+    await within(Runner(1, token, host=second, log=store).run(), 20)
     # The takeover announces the last checkpointed tick again, then goes on from there.
     assert second.ticks[0].number == checkpointed
     assert second.ticks[0].moves == first.ticks[checkpointed - 1].moves
@@ -265,7 +266,7 @@ async def test_countdown_then_begin():
     host = RecordingHost(setup)
     token = new_token()
     await store.acquire(1, token)
-    await asyncio.wait_for(Runner(1, token, host=host, log=store).run(), 10)
+    await within(Runner(1, token, host=host, log=store).run(), 10)
     assert host.began == 1 and host.finished.is_set()
 
 
@@ -299,10 +300,10 @@ async def test_a_runner_keeps_its_lease_while_the_database_is_slow_to_give_the_s
     token = new_token()
     await store.acquire(1, token)
     task = asyncio.create_task(Runner(1, token, host=host, log=store).run())
-    await asyncio.wait_for(store.renewed.wait(), 2)  # renewed while the setup is awaited
+    await within(store.renewed.wait(), 2)  # renewed while the setup is awaited
     assert not host.ticks
     host.answer.set()
-    await asyncio.wait_for(task, 10)
+    await within(task, 10)
     assert host.finished.is_set()
 
 
@@ -314,9 +315,9 @@ async def test_a_runner_whose_lease_went_while_it_read_the_setup_stops_there():
     token = new_token()
     await store.acquire(1, token)
     task = asyncio.create_task(Runner(1, token, host=host, log=store).run())
-    await asyncio.wait_for(store.renewed.wait(), 2)
+    await within(store.renewed.wait(), 2)
     store.leases[1] = ("another process", store.leases[1][1] + 60)  # it stalled; taken over
-    await asyncio.wait_for(task, 2)  # ends without the setup's answer
+    await within(task, 2)  # ends without the setup's answer
     host.answer.set()
     assert host.began == 0 and not host.ticks and not host.finished.is_set()
     assert store.leases[1][0] == "another process"
@@ -359,7 +360,7 @@ async def start_runners(store, hosts):
 async def test_one_clock_ticks_all_the_games_of_a_process_with_one_drain_a_tick():
     store = CountingStore()
     hosts = {game_id: RecordingHost(running(size=24)) for game_id in (1, 2, 3)}
-    await asyncio.wait_for(asyncio.gather(*await start_runners(store, hosts)), 10)
+    await within(asyncio.gather(*await start_runners(store, hosts)), 10)
     for game_id, host in hosts.items():
         assert host.finished.is_set()
         numbers = [t.number for t in host.ticks]
@@ -388,7 +389,7 @@ async def test_a_game_whose_rules_fail_stops_alone_and_frees_its_lease(monkeypat
     store = CountingStore()
     broken = RecordingHost(dataclasses.replace(running(size=24), kind="broken"))
     sound = RecordingHost(running(size=24))
-    await asyncio.wait_for(asyncio.gather(*await start_runners(store, {1: broken, 2: sound})), 10)
+    await within(asyncio.gather(*await start_runners(store, {1: broken, 2: sound})), 10)
     assert sound.finished.is_set() and len(sound.ticks) > len(broken.ticks)
     assert not broken.finished.is_set() and [t.number for t in broken.ticks] == [1, 2, 3]
     assert len(await store.log_entries(1)) == 3, "the failed tick was not checkpointed"
@@ -400,7 +401,7 @@ async def test_a_game_whose_rules_fail_stops_alone_and_frees_its_lease(monkeypat
 async def test_an_unreachable_log_stops_every_runner_and_each_lets_its_lease_go(hang):
     store = CountingStore(fail_after=3, hang=hang)
     hosts = {game_id: RecordingHost(running(size=64)) for game_id in (1, 2)}
-    await asyncio.wait_for(asyncio.gather(*await start_runners(store, hosts)), 10)
+    await within(asyncio.gather(*await start_runners(store, hosts)), 10)
     for host in hosts.values():
         assert [t.number for t in host.ticks] == [1, 2, 3]
         assert not host.finished.is_set()
@@ -427,7 +428,7 @@ async def test_a_tick_that_cannot_be_published_stops_its_game_alone():
     store = CountingStore()
     failing = FailingHost(running(size=24))
     sound = RecordingHost(running(size=24))
-    await asyncio.wait_for(asyncio.gather(*await start_runners(store, {1: failing, 2: sound})), 10)
+    await within(asyncio.gather(*await start_runners(store, {1: failing, 2: sound})), 10)
     assert sound.finished.is_set()
     assert [t.number for t in sound.ticks] == list(range(1, len(sound.ticks) + 1))
     assert [t.number for t in failing.ticks] == [1] and not failing.finished.is_set()
@@ -446,7 +447,7 @@ async def test_a_second_runner_of_a_game_on_the_same_clock_stops_the_first():
     first = asyncio.create_task(clock.run(runners[0]))
     second = asyncio.create_task(clock.run(runners[1]))
     # The first must stop, not wait forever for ticks that are no longer its own.
-    assert await asyncio.wait_for(first, 5) is False
+    assert await within(first, 5) is False
     assert clock.runners[1][0] is runners[1]
     second.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -468,5 +469,5 @@ async def test_a_clock_whose_number_never_comes_does_not_hang_its_runners():
     await store.acquire(1, token)
     # The wait for the number is bounded (a lease): the runner ends, one way or the other,
     # and the game is free for a runner elsewhere.
-    await asyncio.wait_for(Runner(1, token, host=host, log=store).run(), 10)
+    await within(Runner(1, token, host=host, log=store).run(), 10)
     assert await store.acquire(1, new_token())

@@ -11,6 +11,7 @@ from games import hosting
 from games.engine import Tick
 from games.hosting import HANDOVER_SECONDS, Supervisor, home
 from games.store import game_store
+from tests.support.timing import within
 
 
 class Recorded(Supervisor):
@@ -159,8 +160,8 @@ async def test_a_redis_outage_is_logged_once_not_at_every_poll(pair, caplog, mon
     monkeypatch.setattr(store, "hosts", hosts)
     monkeypatch.setattr(hosting, "POLL_SECONDS", 0.001)
     one._ensure_running()
-    await asyncio.wait_for(polls.wait(), 5)
-    await asyncio.wait_for(one._task, 5)
+    await within(polls.wait(), 5)
+    await within(one._task, 5)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == [
         "game supervisor: lease check failed",
@@ -223,7 +224,7 @@ async def test_a_process_sends_its_own_ticks_at_their_time_whatever_the_layer_do
     monkeypatch.setattr(hosting, "send_event", hanging_send)
     due = time.time() + 0.03
     hosting.get_publisher().publish(1, Tick(7, [[0, 1, 2, 1]], {0: 3, 1: 0}, {}, due=due))
-    await asyncio.wait_for(local.got.wait(), 5)
+    await within(local.got.wait(), 5)
     assert [(e["type"], e["tick"], e["acks"]) for e in local.events] == [("game.tick", 7, [3, 0])]
     assert local.at[0] >= due
 
@@ -234,7 +235,7 @@ async def test_a_process_sends_its_own_ticks_at_their_time_whatever_the_layer_do
     later = time.time() + 0.03
     await supervisor.hub_event({**sent[0], "origin": "another process", "due": later})
     assert len(local.events) == 1  # held, and hub_event did not wait for it
-    await asyncio.wait_for(local.got.wait(), 5)
+    await within(local.got.wait(), 5)
     assert len(local.events) == 2 and local.at[1] >= later
 
 
@@ -250,9 +251,9 @@ async def test_a_batch_held_for_its_time_holds_no_other_process_s_ticks(supervis
     now = time.time()
     supervisor.deliver_at(now + hosting.MAX_HOLD_SECONDS - 0.005, batch(1, 1), "clock ahead")
     supervisor.deliver_at(now, batch(2, 1), supervisor.host_id)
-    await asyncio.wait_for(local.got.wait(), 5)
+    await within(local.got.wait(), 5)
     assert not ahead.events  # the local batch did not wait behind the held one
-    await asyncio.wait_for(ahead.got.wait(), 5)
+    await within(ahead.got.wait(), 5)
     assert ahead.at[0] >= now + hosting.MAX_HOLD_SECONDS - 0.005
 
 
@@ -265,7 +266,7 @@ async def test_a_batch_due_past_the_longest_hold_goes_out_at_once(supervisor):
     event = {"type": "game.ticks", "ticks": batch(1, 1), "origin": "another process",
              "due": sent_at + 60}  # fmt: skip
     await supervisor.hub_event(event)
-    await asyncio.wait_for(local.got.wait(), 5)
+    await within(local.got.wait(), 5)
     assert local.at[0] - sent_at < 1  # not the minute it says
 
 
@@ -284,7 +285,7 @@ async def test_a_lane_keeps_a_bounded_backlog_and_survives_a_bad_batch(superviso
     supervisor.sockets[1] = {hanging}
     for number in range(1, 101):
         supervisor.deliver_at(0.0, batch(1, number), "another process")
-    await asyncio.wait_for(hanging.got.wait(), 5)
+    await within(hanging.got.wait(), 5)
     # The newest MAX_QUEUED were kept: the first of them is being delivered, the rest wait.
     assert [e["tick"] for e in hanging.events] == [101 - hosting.MAX_QUEUED]
     assert [b[0][1] for _, b in supervisor._lanes["another process"]] == list(
@@ -296,6 +297,29 @@ async def test_a_lane_keeps_a_bounded_backlog_and_survives_a_bad_batch(superviso
     supervisor.sockets[2] = {local}
     supervisor.deliver_at(0.0, [[2, 1]], "a process of another release")  # not a tick
     supervisor.deliver_at(0.0, batch(2, 2), "a process of another release")
-    await asyncio.wait_for(local.got.wait(), 5)
+    await within(local.got.wait(), 5)
     assert [e["tick"] for e in local.events] == [2]
     assert "delivering a batch of ticks from a process of another release failed" in caplog.text
+
+
+async def test_a_supervisor_cancelled_as_it_is_woken_stops(pair, monkeypatch):
+    """Its poll loop waited with asyncio.wait_for, which in Python 3.11 returns when a cancel
+    comes as the wait ends: the loop ran on, and a test awaiting it waited for ever."""
+    one, _ = pair
+    one.shows(range(1, 2), "waiting")
+    polled = asyncio.Event()
+    adopt = one.adopt_orphans
+
+    async def adopt_orphans():
+        await adopt()
+        polled.set()
+
+    monkeypatch.setattr(one, "adopt_orphans", adopt_orphans)
+    monkeypatch.setattr(hosting, "POLL_SECONDS", 60)
+    one._ensure_running()
+    await within(polled.wait(), 5)
+    await asyncio.sleep(0)  # noqa: sleep-ok one loop step: the poll is now waiting to be woken
+    one._wake.set()  # the wait ends in the next step ...
+    one._task.cancel()  # ... and the cancel comes in the same one
+    with pytest.raises(asyncio.CancelledError):
+        await within(one._task, 5)

@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.integration.conftest import UNLIMITED, Stack, derived_stack
 from tests.support.clients import Account, Rest, connect_socket, recv_json
+from tests.support.timing import within
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +86,7 @@ class Player:
 
     async def closed(self) -> int | None:
         """Wait until the server closes the socket: its close code."""
-        await asyncio.wait_for(self.reader, 15)
+        await within(self.reader, 15)
         return self.ws.close_code
 
     def ticks(self) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support import procs
 from tests.support.clients import ChatClient, Rest, login
+from tests.support.timing import within
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,7 @@ async def open_silent_socket(server: procs.DaphneProcess, path: str, cookie: str
             f"Origin: {server.http}\r\nCookie: sessionid={cookie}\r\n\r\n"
         ).encode()
     )
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    head = await within(reader.readuntil(b"\r\n\r\n"), 10)
     assert head.startswith(b"HTTP/1.1 101"), head
     return reader, writer
 

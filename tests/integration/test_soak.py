@@ -45,6 +45,7 @@ from tests.support.clients import (
     open_silent_socket,
     recv_json,
 )
+from tests.support.timing import within
 from tests.support.transports import (
     LongPoller,
     ResumingChat,
@@ -503,7 +504,7 @@ async def churn_dashboard(load: Load, account: Account, slug: str) -> None:
         ws = await connect_socket(load.server(), f"/ws/dashboards/{slug}/", account)
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(read_dashboard(ws, []), rng.uniform(2, 6))
+                await within(read_dashboard(ws, []), rng.uniform(2, 6))
         finally:
             if rng.random() < 0.5:
                 await ws.close()

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from websockets.frames import OP_TEXT, Frame
 
 from tests.support.clients import Account, Server, handshake_by_hand
+from tests.support.timing import within
 
 OP_CLOSE = 0x8
 
@@ -81,7 +82,7 @@ class SlowStream(_TinyWindowClient):
                 f"Cookie: sessionid={account.sessionid}\r\n\r\n"
             ).encode()
         )
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        head = await within(reader.readuntil(b"\r\n\r\n"), 10)
         assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head, head
         return cls(reader, writer)
 

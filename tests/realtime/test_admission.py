@@ -9,6 +9,7 @@ from channels.testing import WebsocketCommunicator
 from realtime import admission
 from tests.chat.test_consumers import join, open_socket
 from tests.factories import UserFactory, make_room
+from tests.support.timing import within
 
 
 class Handshakes:
@@ -45,7 +46,7 @@ class Handshakes:
 
 async def started(app: Handshakes) -> str:
     """The name of the next handshake the application begins."""
-    return await asyncio.wait_for(app.arrivals.get(), 5)
+    return await within(app.arrivals.get(), 5)
 
 
 @pytest.mark.parametrize("ending", ["hello", "quiet", "refuse", "raise"])
@@ -65,7 +66,7 @@ async def test_a_handshake_waits_for_a_turn_and_each_ending_gives_it_back(settin
     app.let("first", ending)
     if ending == "raise":
         with pytest.raises(RuntimeError):
-            await asyncio.wait_for(asyncio.shield(first.future), 5)
+            await within(asyncio.shield(first.future), 5)
         first_connects.cancel()  # asgiref only reports the failure once its wait times out
     else:
         connected, _ = await first_connects

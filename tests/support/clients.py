@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.procs import PASSWORD  # procs.create_users' default
+from tests.support.timing import within
 
 SAME_ORIGIN = "same-origin"  # connect_chat: send the server's own origin, as its pages would
 HTTP_TIMEOUT = 30.0
@@ -375,7 +376,7 @@ async def handshake_by_hand(
         ).encode()
     )
     try:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HTTP_TIMEOUT)
+        head = await within(reader.readuntil(b"\r\n\r\n"), HTTP_TIMEOUT)
         assert head.startswith(b"HTTP/1.1 101"), head
     except BaseException:
         writer.close()

@@ -31,6 +31,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tests.support.clients import HTTP_TIMEOUT, Account, Server, connect_chat, sse_events
+from tests.support.timing import within
 
 RECONNECT_BACKOFF = (0.05, 1.0)  # first and longest pause between attempts, seconds
 
@@ -312,7 +313,7 @@ class ResumingChat(_Reconnecting):
         server = self._server()
         ws = await connect_chat(server, self.account, self.slug, open_timeout=5)
         try:
-            hello = json.loads(await asyncio.wait_for(ws.recv(), HTTP_TIMEOUT))
+            hello = json.loads(await within(ws.recv(), HTTP_TIMEOUT))
             assert hello["type"] == "hello", hello
             self.user_id = hello["user"]["id"]
             self.connections += 1
@@ -464,7 +465,7 @@ class LongPoller(_Reconnecting):
                     self.drops += 1
                     await asyncio.sleep(self.rng.uniform(0.02, 0.3))  # noqa: sleep-ok offline
                     try:
-                        response = await asyncio.wait_for(
+                        response = await within(
                             http.get(url, params=params), self.rng.uniform(0.001, 0.1)
                         )
                     except TimeoutError:
