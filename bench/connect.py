@@ -63,16 +63,16 @@ def specs(system: System, server: LoggedDaphne, cookies: list[str], first: int, 
     return [WorkerSpec(share, system.wait_hello, cfg.connect_concurrency) for share in shares]
 
 
-async def batch(system, server, redis_pid, cookies, first, n, cfg, timeline, apart) -> dict:
-    """Open n sockets, wait for the server to calm down; CPU and RSS it took. With `apart`,
-    the clients (the workers and this process) run on a core of their own."""
+async def batch(system, server, redis_pid, cookies, first, n, cfg, timeline, cores) -> dict:
+    """Open n sockets, wait for the server to calm down; CPU and RSS it took. Given the
+    machine's `cores`, the clients (the workers and this process) run on one of their own."""
     pids = [server.pid, redis_pid]
     pool = WorkerPool(specs(system, server, cookies, first, n, cfg))
     try:
         await pool.ask(None, 60)
         placement = "the clients share every core with the server and Redis"
-        if apart:
-            placement = procstat.place_apart(pids, [*pool.pids, os.getpid()])
+        if cores is not None:
+            placement = procstat.place_apart(pids, [*pool.pids, os.getpid()], cores)
         rss0, cpu0 = server.rss_bytes(), procstat.cpu_by_pid(pids)
         connected = await pool.ask("connect", 300 + n)
         opened = sum(c["opened"] for c in connected)
@@ -205,9 +205,9 @@ async def run_system(system: System, cfg: Config, db_url: str, accounts, args, l
             await asyncio.sleep(1)
         cookies = accounts.subscribers
         n = cfg.subscribers
-        apart = not args.shared_cores
+        placing = None if args.shared_cores else cores
         log(f"{system.name}: opening {n} sockets")
-        first = await batch(system, server, redis.proc.pid, cookies, 0, n, cfg, timeline, apart)
+        first = await batch(system, server, redis.proc.pid, cookies, 0, n, cfg, timeline, placing)
         pools.append(first.pop("pool"))
         if spy is not None:
             stop_profiler(spy)
@@ -216,7 +216,7 @@ async def run_system(system: System, cfg: Config, db_url: str, accounts, args, l
         if server_class is TracedDaphne:
             await snapshot(server, log_dir, 0)
         log(f"{system.name}: opening {n} more")
-        second = await batch(system, server, redis.proc.pid, cookies, n, n, cfg, timeline, apart)
+        second = await batch(system, server, redis.proc.pid, cookies, n, n, cfg, timeline, placing)
         pools.append(second.pop("pool"))
         if server_class is TracedDaphne:
             await snapshot(server, log_dir, 1)

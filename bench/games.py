@@ -264,7 +264,7 @@ async def served(
                 # kernel (250 Hz here) let whichever it picked run a whole 4 ms tick: measured
                 # with `perf sched`, most of the servers' 4 ms waits in the middle of a tick
                 # were the bots' process on their core. SCHED_IDLE did not keep them off.
-                placement = place_apart([redis.proc.pid, one.pid, two.pid], [os.getpid()])
+                placement = place_apart([redis.proc.pid, one.pid, two.pid], [os.getpid()], cores)
             gate = asyncio.Semaphore(8)
 
             async def log_in(name):

@@ -75,22 +75,28 @@ class CpuTimeline:
         return {"marks": self.marks, "samples": self.samples}
 
 
-def place_apart(system: list[int], clients: list[int]) -> str:
-    """Keep the clients off the system's cores: the servers and Redis (`system`) on every core
-    but the last, the client processes on the last one. Clients stand for machines of their
-    own; on shared cores their work lands in the servers' figures (the kernel runs whichever
-    it picks for a whole tick, and caches are shared). Threads started later inherit it."""
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) < 2:
+def place_apart(system: list[int], clients: list[int], cores: set[int] | None = None) -> str:
+    """Keep the clients off the system's cores: the servers and Redis (`system`) on every one of
+    `cores` (this process's, if not given) but the last, the client processes on the last one.
+    Clients stand for machines of their own; on shared cores their work lands in the servers'
+    figures (the kernel runs whichever it picks for a whole tick, and caches are shared).
+    Threads started later inherit it. Pass `cores` when this process is a client already
+    placed: its own affinity is then the clients' core alone."""
+    ordered = sorted(cores if cores is not None else os.sched_getaffinity(0))
+    if len(ordered) < 2:
         return "one core: the clients share it with the servers and Redis"
-    system_cores, client_cores = set(cores[:-1]), {cores[-1]}
+    system_cores, client_cores = set(ordered[:-1]), {ordered[-1]}
     pin(system, system_cores)
     pin(clients, client_cores)
-    return f"servers and Redis on cores {sorted(system_cores)}, the clients on core {cores[-1]}"
+    return f"servers and Redis on cores {sorted(system_cores)}, the clients on core {ordered[-1]}"
 
 
 def pin(pids: Iterable[int], cores: set[int]) -> None:
-    """Every thread of each process onto `cores`."""
+    """Every thread of each process onto `cores`; processes and threads that have ended are
+    left out (a worker may exit, a thread end, between the listing and the call)."""
     for pid in pids:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            os.sched_setaffinity(int(task), cores)
+        with contextlib.suppress(FileNotFoundError):
+            tasks = os.listdir(f"/proc/{pid}/task")
+            for task in tasks:
+                with contextlib.suppress(ProcessLookupError):
+                    os.sched_setaffinity(int(task), cores)

@@ -28,8 +28,16 @@ def test_clients_get_a_core_of_their_own_and_the_system_every_other_one():
         assert cores_of(server.pid) == {frozenset(cores[:-1])}
         assert cores_of(client.pid) == {frozenset([cores[-1]])}
         assert str(cores[-1]) in placement
+        # Again, as bench.connect does for its second batch: the harness is a client by then,
+        # on the last core alone, so it passes the machine's cores.
+        assert place_apart([server.pid], [client.pid], set(cores)) == placement
+        assert cores_of(server.pid) == {frozenset(cores[:-1])}
         pin([client.pid], set(cores))
         assert cores_of(client.pid) == {frozenset(cores)}
+        client.kill()
+        client.wait()
+        pin([client.pid, server.pid], set(cores))  # a client gone by now is left out
+        assert cores_of(server.pid) == {frozenset(cores)}
     finally:
         for proc in (server, client):
             proc.kill()
