@@ -301,11 +301,13 @@ class Runner:
         """Await `work` (a database call, which a busy database can make slow) while keeping
         the lease, so that another process does not take the game over meanwhile."""
         task = asyncio.ensure_future(work)
-        while not task.done():
-            await asyncio.wait({task}, timeout=self.renew_every)
-            if not task.done() and not await self.log.renew(self.game_id, self.token):
-                task.cancel()
-                raise LeaseLost(self.game_id)
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=self.renew_every)
+                if not task.done() and not await self.log.renew(self.game_id, self.token):
+                    raise LeaseLost(self.game_id)
+        finally:
+            task.cancel()  # the runner stopped (lease lost, cancelled): so does its work
         return task.result()
 
     async def _wait_until(self, when: float) -> bool:

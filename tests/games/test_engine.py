@@ -307,6 +307,22 @@ async def test_a_runner_keeps_its_lease_while_the_database_is_slow_to_give_the_s
     assert host.finished.is_set()
 
 
+async def test_a_runner_cancelled_while_it_reads_the_setup_leaves_no_read_behind():
+    """Found by review: the read went on in a task of its own when the runner was cancelled
+    (a process stopping), its answer awaited by nobody."""
+    store = RenewNotingStore()
+    host = SlowSetupHost(running())
+    token = new_token()
+    await store.acquire(1, token)
+    task = asyncio.create_task(Runner(1, token, host=host, log=store).run())
+    await within(store.renewed.wait(), 2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await within(task, 2)
+    readers = [t for t in asyncio.all_tasks() if "SlowSetupHost.setup" in repr(t.get_coro())]
+    assert all(t.cancelled() or t.cancelling() for t in readers), readers
+
+
 async def test_a_runner_whose_lease_went_while_it_read_the_setup_stops_there():
     """It would otherwise go on to begin the game and tick it beside the new runner (fenced at
     its first commit, but only then)."""
