@@ -85,15 +85,12 @@ class RoomConsumer(RoomSocket):
         known = _room_ids.get(slug)
         if known is not None:
             await self.join_group(room_group(known))
-        try:
-            await super().authorize()
-            self.seq_read_at = time.monotonic()
-        except BaseException:
-            await self._leave_groups()  # refused, or the database failed: nothing stays behind
-            raise
+        # Refused, or the database failed: LiveConsumer.connect leaves the groups joined.
+        await super().authorize()
+        self.seq_read_at = time.monotonic()
         self.subscribed_early = known == self.room.pk
-        if not self.subscribed_early:
-            await self._leave_groups()  # a slug that now names another room
+        if known is not None and not self.subscribed_early:
+            await self.leave_group(room_group(known))  # a slug that now names another room
             if len(_room_ids) >= _ROOM_IDS_MAX:
                 _room_ids.clear()
             _room_ids[slug] = self.room.pk

@@ -55,6 +55,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
     ref: SocketRef | None = None  # this socket's entry in the caps, once it is accepted
     open_session: OpenSession | None = None  # its entry in realtime.auth's OpenSessions
     frame_budget: FrameBudget | None = None  # its frames' budget, from its first frame on
+    # The closes addressed to its user while it connects (None once it is accepted).
+    closes_while_connecting: list[dict[str, Any]] | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -92,27 +94,37 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close()  # a device key opens the device socket and nothing else
             return
         try:
+            # Its user's group first: a ban, a kick or a logout whose close is sent once the
+            # access is read below reaches it (`hub_event` keeps it until the handshake ends).
+            self.closes_while_connecting: list[dict[str, Any]] = []
+            await self.join_group(user_group(self.user.pk))
             await self.authorize()
+            client = self.scope.get("client") or ("unknown", 0)
+            device = self.scope.get("device")
+            principal = f"device:{device.pk}" if device else f"user:{self.user.pk}"
+            ref = SocketRef(
+                uuid.uuid4().hex, self.user.pk, self.user.get_username(), str(client[0]), principal
+            )
+            registered = await self.register(ref)
         except DomainError:
+            registered = False
+        except BaseException:
+            await self._leave_groups()  # the database or Redis failed: nothing stays behind
+            raise
+        if not registered:
             await self._leave_groups()
-            await self.close()
-            return
-        client = self.scope.get("client") or ("unknown", 0)
-        device = self.scope.get("device")
-        principal = f"device:{device.pk}" if device else f"user:{self.user.pk}"
-        ref = SocketRef(
-            uuid.uuid4().hex, self.user.pk, self.user.get_username(), str(client[0]), principal
-        )
-        if not await self.register(ref):
-            await self._leave_groups()
-            await self.close()  # over the per-user or per-address cap: HTTP 403
+            await self.close()  # refused, or over the per-user or per-address cap: HTTP 403
             return
         self.ref = ref
         # This consumer runs in its own task, so its log lines carry the socket id from here on.
         structlog.contextvars.bind_contextvars(socket_id=ref.socket_id, user_id=self.user.pk)
-        OPEN_SOCKETS.labels(self.kind).inc()
+        OPEN_SOCKETS.labels(self.kind).inc()  # `release` counts it out, whatever comes next
+        if any(self.ends_with(event) for event in self.closes_while_connecting):
+            await self.close()  # banned, kicked or logged out meanwhile: HTTP 403
+            await self.release()
+            return
+        self.closes_while_connecting = None  # from here on a close closes it (`hub_event`)
         await self.accept()
-        await self.join_group(user_group(self.user.pk))
         # It hears the end of its session from now on: later sockets may skip reading it.
         self.open_session = open_sessions().hold(self.scope)
         self._expire_with_token()
@@ -186,6 +198,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def _leave_groups(self) -> None:
         groups, self.groups_joined = self.groups_joined, []
         for group in groups:
+            await get_hub().unsubscribe(group, self)
+
+    async def leave_group(self, group: str) -> None:
+        if group in self.groups_joined:
+            self.groups_joined.remove(group)
             await get_hub().unsubscribe(group, self)
 
     async def join_group(self, group: str) -> None:
@@ -273,7 +290,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if event["type"] == "hub.close":
             if event.get("room") is None and event.get("device") is None:
                 open_sessions().forget(self.user.pk, event.get("session"))
-            if self.ends_with(event):
+            if self.closes_while_connecting is not None:
+                # Still connecting: which room it is in may not be known yet. `connect`
+                # refuses the handshake if one of these applies once it is.
+                self.closes_while_connecting.append(event)
+            elif self.ends_with(event):
                 await self.close(event["code"])
             return
         if event.get("exclude_user") == self.user.pk:

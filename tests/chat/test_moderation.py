@@ -1,13 +1,19 @@
 """Ban, unban, kick, mute, roles, room settings: through the API, admin and the open sockets."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
+from prometheus_client import REGISTRY
 
 from chat import services
+from chat.consumers import RoomConsumer
 from chat.models import Membership, Message, ModerationAction, RoomBan
+from realtime.presence import get_registry
 from tests.chat.test_consumers import closed_with, join, next_frame, open_socket, send
 from tests.factories import UserFactory, make_room
+from tests.support.timing import within
 
 
 @pytest.fixture
@@ -132,6 +138,34 @@ class TestSockets:
         _, connected = await open_socket(other)
         assert not connected
         await bob_elsewhere.disconnect()
+
+    async def test_a_ban_while_the_socket_connects_ends_it_too(
+        self, layer, user, other, room, monkeypatch
+    ):
+        """A socket read its access, then joined its user's group only once accepted: a ban
+        (or a logout) whose close was sent in between never reached it, and it stayed open."""
+        bob_here, _ = await join(other)
+        counted, go_on = asyncio.Event(), asyncio.Event()
+        register = RoomConsumer.register
+
+        async def held_register(consumer, ref):
+            counted.set()  # its access is read: not banned yet
+            await go_on.wait()
+            return await register(consumer, ref)
+
+        monkeypatch.setattr(RoomConsumer, "register", held_register)
+        connecting = asyncio.create_task(open_socket(other))
+        await within(counted.wait(), 5)
+        await sync_to_async(services.member_ban)(room=room, actor=user, target=other, reason="x")
+        assert await closed_with(bob_here) == 4003  # the ban's close has been delivered
+        go_on.set()
+        socket, connected = await within(connecting, 5)
+        assert not connected or await closed_with(socket) == 4003
+        # And nothing of it stays: no place in the caps or presence, not counted as open.
+        await socket.disconnect(timeout=5)  # once its connect has ended
+        await bob_here.disconnect()
+        assert not [ref for ref, _ in get_registry().owned.values() if ref.user_id == other.pk]
+        assert REGISTRY.get_sample_value("switchboard_open_sockets", {"kind": "room"}) == 0
 
     async def test_kick_closes_sockets_and_public_room_can_be_reopened(
         self, layer, user, other, room
