@@ -89,8 +89,9 @@ class RoomConsumer(RoomSocket):
         await super().authorize()
         self.seq_read_at = time.monotonic()
         self.subscribed_early = known == self.room.pk
-        if known is not None and not self.subscribed_early:
-            await self.leave_group(room_group(known))  # a slug that now names another room
+        if not self.subscribed_early:
+            if known is not None:
+                await self.leave_group(room_group(known))  # a slug that now names another room
             if len(_room_ids) >= _ROOM_IDS_MAX:
                 _room_ids.clear()
             _room_ids[slug] = self.room.pk
