@@ -100,6 +100,7 @@ class DashboardConsumer(LiveConsumer):
     """
 
     kind = "dashboard"
+    flusher: asyncio.Task | None = None  # set by `opened`; a socket refused before has none
     MAX_RATE = 10
     POINTS_KEPT = 2000
     LATEST_ONLY = {Panel.Kind.TICKER, Panel.Kind.MAP, Panel.Kind.GAUGE}

@@ -41,6 +41,7 @@ class GameConsumer(LiveConsumer):
 
     kind = "game"
     frame_rate_setting = "SWITCHBOARD_GAME_FRAME_RATE"
+    watching = False  # the supervisor shows it the game (from `opened` on)
 
     async def authorize(self) -> None:
         self.game_id = int(self.scope["url_route"]["kwargs"]["game_id"])

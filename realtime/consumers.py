@@ -30,7 +30,7 @@ from realtime.broadcast import close_applies, encode_frame
 from realtime.closecodes import CloseCode
 from realtime.errors import DomainError
 from realtime.groups import notification_group, user_group
-from realtime.hub import get_hub
+from realtime.hub import RESYNC, get_hub
 from realtime.metrics import FRAMES_IN, FRAMES_OUT, OPEN_SOCKETS, RATE_LIMITED
 from realtime.presence import SocketRef, get_registry
 from realtime.store import FrameBudget
@@ -57,6 +57,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
     frame_budget: FrameBudget | None = None  # its frames' budget, from its first frame on
     # The closes addressed to its user while it connects (None once it is accepted).
     closes_while_connecting: list[dict[str, Any]] | None = None
+    is_open = False  # accepted, and `opened` has sent the first frame
+    resync_when_open = False  # a RESYNC came before it was open
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -129,6 +131,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.open_session = open_sessions().hold(self.scope)
         self._expire_with_token()
         await self.opened()
+        self.is_open = True
+        if self.resync_when_open:
+            await self.room_event({"type": RESYNC, "group": None})
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels runs no `disconnect` for a consumer whose handler raised, and Daphne
@@ -296,6 +301,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 self.closes_while_connecting.append(event)
             elif self.ends_with(event):
                 await self.close(event["code"])
+            return
+        if event["type"] == RESYNC and not self.is_open:
+            # Events may have been lost while it connects: it catches up once it is open
+            # (`opened` has set up what a catch-up needs).
+            self.resync_when_open = True
             return
         if event.get("exclude_user") == self.user.pk:
             return

@@ -13,7 +13,7 @@ from chat.models import Membership, Message, ModerationAction, RoomBan
 from realtime.presence import get_registry
 from tests.chat.test_consumers import closed_with, join, next_frame, open_socket, send
 from tests.factories import UserFactory, make_room
-from tests.support.timing import within
+from tests.support.timing import HeldConnects, within
 
 
 @pytest.fixture
@@ -145,20 +145,12 @@ class TestSockets:
         """A socket read its access, then joined its user's group only once accepted: a ban
         (or a logout) whose close was sent in between never reached it, and it stayed open."""
         bob_here, _ = await join(other)
-        counted, go_on = asyncio.Event(), asyncio.Event()
-        register = RoomConsumer.register
-
-        async def held_register(consumer, ref):
-            counted.set()  # its access is read: not banned yet
-            await go_on.wait()
-            return await register(consumer, ref)
-
-        monkeypatch.setattr(RoomConsumer, "register", held_register)
+        held = HeldConnects(monkeypatch, RoomConsumer)
         connecting = asyncio.create_task(open_socket(other))
-        await within(counted.wait(), 5)
+        await within(held.reached.wait(), 5)  # its access is read: not banned yet
         await sync_to_async(services.member_ban)(room=room, actor=user, target=other, reason="x")
         assert await closed_with(bob_here) == 4003  # the ban's close has been delivered
-        go_on.set()
+        held.go_on.set()
         socket, connected = await within(connecting, 5)
         assert not connected or await closed_with(socket) == 4003
         # And nothing of it stays: no place in the caps or presence, not counted as open.

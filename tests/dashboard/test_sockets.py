@@ -14,6 +14,7 @@ from config.asgi import application
 from dashboard import services
 from dashboard.models import Reading
 from tests.chat.test_consumers import closed_with, session_cookie
+from tests.support.timing import HeldConnects, within
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -233,3 +234,28 @@ async def test_device_socket_spends_the_rest_ingest_budget(layer, device_key, us
     _, other_key = await sync_to_async(services.device_create)(owner=user, name="Other")
     assert (await sync_to_async(rest_ingest)(other_key, 5)).status_code == 202  # per device
     assert await sync_to_async(Reading.objects.count)() == 4
+
+
+async def test_a_dashboard_socket_whose_session_ends_while_it_connects_is_refused_cleanly(
+    layer, user, dashboard, monkeypatch, caplog
+):
+    """Refused before it was open, it used to fail in its `closing` (nothing to stop yet),
+    logged at ERROR, and was closed a second time with 4011."""
+    from realtime.consumers import LiveConsumer
+    from realtime.presence import get_registry
+    from realtime.sessions import user_sockets_end
+
+    first, connected = await dashboard_socket(user)
+    assert connected
+    held = HeldConnects(monkeypatch, LiveConsumer)
+    connecting = asyncio.create_task(dashboard_socket(user))
+    await within(held.reached.wait(), 5)
+    await sync_to_async(user_sockets_end)(user_id=user.pk)
+    assert await closed_with(first) == 4001  # the close has been delivered
+    held.go_on.set()
+    second, connected = await within(connecting, 5)
+    assert not connected
+    await second.disconnect(timeout=5)  # once its connect has ended
+    await first.disconnect()
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert not get_registry().owned

@@ -17,3 +17,19 @@ async def within(awaitable: Awaitable[T], seconds: float | None) -> T:
     """`awaitable`'s result, or TimeoutError after `seconds` (it is cancelled then)."""
     async with asyncio.timeout(seconds):
         return await awaitable
+
+
+class HeldConnects:
+    """Holds every socket of `consumer_class` in its `register` (its access is read by then)
+    until `go_on` is set; `reached` is set once one got there."""
+
+    def __init__(self, monkeypatch, consumer_class) -> None:
+        self.reached, self.go_on = asyncio.Event(), asyncio.Event()
+        register = consumer_class.register
+
+        async def held_register(consumer, ref):
+            self.reached.set()
+            await self.go_on.wait()
+            return await register(consumer, ref)
+
+        monkeypatch.setattr(consumer_class, "register", held_register)
