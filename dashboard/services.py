@@ -24,13 +24,10 @@ from dashboard.models import (
 )
 from dashboard.mqtt import broker_device_changed
 from dashboard.serializers import panel_shape_errors
-from realtime.broadcast import (
-    credential_ended_on_commit,
-    send_event,
-)
+from realtime.broadcast import control_event, control_on_commit, send_event
 from realtime.closecodes import CloseCode
 from realtime.errors import Forbidden, Invalid
-from realtime.groups import readings_group
+from realtime.groups import readings_group, user_group
 from realtime.metrics import READINGS_INGESTED
 from realtime.models import Notification
 from realtime.notifications import notification_create
@@ -97,7 +94,14 @@ def _audit(what: str, *, device: Device, actor: AbstractBaseUser) -> None:
 
 
 def _close_device_sockets(device: Device) -> None:
-    credential_ended_on_commit(device.owner_id, CloseCode.ACCESS_REVOKED, device=device.pk)
+    control_on_commit(
+        control_event(
+            user_group(device.owner_id),
+            "hub.close",
+            code=CloseCode.ACCESS_REVOKED,
+            device=device.pk,
+        )
+    )
 
 
 def _require_owner(*, device: Device, actor: AbstractBaseUser) -> None:

@@ -7,10 +7,7 @@ Origin. Credentials in the query string are never read.
 """
 
 import asyncio
-import collections
-import math
 import time
-import weakref
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -28,8 +25,6 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 
 from dashboard.services import device_authenticate
 from realtime import credentials
-from realtime.groups import credential_ends_group
-from realtime.hub import RESYNC, get_hub
 
 SESSION = "session"
 HEADER = "header"
@@ -59,8 +54,6 @@ class SocketAuthMiddleware:
     async def __call__(self, scope, receive, send):
         # Filled in place: the server makes a scope per connection (TrustedProxyMiddleware
         # has copied it already), and a socket holds every copy on its stack for its life.
-        await ended_credentials().listen()
-        scope["credential_at"] = time.monotonic()  # its ends from now on refuse the socket
         cookies = parse_cookie(header(scope, b"cookie") or "")
         scope["cookies"] = cookies
         scope["session"] = self.session_store(cookies.get(settings.SESSION_COOKIE_NAME))
@@ -74,11 +67,9 @@ class SocketAuthMiddleware:
                 )
                 scope.update(user=user, device=device, auth=HEADER, auth_expires_at=expires_at)
             else:
-                user, read_at = _sessions.user_read(scope["session"].session_key)
+                user = _sessions.user(scope["session"].session_key)
                 if user is None:
                     user = await _sessions.load(scope)
-                else:  # read by another socket: an end since that read refuses this one too
-                    scope["credential_at"] = min(scope["credential_at"], read_at)
                 scope.update(user=user, auth=SESSION)
             return await self.app(scope, receive, send)
         finally:
@@ -168,22 +159,13 @@ class OpenSessions:
         return user
 
     def user(self, session_key: str | None) -> Any:
-        return self.user_read(session_key)[0]
-
-    def user_read(self, session_key: str | None) -> tuple[Any, float]:
-        """The session's user, and since when (time.monotonic()) an end of the session may
-        have missed the entry; (None, 0.0) if it must be read. An entry open sockets hold has
-        missed none so far: they hear their user's group, and an end drops it (`forget`). One
-        only its reader made may have missed any since that read: the reader was not
-        listening yet."""
         entry = self.entries.get(session_key) if session_key else None
         if entry is None or entry.expires_at <= time.time():
-            return None, 0.0
-        now = time.monotonic()
-        if not entry.holders and now - entry.read_at > SHARED_READ_SECONDS:
+            return None
+        if not entry.holders and time.monotonic() - entry.read_at > SHARED_READ_SECONDS:
             del self.entries[entry.key]  # its reader is still connecting: read it again
-            return None, 0.0
-        return entry.user, (now if entry.holders else entry.read_at)
+            return None
+        return entry.user
 
     def hold(self, scope) -> OpenSession | None:
         """A socket opened on its session (called once it hears its user's group): the entry
@@ -226,73 +208,6 @@ class OpenSessions:
 
 
 _sessions = OpenSessions()
-
-
-# How long an ended credential is remembered: longer than any handshake takes (Daphne gives
-# one 20 s, realtime.serve's --websocket_connect_timeout).
-ENDS_KEPT_SECONDS = 60.0
-ENDS_KEPT_MAX = 10_000
-
-
-class EndedCredentials:
-    """The credentials that ended lately, as this process heard them, for the sockets that
-    were connecting meanwhile.
-
-    A socket hears its user's group (the ends of its credentials: logout, new password,
-    deactivation, a device's new key) only once it has joined it, and its credential was read
-    before: by this layer, before the socket knew its user. So every process also hears every
-    end on one group of its own (`credential_ends_group`, joined before any credential is read
-    here), a moment after the user's group has it (realtime.broadcast.
-    credential_ended_on_commit), and keeps it for ENDS_KEPT_SECONDS. A connecting socket is
-    refused if one that applies to it came after its credential was read
-    (`LiveConsumer.connect`). If the layer may have lost some (RESYNC), every socket whose
-    credential was read before that is refused: its client connects again."""
-
-    def __init__(self) -> None:
-        self.ends: collections.deque[tuple[float, dict[str, Any]]] = collections.deque()
-        self.lost_at = -math.inf  # time.monotonic() of the last RESYNC
-        self._listening: asyncio.Future | None = None
-
-    async def listen(self) -> None:
-        listening = self._listening
-        if listening is None or (
-            listening.done() and (listening.cancelled() or listening.exception() is not None)
-        ):
-            self._listening = asyncio.ensure_future(
-                get_hub().subscribe(credential_ends_group(), self)
-            )
-        await asyncio.shield(self._listening)
-
-    async def hub_event(self, event: dict[str, Any]) -> None:
-        now = time.monotonic()
-        if event["type"] == RESYNC:
-            self.lost_at = now
-            return
-        self.ends.append((now, event))
-        while self.ends and (
-            now - self.ends[0][0] > ENDS_KEPT_SECONDS or len(self.ends) > ENDS_KEPT_MAX
-        ):
-            self.ends.popleft()
-
-    def since(self, when: float, user_id: int) -> list[dict[str, Any]] | None:
-        """The user's ends heard at or after `when`; None if some may have been lost since."""
-        if self.lost_at >= when:
-            return None
-        return [e for at, e in reversed(self.ends) if at >= when and e.get("user") == user_id]
-
-
-_ended: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EndedCredentials]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def ended_credentials() -> EndedCredentials:
-    """The running event loop's log (one per server process), as the hub is."""
-    loop = asyncio.get_running_loop()
-    ended = _ended.get(loop)
-    if ended is None:
-        ended = _ended[loop] = EndedCredentials()
-    return ended
 
 
 def open_sessions() -> OpenSessions:

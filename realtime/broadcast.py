@@ -15,13 +15,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from realtime.groups import credential_ends_group, user_group
 from realtime.metrics import LAYER_ERRORS
 
 logger = logging.getLogger(__name__)
-
-# A credential ended (realtime.auth.EndedCredentials logs these; sockets hear hub.close).
-CREDENTIAL_ENDED = "hub.credential_ended"
 
 
 def encode_json(value: Any) -> str:
@@ -93,18 +89,6 @@ def close_applies(event: dict[str, Any], *, room_id: int | None, session_key: st
 
 def control_on_commit(event: dict[str, Any]) -> None:
     transaction.on_commit(lambda: _send(event))
-
-
-def credential_ended_on_commit(user_id: int, code: int, **fields: Any) -> None:
-    """Close the sockets a credential of the user opened (`fields`: session=key, or None for
-    every session; device=id for a device key), on every process, after commit: first on the
-    user's group, then in each process's log of ended credentials, for the sockets that read
-    the credential before they joined that group (realtime.auth.EndedCredentials). In that
-    order: a connect that finds the session among the open ones after the user's group has
-    dropped it reads it again; one that found it before counts from then, and the log has it."""
-    control_on_commit(control_event(user_group(user_id), "hub.close", code=code, **fields))
-    control_on_commit(control_event(credential_ends_group(), CREDENTIAL_ENDED, user=user_id,
-                                    code=code, **fields))  # fmt: skip
 
 
 async def send_event(event: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from realtime import credentials
-from realtime.auth import OpenSession, credential_kind, ended_credentials, open_sessions
+from realtime.auth import OpenSession, credential_kind, open_sessions
 from realtime.broadcast import close_applies, encode_frame
 from realtime.closecodes import CloseCode
 from realtime.errors import DomainError
@@ -121,7 +121,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # This consumer runs in its own task, so its log lines carry the socket id from here on.
         structlog.contextvars.bind_contextvars(socket_id=ref.socket_id, user_id=self.user.pk)
         OPEN_SOCKETS.labels(self.kind).inc()  # `release` counts it out, whatever comes next
-        if self._ended_while_connecting():
+        if any(self.ends_with(event) for event in self.closes_while_connecting):
             await self.close()  # banned, kicked or logged out meanwhile: HTTP 403
             await self.release()
             return
@@ -134,19 +134,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.is_open = True
         if self.resync_when_open:
             await self.room_event({"type": RESYNC, "group": None})
-
-    def _ended_while_connecting(self) -> bool:
-        """Whether a close that applies to this socket came while it connected: on its user's
-        group once it had joined it, or, before, to this process's log of ended credentials
-        (since its credential was read)."""
-        closes = list(self.closes_while_connecting or ())
-        read_at = self.scope.get("credential_at")
-        if read_at is not None:
-            ended = ended_credentials().since(read_at, self.user.pk)
-            if ended is None:
-                return True  # some may have been lost: the client connects again
-            closes += [{**event, "type": "hub.close"} for event in ended]
-        return any(self.ends_with(event) for event in closes)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels runs no `disconnect` for a consumer whose handler raised, and Daphne

@@ -11,13 +11,6 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-def credential_ends_group() -> str:
-    """Every ended credential (a session's end, a device key's rotation), for each process's
-    log of them (realtime.auth.EndedCredentials): a socket whose credential ended while it
-    connected, before it heard its user's group, is refused all the same."""
-    return "credential-ends"
-
-
 def notification_group(user_id: int) -> str:
     """Notifications for one user, on /ws/notifications/."""
     return f"notify.{user_id}"

@@ -3,8 +3,9 @@ deactivation) and, with the password or the account, their refresh tokens."""
 
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from realtime.broadcast import credential_ended_on_commit
+from realtime.broadcast import control_event, control_on_commit
 from realtime.closecodes import CloseCode
+from realtime.groups import user_group
 
 
 def user_sockets_end(*, user_id: int, session_key: str | None = None) -> None:
@@ -12,7 +13,11 @@ def user_sockets_end(*, user_id: int, session_key: str | None = None) -> None:
 
     Sent after the surrounding transaction commits; each process's hub closes its own sockets.
     """
-    credential_ended_on_commit(user_id, CloseCode.SESSION_ENDED, session=session_key)
+    control_on_commit(
+        control_event(
+            user_group(user_id), "hub.close", code=CloseCode.SESSION_ENDED, session=session_key
+        )
+    )
 
 
 def user_tokens_revoke(*, user_id: int) -> int:

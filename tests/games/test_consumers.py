@@ -18,7 +18,7 @@ from games.cycles import start_positions
 from games.models import Game
 from realtime.closecodes import CloseCode
 from tests.factories import UserFactory, make_room
-from tests.support.timing import within
+from tests.support.timing import HeldConnects, within
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -495,30 +495,21 @@ async def test_a_socket_that_cannot_catch_up_at_the_end_reads_a_fresh_state(
     assert refreshed == [True]
 
 
-async def test_a_resync_while_a_socket_opens_waits_until_it_is_open(
+async def test_a_resync_while_a_socket_connects_waits_until_it_is_open(
     layer, user, room, monkeypatch, caplog
 ):
     """It used to reach the socket before `opened` had set up its catch-up: the fresh state
-    failed in a task of its own, and the hub logged the error. (A RESYNC before the socket is
-    accepted refuses it: realtime.auth.EndedCredentials.)"""
+    failed in a task of its own, and the hub logged the error."""
     from realtime.hub import get_hub
 
     game = await sync_to_async(services.game_create)(room=room, creator=user)
-    reached, go_on = asyncio.Event(), asyncio.Event()
-    opened = GameConsumer.opened
-
-    async def held_opened(consumer):
-        reached.set()
-        await go_on.wait()
-        await opened(consumer)
-
-    monkeypatch.setattr(GameConsumer, "opened", held_opened)
+    held = HeldConnects(monkeypatch, GameConsumer)
     connecting = asyncio.create_task(open_socket(game.pk, user))
-    socket, connected = await within(connecting, 5)  # accepted; `opened` not run yet
-    assert connected
-    await within(reached.wait(), 5)
+    await within(held.reached.wait(), 5)
     await get_hub()._resync()  # as after Redis lost the process's groups
-    go_on.set()
+    held.go_on.set()
+    socket, connected = await within(connecting, 5)
+    assert connected
     assert (await socket.receive_json_from(timeout=5))["type"] == "state"
     assert (await socket.receive_json_from(timeout=5))["type"] == "state"  # the catch-up
     await socket.disconnect()

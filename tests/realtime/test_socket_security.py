@@ -15,7 +15,6 @@ from config.asgi import application
 from realtime.store import FrameBudget
 from tests.chat.test_consumers import closed_with, join, next_frame, open_socket, send
 from tests.factories import UserFactory, make_room
-from tests.support.timing import HeldJoins, within
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -477,100 +476,3 @@ async def test_a_socket_holds_the_session_it_read_until_it_closes(layer, user, r
     await socket.disconnect()
     await socket.wait(timeout=5)
     assert sid not in open_sessions().entries
-
-
-async def until_heard(ended, count: int) -> None:
-    """Until this process's log of ended credentials has `count` of them."""
-    async with asyncio.timeout(5):
-        while True:
-            if len(ended.ends) >= count:
-                return
-            await asyncio.sleep(0.01)  # noqa: sleep-ok polling the log until a deadline
-
-
-async def test_a_logout_between_the_sessions_read_and_the_join_refuses_the_socket(
-    layer, user, room, monkeypatch
-):
-    """The socket read its session before it knew its user, so it could not listen on its
-    user's group yet: a logout sent in between reached nobody, and the socket stayed open."""
-    from realtime.auth import ended_credentials
-    from realtime.consumers import LiveConsumer
-    from realtime.sessions import user_sockets_end
-    from tests.chat.test_consumers import session_cookie
-
-    key = await session_cookie(user)
-    held = HeldJoins(monkeypatch, LiveConsumer)
-    headers = [(b"origin", b"http://localhost"), (b"cookie", f"sessionid={key}".encode())]
-    socket = WebsocketCommunicator(application, "/ws/rooms/lobby/", headers=headers)
-    connecting = asyncio.create_task(socket.connect(timeout=5))
-    await within(held.reached.wait(), 5)
-    await sync_to_async(user_sockets_end)(user_id=user.pk, session_key=key)
-    await until_heard(ended_credentials(), 1)
-    held.go_on.set()
-    connected, _ = await within(connecting, 5)
-    assert not connected
-    # Another session of the same user is not affected.
-    other_session, _ = await join(user)
-    await other_session.disconnect()
-    await socket.disconnect(timeout=5)
-
-
-async def test_a_new_device_key_between_its_read_and_the_join_refuses_the_socket(
-    layer, user, monkeypatch
-):
-    from dashboard import services as dashboard_services
-    from realtime.auth import ended_credentials
-    from realtime.consumers import LiveConsumer
-
-    device, key = await sync_to_async(dashboard_services.device_create)(owner=user, name="s")
-    held = HeldJoins(monkeypatch, LiveConsumer)
-    socket = WebsocketCommunicator(
-        application, "/ws/devices/", headers=[(b"authorization", f"Api-Key {key}".encode())]
-    )
-    connecting = asyncio.create_task(socket.connect(timeout=5))
-    await within(held.reached.wait(), 5)
-    await sync_to_async(dashboard_services.device_rotate_key)(device=device, actor=user)
-    await until_heard(ended_credentials(), 1)
-    held.go_on.set()
-    connected, _ = await within(connecting, 5)
-    assert not connected
-    await socket.disconnect(timeout=5)
-
-
-async def test_a_socket_connecting_while_the_layer_may_have_lost_ends_is_refused(
-    layer, user, room, monkeypatch
-):
-    """A RESYNC: ends may have been lost, so a socket whose credential was read before it
-    cannot know its credential still stands; its client connects again."""
-    from realtime.consumers import LiveConsumer
-    from realtime.hub import get_hub
-
-    held = HeldJoins(monkeypatch, LiveConsumer)
-    connecting = asyncio.create_task(open_socket(user))
-    await within(held.reached.wait(), 5)
-    await get_hub()._resync()
-    held.go_on.set()
-    socket, connected = await within(connecting, 5)
-    assert not connected
-    await socket.disconnect(timeout=5)
-    again, _ = await join(user)  # the next attempt connects
-    await again.disconnect()
-
-
-async def test_a_session_held_by_open_sockets_is_not_refused_for_a_resync_before_the_connect(
-    layer, user, room
-):
-    """Found in review: a new tab served from the session its open tabs hold counted from the
-    session's first read, so a RESYNC any time since refused every new tab, for ever."""
-    from realtime.hub import get_hub
-    from tests.chat.test_consumers import session_cookie
-
-    key = await session_cookie(user)
-    headers = [(b"origin", b"http://localhost"), (b"cookie", f"sessionid={key}".encode())]
-    first = WebsocketCommunicator(application, "/ws/rooms/lobby/", headers=headers)
-    assert (await first.connect(timeout=5))[0]
-    await get_hub()._resync()  # Redis lost the groups once, long before the next tab
-    second = WebsocketCommunicator(application, "/ws/rooms/lobby/", headers=headers)
-    assert (await second.connect(timeout=5))[0]
-    await first.disconnect()
-    await second.disconnect()

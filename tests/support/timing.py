@@ -33,20 +33,3 @@ class HeldConnects:
             return await register(consumer, ref)
 
         monkeypatch.setattr(consumer_class, "register", held_register)
-
-
-class HeldJoins:
-    """Holds every socket of `consumer_class` as it is about to join its user's group (its
-    credential is read by then, its access not yet) until `go_on` is set."""
-
-    def __init__(self, monkeypatch, consumer_class) -> None:
-        self.reached, self.go_on = asyncio.Event(), asyncio.Event()
-        join_group = consumer_class.join_group
-
-        async def held_join(consumer, group):
-            if group.startswith("user."):
-                self.reached.set()
-                await self.go_on.wait()
-            return await join_group(consumer, group)
-
-        monkeypatch.setattr(consumer_class, "join_group", held_join)
