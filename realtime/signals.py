@@ -1,8 +1,12 @@
-"""Account events that end sockets and tokens. The handlers only call realtime.sessions."""
+"""Account events that end sockets and tokens. The handlers only call realtime.sessions.
+
+Each end is sent once the credential has ended where a socket's connect reads it: a socket that
+reads it after the close has gone out finds it ended (with autocommit, `on_commit` sends at
+once, so the order here is what decides)."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import pre_save
+from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
 from realtime.sessions import user_credentials_end, user_sockets_end
@@ -11,18 +15,29 @@ from realtime.sessions import user_credentials_end, user_sockets_end
 @receiver(user_logged_out)
 def end_sockets_on_logout(sender, request, user, **kwargs) -> None:
     if user is not None:
-        # Sent before logout flushes the session, so its key is still there: the sockets opened
-        # with this session close; the user's other devices keep theirs.
-        user_sockets_end(user_id=user.pk, session_key=request.session.session_key)
+        # Logout flushes the session after its receivers: the stored session goes now, while
+        # request.session keeps its key for the others (django-axes finds its access log by
+        # it). Only the sockets opened with this session close; other devices keep theirs.
+        key = request.session.session_key
+        if key is not None:
+            request.session.delete(key)
+        user_sockets_end(user_id=user.pk, session_key=key)
 
 
 @receiver(pre_save, sender=get_user_model())
-def end_sockets_on_credential_change(sender, instance, **kwargs) -> None:
-    """A new password or a deactivated account ends the user's sockets and tokens."""
+def note_credential_change(sender, instance, **kwargs) -> None:
+    """A new password or a deactivated account: noted here, ended once saved (below)."""
     if instance.pk is None:
         return
     before = sender.objects.filter(pk=instance.pk).values("password", "is_active").first()
     if before is None:
         return
     if before["password"] != instance.password or (before["is_active"] and not instance.is_active):
+        instance._credentials_ended = True
+
+
+@receiver(post_save, sender=get_user_model())
+def end_sockets_on_credential_change(sender, instance, **kwargs) -> None:
+    """... ends the user's sockets and tokens, once the row says so."""
+    if instance.__dict__.pop("_credentials_ended", False):
         user_credentials_end(user_id=instance.pk)

@@ -476,3 +476,42 @@ async def test_a_socket_holds_the_session_it_read_until_it_closes(layer, user, r
     await socket.disconnect()
     await socket.wait(timeout=5)
     assert sid not in open_sessions().entries
+
+
+@pytest.mark.parametrize("change", ["logout", "password", "deactivate"])
+def test_a_credential_has_ended_where_sockets_read_it_when_its_end_goes_out(
+    user, change, monkeypatch
+):
+    """The ends went out first (on_commit sends at once with autocommit): logout's before the
+    session was deleted, a new password's or a deactivation's before the row was updated, so a
+    socket reading the credential in between found it good and stayed."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.models import Session
+
+    from realtime import broadcast
+
+    seen = []
+
+    def credential_at_send(event):
+        if event.get("type") == "hub.close":
+            stored = get_user_model().objects.get(pk=user.pk)
+            seen.append((
+                Session.objects.filter(session_key=key).exists(),
+                stored.check_password("a-new-Passw0rd"), stored.is_active,
+            ))  # fmt: skip
+
+    monkeypatch.setattr(broadcast, "_send", credential_at_send)
+    client = Client()
+    client.force_login(user)
+    key = client.session.session_key
+    if change == "logout":
+        assert client.post("/accounts/logout/").status_code == 302
+        assert seen and not seen[0][0]  # the session was gone
+    elif change == "password":
+        user.set_password("a-new-Passw0rd")
+        user.save()
+        assert seen and seen[0][1]  # the row had the new password
+    else:
+        user.is_active = False
+        user.save()
+        assert seen and not seen[0][2]  # the row said inactive
