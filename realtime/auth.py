@@ -200,6 +200,10 @@ class OpenSessions:
         if entry.holders <= 0 and entry.reader is None and self.entries.get(entry.key) is entry:
             del self.entries[entry.key]
 
+    def forget_all(self) -> None:
+        """The layer may have lost ends of sessions (realtime.hub's RESYNC): read each again."""
+        self.entries.clear()
+
     def forget(self, user_id: int, session_key: str | None) -> None:
         """A session (or, with None, every session) of the user ended."""
         for key, entry in list(self.entries.items()):

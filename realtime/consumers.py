@@ -302,11 +302,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
             elif self.ends_with(event):
                 await self.close(event["code"])
             return
-        if event["type"] == RESYNC and not self.is_open:
-            # Events may have been lost while it connects: it catches up once it is open
-            # (`opened` has set up what a catch-up needs).
-            self.resync_when_open = True
-            return
+        if event["type"] == RESYNC:
+            # The ends of sessions may have been lost with the rest: the process's open
+            # sessions are read again by the next sockets (each socket hears this; the first
+            # empties the cache).
+            open_sessions().forget_all()
+            if not self.is_open:
+                # It catches up once it is open (`opened` has set up what a catch-up needs).
+                self.resync_when_open = True
+                return
         if event.get("exclude_user") == self.user.pk:
             return
         await self.room_event(event)

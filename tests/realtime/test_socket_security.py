@@ -515,3 +515,29 @@ def test_a_credential_has_ended_where_sockets_read_it_when_its_end_goes_out(
         user.is_active = False
         user.save()
         assert seen and not seen[0][2]  # the row said inactive
+
+
+async def test_after_a_resync_the_open_sessions_are_read_again(layer, user, room):
+    """The layer may have lost the end of one: a new tab must not be served from the cache
+    (found by review). A session deleted meanwhile then opens nothing."""
+    from django.contrib.sessions.models import Session
+
+    from realtime.auth import open_sessions
+    from realtime.hub import get_hub
+
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    first = await session_socket(client)
+    key = client.session.session_key
+    assert open_sessions().user(key) == user
+    # The session ends, and its close is lost with the layer's other events.
+    await sync_to_async(Session.objects.filter(session_key=key).delete)()
+    await get_hub()._resync()
+    assert open_sessions().user(key) is None
+    tab = WebsocketCommunicator(
+        application, "/ws/rooms/lobby/",
+        headers=[(b"origin", b"http://localhost"), (b"cookie", f"sessionid={key}".encode())],
+    )  # fmt: skip
+    connected, _ = await tab.connect(timeout=5)
+    assert not connected
+    await first.disconnect()
