@@ -137,6 +137,10 @@ class OpenSessions:
     def __init__(self) -> None:
         self.entries: dict[str, OpenSession] = {}
         self.loading: dict[str, asyncio.Future] = {}  # session key -> its read under way
+        # Moves on every `forget`: a read begun before an end was heard may have seen the
+        # session before it ended, so it makes no entry (it serves its own socket only).
+        self.generation = 0
+        self.resync = None  # the number of the last RESYNC that emptied the entries
 
     async def load(self, scope) -> Any:
         """The session's user from the database (Channels' get_user). A browser's tabs (or a
@@ -147,12 +151,13 @@ class OpenSessions:
         pending = self.loading.get(key)
         if pending is not None:
             return await asyncio.shield(pending)  # one socket given up must not fail the others
+        generation = scope["session_read_generation"] = self.generation
         pending = self.loading[key] = asyncio.ensure_future(get_user(scope))
         pending.add_done_callback(lambda _: self.loading.pop(key, None))
         user = await asyncio.shield(pending)
         # Only the socket that read it gets here, and not once cancelled: the auth layer
         # settles the entry however that socket ends.
-        if user.is_authenticated and key not in self.entries:
+        if user.is_authenticated and key not in self.entries and generation == self.generation:
             expires_at = session_expiry(scope["session"])
             reader = scope["session"]
             self.entries[key] = OpenSession(key, user, expires_at, 0, reader, time.monotonic())
@@ -176,8 +181,10 @@ class OpenSessions:
             return None
         entry = self.entries.get(key)
         if entry is None:
-            if not hasattr(session, "_session_cache"):
-                return None  # served from an entry forgotten since: not read, not kept
+            if scope.get("session_read_generation") != self.generation:
+                # Served from an entry forgotten since, or read before an end was heard
+                # (its socket heard it too, if it applies): not kept.
+                return None
             entry = self.entries[key] = OpenSession(key, scope["user"], session_expiry(session))
         if entry.reader is session:
             entry.reader = None
@@ -200,12 +207,18 @@ class OpenSessions:
         if entry.holders <= 0 and entry.reader is None and self.entries.get(entry.key) is entry:
             del self.entries[entry.key]
 
-    def forget_all(self) -> None:
-        """The layer may have lost ends of sessions (realtime.hub's RESYNC): read each again."""
+    def forget_all(self, resync: int | None = None) -> None:
+        """The layer may have lost ends of sessions (realtime.hub's RESYNC, numbered: every
+        socket hears it, the first empties the entries): each session is read again."""
+        if resync is not None and resync == self.resync:
+            return
+        self.resync = resync
+        self.generation += 1
         self.entries.clear()
 
     def forget(self, user_id: int, session_key: str | None) -> None:
         """A session (or, with None, every session) of the user ended."""
+        self.generation += 1
         for key, entry in list(self.entries.items()):
             if entry.user.pk == user_id and session_key in (None, key):
                 del self.entries[key]

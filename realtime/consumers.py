@@ -306,7 +306,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             # The ends of sessions may have been lost with the rest: the process's open
             # sessions are read again by the next sockets (each socket hears this; the first
             # empties the cache).
-            open_sessions().forget_all()
+            open_sessions().forget_all(event.get("number"))
             if not self.is_open:
                 # It catches up once it is open (`opened` has set up what a catch-up needs).
                 self.resync_when_open = True

@@ -8,6 +8,7 @@ message per consumer) costs several times more CPU per delivery; see docs/archit
 """
 
 import asyncio
+import itertools
 import logging
 import weakref
 from collections.abc import Coroutine
@@ -30,6 +31,7 @@ class Subscriber(Protocol):
 # or failed over): each catches up from the database, as it does for a gap.
 RESYNC = "hub.resync"
 WATCH_SECONDS = 1.0
+_resync_numbers = itertools.count(1)
 
 
 # Events conflated per group: readings, which a device may send far faster than anyone reads.
@@ -229,11 +231,14 @@ class Hub:
                     await self.layer.group_add(group, self.channel)
 
     async def _resync(self) -> None:
-        """Events may have been lost: every subscriber catches up from the database."""
+        """Events may have been lost: every subscriber catches up from the database. Each
+        resync has a number (unique in the process, whichever loop's hub sends it), so that
+        what they share is redone once, not once each."""
+        number = next(_resync_numbers)
         subscribers = {id(s): s for entry in self._groups.values() for s in entry.subscribers}
         for subscriber in subscribers.values():
             try:
-                await subscriber.hub_event({"type": RESYNC, "group": None})
+                await subscriber.hub_event({"type": RESYNC, "group": None, "number": number})
             except Exception:
                 logger.exception("resync of a subscriber failed")
 

@@ -25,15 +25,21 @@ def end_sockets_on_logout(sender, request, user, **kwargs) -> None:
 
 
 @receiver(pre_save, sender=get_user_model())
-def note_credential_change(sender, instance, **kwargs) -> None:
-    """A new password or a deactivated account: noted here, ended once saved (below)."""
+def note_credential_change(sender, instance, update_fields=None, **kwargs) -> None:
+    """A new password or a deactivated account: noted here, on every save (a save that failed
+    leaves nothing for the next), and ended once saved (below). Only what this save writes."""
+    instance._credentials_ended = False
     if instance.pk is None:
+        return
+    writes = set(update_fields) if update_fields is not None else {"password", "is_active"}
+    if not writes & {"password", "is_active"}:
         return
     before = sender.objects.filter(pk=instance.pk).values("password", "is_active").first()
     if before is None:
         return
-    if before["password"] != instance.password or (before["is_active"] and not instance.is_active):
-        instance._credentials_ended = True
+    new_password = "password" in writes and before["password"] != instance.password
+    deactivated = "is_active" in writes and before["is_active"] and not instance.is_active
+    instance._credentials_ended = new_password or deactivated
 
 
 @receiver(post_save, sender=get_user_model())

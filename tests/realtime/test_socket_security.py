@@ -331,13 +331,19 @@ def session_scope(key: str, user) -> dict:
     return {"session": store(key), "auth": SESSION, "user": user}
 
 
+async def read_as_load_does(scope: dict, sessions) -> None:
+    """The scope's session read (as get_user reads it), at the entries' current generation."""
+    scope["session_read_generation"] = sessions.generation
+    await sync_to_async(scope["session"].get)("_auth_user_id")
+
+
 async def test_open_sessions_serve_a_session_only_while_a_socket_holds_it_and_until_it_ends(user):
     from realtime.auth import OpenSessions
 
     key = await sync_to_async(logged_in_session)(user)
     sessions = OpenSessions()
     first, second = session_scope(key, user), session_scope(key, user)
-    await sync_to_async(first["session"].get)("_auth_user_id")  # read, as get_user reads it
+    await read_as_load_does(first, sessions)
     assert sessions.user(key) is None
     held = sessions.hold(first)
     assert held is not None
@@ -349,6 +355,8 @@ async def test_open_sessions_serve_a_session_only_while_a_socket_holds_it_and_un
     assert sessions.user(key) == user
     sessions.forget(user.pk, key)  # logout of this session
     assert sessions.user(key) is None
+    assert sessions.hold(first) is None  # it read the session before the end was heard
+    await read_as_load_does(first, sessions)  # (as if it had read it since)
     held = sessions.hold(first)
     held.expires_at = 0  # past its expiry
     assert sessions.user(key) is None
@@ -445,7 +453,7 @@ async def test_an_open_session_ends_when_the_database_says_not_a_cookie_age_late
     assert sessions.entries[key].expires_at == ends.timestamp()
     sessions.settled(reader)
     other = session_scope(key, user)
-    await sync_to_async(other["session"].get)("_auth_user_id")
+    await read_as_load_does(other, sessions)
     assert sessions.hold(other).expires_at == ends.timestamp()
 
 
@@ -541,3 +549,54 @@ async def test_after_a_resync_the_open_sessions_are_read_again(layer, user, room
     connected, _ = await tab.connect(timeout=5)
     assert not connected
     await first.disconnect()
+
+
+async def test_a_session_read_before_an_end_was_heard_is_not_kept(user):
+    """Found by review: after a RESYNC (or an end heard while the read was under way) the
+    socket that had read the session put it back among the open ones when it connected, and
+    an ended session served new tabs for as long as that socket stayed."""
+    from realtime.auth import OpenSessions
+
+    key = await sync_to_async(logged_in_session)(user)
+    sessions = OpenSessions()
+    reader = session_scope(key, user)
+    await sessions.load(reader)
+    sessions.forget_all(1)  # a RESYNC before the reader connected
+    assert sessions.hold(reader) is None and sessions.user(key) is None
+
+    # A read under way while an end is heard makes no entry either.
+    reader = session_scope(key, user)
+    reading = asyncio.ensure_future(sessions.load(reader))
+    await asyncio.sleep(0)  # noqa: sleep-ok one turn of the loop so that the read starts
+    sessions.forget(user.pk, "some-other-session")
+    assert await reading == user  # its own socket is served ...
+    assert sessions.user(key) is None  # ... but nothing is kept from it
+    assert sessions.hold(reader) is None
+
+    # The same RESYNC heard by every socket empties the entries once.
+    reader = session_scope(key, user)
+    await sessions.load(reader)
+    sessions.forget_all(1)
+    assert sessions.hold(reader) is not None
+
+
+@pytest.mark.parametrize("failure", ["failed save", "fields not written"])
+def test_a_password_not_written_ends_nothing(user, failure, monkeypatch):
+    """Found by review: a save that failed after its password was noted left the note on the
+    user, and the next save of anything ended every credential; so did saving other fields
+    after set_password."""
+    from django.db import IntegrityError, transaction
+
+    from realtime import broadcast
+
+    sent = []
+    monkeypatch.setattr(broadcast, "_send", sent.append)
+    UserFactory(username="taken")
+    user.set_password("a-new-Passw0rd")
+    if failure == "failed save":
+        user.username = "taken"
+        with pytest.raises(IntegrityError), transaction.atomic():
+            user.save()
+        user.refresh_from_db()
+    user.save(update_fields=["last_login"])
+    assert sent == []
