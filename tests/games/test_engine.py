@@ -292,14 +292,20 @@ class RenewNotingStore(MemoryGameStore):
         return await super().renew(game_id, token)
 
 
-async def test_a_runner_keeps_its_lease_while_the_database_is_slow_to_give_the_setup():
-    """Found by bench.games: with a hundred games starting at once, reading a setup took longer
-    than the lease, and the other process took the game over at tick 1."""
+async def reading_the_setup() -> tuple[RenewNotingStore, SlowSetupHost, asyncio.Task]:
+    """A runner of game 1 started on a store that notes renewals, reading a setup that comes
+    when the test lets it (`host.answer`)."""
     store = RenewNotingStore()
     host = SlowSetupHost(running())
     token = new_token()
     await store.acquire(1, token)
-    task = asyncio.create_task(Runner(1, token, host=host, log=store).run())
+    return store, host, asyncio.create_task(Runner(1, token, host=host, log=store).run())
+
+
+async def test_a_runner_keeps_its_lease_while_the_database_is_slow_to_give_the_setup():
+    """Found by bench.games: with a hundred games starting at once, reading a setup took longer
+    than the lease, and the other process took the game over at tick 1."""
+    store, host, task = await reading_the_setup()
     await within(store.renewed.wait(), 2)  # renewed while the setup is awaited
     assert not host.ticks
     host.answer.set()
@@ -310,11 +316,7 @@ async def test_a_runner_keeps_its_lease_while_the_database_is_slow_to_give_the_s
 async def test_a_runner_cancelled_while_it_reads_the_setup_leaves_no_read_behind():
     """Found by review: the read went on in a task of its own when the runner was cancelled
     (a process stopping), its answer awaited by nobody."""
-    store = RenewNotingStore()
-    host = SlowSetupHost(running())
-    token = new_token()
-    await store.acquire(1, token)
-    task = asyncio.create_task(Runner(1, token, host=host, log=store).run())
+    store, host, task = await reading_the_setup()
     await within(store.renewed.wait(), 2)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -326,11 +328,7 @@ async def test_a_runner_cancelled_while_it_reads_the_setup_leaves_no_read_behind
 async def test_a_runner_whose_lease_went_while_it_read_the_setup_stops_there():
     """It would otherwise go on to begin the game and tick it beside the new runner (fenced at
     its first commit, but only then)."""
-    store = RenewNotingStore()
-    host = SlowSetupHost(running())
-    token = new_token()
-    await store.acquire(1, token)
-    task = asyncio.create_task(Runner(1, token, host=host, log=store).run())
+    store, host, task = await reading_the_setup()
     await within(store.renewed.wait(), 2)
     store.leases[1] = ("another process", store.leases[1][1] + 60)  # it stalled; taken over
     await within(task, 2)  # ends without the setup's answer
