@@ -123,6 +123,11 @@ def _messages_after(room, after_seq: int, limit: int) -> list[dict]:
     ).data
 
 
+def _readable_messages_after(slug: str, user, after_seq: int, limit: int) -> list[dict]:
+    """`_messages_after`, if the user may still read the room (else the policy's refusal)."""
+    return _messages_after(policy.room_to_read(slug=slug, user=user), after_seq, limit)
+
+
 @login_not_required  # DRF-style 401s, and Bearer tokens as well as the session
 # DRF checks CSRF itself, for session-authenticated requests only (as every APIView is exempt
 # from Django's middleware): a Bearer or Api-Key POST carries no cookie to forge.
@@ -146,8 +151,14 @@ async def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         for group in groups:
             await get_hub().subscribe(group, subscriber)
-        # Subscribed first, then read: a message committed in between is in one or the other.
-        messages = await sync_to_async(_messages_after)(room, after_seq, limit)
+        # Subscribed first, then read: a message committed in between is in one or the other,
+        # and so is a ban or kick since the room was read above (read again with the messages).
+        try:
+            messages = await sync_to_async(_readable_messages_after)(
+                slug, credential.user, after_seq, limit
+            )
+        except DomainError as error:
+            return JsonResponse({"code": error.code, "detail": error.detail}, status=error.status)
         deadline = asyncio.get_running_loop().time() + min(wait, credential.remaining())
         while not messages:
             remaining = deadline - asyncio.get_running_loop().time()
@@ -208,6 +219,11 @@ async def _room_stream(room, after_seq: int, credential: StreamCredential, slot:
     try:
         for group in groups:
             await get_hub().subscribe(group, subscriber)
+        try:
+            # Subscribed, then read again: a ban or kick since the room was read reaches it.
+            await sync_to_async(policy.room_to_read)(slug=room.slug, user=credential.user)
+        except DomainError:
+            return  # the client's reconnect gets the refusal, as after a ban while streaming
         yield "retry: 2000\n\n"
         async for chunk in catch_up():
             yield chunk

@@ -184,3 +184,51 @@ async def test_a_client_gone_as_its_stream_starts_leaves_no_slot_behind(
     await within(application(scope, receive, send), 10)
     assert taken.is_set()
     assert registry.owned == {}
+
+
+class HeldStreams:
+    """Holds each stream or long poll after it has read the room and before it subscribes (at
+    its slot in the caps) until `go_on` is set."""
+
+    def __init__(self, monkeypatch) -> None:
+        from chat import views
+
+        self.reached, self.go_on = asyncio.Event(), asyncio.Event()
+        take = views.StreamSlot.take
+
+        async def held_take(slot):
+            self.reached.set()
+            await self.go_on.wait()
+            return await take(slot)
+
+        monkeypatch.setattr(views.StreamSlot, "take", held_take)
+
+
+async def test_a_ban_while_a_long_poll_starts_refuses_it(layer, user, other, room, monkeypatch):
+    """It read the room, then subscribed: a ban in between was heard by nobody, and the poll
+    answered the room's messages to someone banned from it."""
+    await sync_to_async(services.room_join)(room=room, user=other)
+    await sync_to_async(services.message_create)(room=room, author=user, body="secret now")
+    reader = AsyncClient()
+    await reader.aforce_login(other)
+    held = HeldStreams(monkeypatch)
+    poll = asyncio.ensure_future(reader.get("/api/rooms/lobby/messages/?after_seq=0&wait=5"))
+    await within(held.reached.wait(), 5)
+    await sync_to_async(services.member_ban)(room=room, actor=user, target=other)
+    held.go_on.set()
+    response = await within(poll, 5)
+    assert response.status_code == 403
+
+
+async def test_a_ban_while_an_sse_stream_starts_ends_it(layer, user, other, room, monkeypatch):
+    """The same for Server-Sent Events: the stream stayed open in the room for good."""
+    await sync_to_async(services.room_join)(room=room, user=other)
+    reader = AsyncClient()
+    await reader.aforce_login(other)
+    held = HeldStreams(monkeypatch)
+    opening = asyncio.ensure_future(reader.get("/sse/rooms/lobby/"))
+    await within(held.reached.wait(), 5)
+    await sync_to_async(services.member_ban)(room=room, actor=user, target=other)
+    held.go_on.set()
+    response = await within(opening, 5)
+    assert await within(anext(aiter(response.streaming_content), None), 5) is None  # ended
