@@ -204,31 +204,30 @@ class HeldStreams:
         monkeypatch.setattr(views.StreamSlot, "take", held_take)
 
 
-async def test_a_ban_while_a_long_poll_starts_refuses_it(layer, user, other, room, monkeypatch):
-    """It read the room, then subscribed: a ban in between was heard by nobody, and the poll
-    answered the room's messages to someone banned from it."""
+async def banned_while_starting(path, user, other, room, monkeypatch):
+    """`other`'s GET of `path` (a member of `room`), banned after the room was read and before
+    the request subscribed; its response."""
     await sync_to_async(services.room_join)(room=room, user=other)
-    await sync_to_async(services.message_create)(room=room, author=user, body="secret now")
     reader = AsyncClient()
     await reader.aforce_login(other)
     held = HeldStreams(monkeypatch)
-    poll = asyncio.ensure_future(reader.get("/api/rooms/lobby/messages/?after_seq=0&wait=5"))
+    request = asyncio.ensure_future(reader.get(path))
     await within(held.reached.wait(), 5)
     await sync_to_async(services.member_ban)(room=room, actor=user, target=other)
     held.go_on.set()
-    response = await within(poll, 5)
+    return await within(request, 5)
+
+
+async def test_a_ban_while_a_long_poll_starts_refuses_it(layer, user, other, room, monkeypatch):
+    """It read the room, then subscribed: a ban in between was heard by nobody, and the poll
+    answered the room's messages to someone banned from it."""
+    await sync_to_async(services.message_create)(room=room, author=user, body="secret now")
+    path = "/api/rooms/lobby/messages/?after_seq=0&wait=5"
+    response = await banned_while_starting(path, user, other, room, monkeypatch)
     assert response.status_code == 403
 
 
 async def test_a_ban_while_an_sse_stream_starts_ends_it(layer, user, other, room, monkeypatch):
     """The same for Server-Sent Events: the stream stayed open in the room for good."""
-    await sync_to_async(services.room_join)(room=room, user=other)
-    reader = AsyncClient()
-    await reader.aforce_login(other)
-    held = HeldStreams(monkeypatch)
-    opening = asyncio.ensure_future(reader.get("/sse/rooms/lobby/"))
-    await within(held.reached.wait(), 5)
-    await sync_to_async(services.member_ban)(room=room, actor=user, target=other)
-    held.go_on.set()
-    response = await within(opening, 5)
+    response = await banned_while_starting("/sse/rooms/lobby/", user, other, room, monkeypatch)
     assert await within(anext(aiter(response.streaming_content), None), 5) is None  # ended
