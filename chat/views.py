@@ -92,6 +92,11 @@ def signup(request: HttpRequest) -> HttpResponse:
 STREAMED_TYPES = {"message", "message.updated", "message.deleted", "reactions"}
 
 
+def _refusal(error: DomainError) -> JsonResponse:
+    """What a stream or long poll answers when the policy refuses it (as DRF's views do)."""
+    return JsonResponse({"code": error.code, "detail": error.detail}, status=error.status)
+
+
 async def _room_for(request: HttpRequest, slug: str):
     """(room, credential, None) for a caller who may read the room, else (None, None, refusal)."""
     credential = await stream_credential(request)
@@ -100,8 +105,7 @@ async def _room_for(request: HttpRequest, slug: str):
     try:
         room = await sync_to_async(policy.room_to_read)(slug=slug, user=credential.user)
     except DomainError as error:
-        refusal = JsonResponse({"code": error.code, "detail": error.detail}, status=error.status)
-        return None, None, refusal
+        return None, None, _refusal(error)
     return room, credential, None
 
 
@@ -112,7 +116,7 @@ async def _refusal_after(event: dict, slug: str, credential: StreamCredential) -
         try:
             await sync_to_async(policy.room_to_read)(slug=slug, user=credential.user)
         except DomainError as error:
-            return JsonResponse({"code": error.code, "detail": error.detail}, status=error.status)
+            return _refusal(error)
         return JsonResponse([], safe=False)
     return JsonResponse({"detail": "Your session ended; sign in again."}, status=401)
 
@@ -158,7 +162,7 @@ async def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
                 slug, credential.user, after_seq, limit
             )
         except DomainError as error:
-            return JsonResponse({"code": error.code, "detail": error.detail}, status=error.status)
+            return _refusal(error)
         deadline = asyncio.get_running_loop().time() + min(wait, credential.remaining())
         while not messages:
             remaining = deadline - asyncio.get_running_loop().time()
