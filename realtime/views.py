@@ -13,6 +13,8 @@ from django.http import HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.views import defaults
 
+from realtime.aio import within
+
 logger = logging.getLogger(__name__)
 
 CHECK_SECONDS = 2
@@ -44,11 +46,6 @@ async def _check_layer() -> None:
     await layer.receive(channel)
 
 
-async def _within(check, seconds: float):
-    async with asyncio.timeout(seconds):
-        return await check
-
-
 @login_not_required
 async def healthz(request: HttpRequest) -> JsonResponse:
     status = {"status": "ok", "db": "ok", "channel_layer": "ok"}
@@ -60,7 +57,7 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         "channel_layer": _check_layer(),
     }
     results = await asyncio.gather(
-        *(_within(check, CHECK_SECONDS) for check in checks.values()), return_exceptions=True
+        *(within(check, CHECK_SECONDS) for check in checks.values()), return_exceptions=True
     )
     for part, result in zip(checks, results, strict=True):
         if isinstance(result, BaseException):

@@ -1,22 +1,11 @@
-"""`within`: asyncio.wait_for as Python 3.12 has it.
-
-Python 3.11's `asyncio.wait_for` swallows a cancellation that comes as the awaited thing
-finishes: the caller returns its result and runs on. A client loop stopped at that moment never
-stops, and the test awaiting it waits for ever (the soak test hung so, once in four runs).
-`asyncio.timeout` is exact; ruff bans `asyncio.wait_for` (pyproject.toml, TID251).
-"""
+"""Timing helpers of the tests: `within` (realtime.aio: the app's, shared), and holding a
+socket's connect at a point of it until the test lets it go on."""
 
 import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
 
-T = TypeVar("T")
+from realtime.aio import within
 
-
-async def within(awaitable: Awaitable[T], seconds: float | None) -> T:
-    """`awaitable`'s result, or TimeoutError after `seconds` (it is cancelled then)."""
-    async with asyncio.timeout(seconds):
-        return await awaitable
+__all__ = ["HeldConnects", "within"]
 
 
 class HeldConnects:
